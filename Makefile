@@ -1,0 +1,66 @@
+# gemmakd build.  make | make test | make demo | make bench | make SAN=1 test
+CC      ?= gcc
+BUILD   ?= build
+BLAS_INC = /usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIB = /usr/lib/x86_64-linux-gnu/openblas-openmp
+HDF5_INC = /usr/include/hdf5/serial
+HDF5_LIB = /usr/lib/x86_64-linux-gnu/hdf5/serial
+
+CFLAGS  ?= -O3 -march=native
+CFLAGS  += -std=c17 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Werror -I. -I$(BLAS_INC) -I$(HDF5_INC) -MMD -MP
+LDFLAGS += -fopenmp -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -L$(HDF5_LIB)
+LDLIBS  += -lopenblas -lm
+
+ifeq ($(SAN),1)
+BUILD   := build-san
+CFLAGS  := $(filter-out -O3,$(CFLAGS)) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c distill/*.c train/*.c eval/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC = $(wildcard tests/test_*.c)
+TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test test-bins demo bench clean
+all: deps gemmakd
+
+deps:
+	@./scripts/install-deps.sh
+
+ifeq ($(SAN),1)
+gemmakd: $(BUILD)/gemmakd
+else
+gemmakd: $(BUILD)/gemmakd
+	@cp $< $@
+endif
+
+$(BUILD)/gemmakd: $(BUILD)/gemmakd.o $(BUILD)/libgemmakd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libgemmakd.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/libgemmakd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-bins: $(TEST_BIN) $(BUILD)/gemmakd
+
+test: deps test-bins
+	@BUILD=$(BUILD) ./tests/run.sh
+
+demo: all
+	@./scripts/demo.sh
+
+bench: all
+	@./scripts/bench.sh
+
+clean:
+	rm -rf build build-san gemmakd
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/gemmakd.d $(TEST_BIN:=.d)

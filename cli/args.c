@@ -1,0 +1,146 @@
+#include "cli/args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t edit_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b), row[128];
+    if (m >= 128) return (size_t)-1;
+    for (size_t j = 0; j <= m; j++) row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[m];
+}
+
+int nearest_word(const char *word, const char *const *words, int n_words) {
+    int best = -1;
+    size_t best_d = (size_t)-1;
+    for (int i = 0; i < n_words; i++) {
+        size_t d = edit_distance(word, words[i]);
+        if (d < best_d) best_d = d, best = i;
+    }
+    return best;
+}
+
+static void print_help(const char *usage, const arg_spec *specs, int n) {
+    printf("usage: %s\n\nflags:\n", usage);
+    for (int i = 0; i < n; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", specs[i].name, specs[i].metavar ? " " : "",
+                 specs[i].metavar ? specs[i].metavar : "");
+        printf("  %-28s %s\n", left, specs[i].help);
+    }
+}
+
+static int unknown_flag(const char *name, const arg_spec *specs, int n, gk_err *err) {
+    const char *names[64];
+    int k = n < 64 ? n : 64;
+    for (int i = 0; i < k; i++) names[i] = specs[i].name;
+    int near = nearest_word(name, names, k);
+    if (near >= 0)
+        return gk_fail(err, GK_EUSAGE, "unknown flag --%s (did you mean --%s?)", name, names[near]);
+    return gk_fail(err, GK_EUSAGE, "unknown flag --%s", name);
+}
+
+int args_parse(int argc, char **argv, const char *usage, arg_spec *specs, int n, gk_err *err) {
+    for (int i = 0; i < n; i++) specs[i].value = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_help(usage, specs, n);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return gk_fail(err, GK_EUSAGE, "unexpected argument '%s' (usage: %s)", a, usage);
+        char name[64];
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len >= sizeof name) return gk_fail(err, GK_EUSAGE, "unknown flag %s", a);
+        memcpy(name, a + 2, len);
+        name[len] = 0;
+        arg_spec *s = NULL;
+        for (int j = 0; j < n && !s; j++)
+            if (!strcmp(specs[j].name, name)) s = &specs[j];
+        if (!s) return unknown_flag(name, specs, n, err);
+        if (s->value) return gk_fail(err, GK_EUSAGE, "--%s given twice", name);
+        if (!s->metavar) {
+            if (eq) return gk_fail(err, GK_EUSAGE, "--%s takes no value", name);
+            s->value = "1";
+        } else if (eq) {
+            s->value = eq + 1;
+        } else {
+            if (i + 1 >= argc) return gk_fail(err, GK_EUSAGE, "--%s needs a value (%s)", name, s->metavar);
+            s->value = argv[++i];
+        }
+    }
+    return 0;
+}
+
+const char *arg_get(const arg_spec *specs, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(specs[i].name, name)) return specs[i].value;
+    return NULL;
+}
+
+bool arg_flag(const arg_spec *specs, int n, const char *name) { return arg_get(specs, n, name) != NULL; }
+
+int parse_int(const char *flag, const char *text, long long min, long long max, long long *out, gk_err *err) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return gk_fail(err, GK_EUSAGE, "--%s: expected an integer in [%lld, %lld], got '%s'", flag, min, max, text);
+    *out = v;
+    return 0;
+}
+
+int parse_double(const char *flag, const char *text, double *out, gk_err *err) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v))
+        return gk_fail(err, GK_EUSAGE, "--%s: expected a number, got '%s'", flag, text);
+    *out = v;
+    return 0;
+}
+
+int parse_id_list(const char *flag, const char *text, int64_t **out, size_t *n_out, gk_err *err) {
+    size_t n = 1;
+    for (const char *p = text; *p; p++) n += *p == ',';
+    int64_t *ids = gk_malloc(n * sizeof *ids, err);
+    if (!ids) return -1;
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        while (*p == ' ') p++;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (errno || end == p || v < 0 || (*end && *end != ',' && *end != ' ' && *end != '\n')) {
+            free(ids);
+            return gk_fail(err, GK_EUSAGE, "--%s: item %zu is not a non-negative integer", flag, i + 1);
+        }
+        ids[i] = v;
+        p = end;
+        while (*p == ' ' || *p == '\n') p++;
+        if (*p == ',') p++;
+    }
+    if (*p) {
+        free(ids);
+        return gk_fail(err, GK_EUSAGE, "--%s: unexpected text after the last item", flag);
+    }
+    *out = ids;
+    *n_out = n;
+    return 0;
+}

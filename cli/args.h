@@ -1,0 +1,31 @@
+// Command-line flags: "--name value", "--name=value" and boolean "--name".
+// Unknown flags are errors that suggest the nearest valid name.
+#ifndef GK_CLI_ARGS_H
+#define GK_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct {
+    const char *name;    // without the leading "--"
+    const char *metavar; // NULL for a boolean flag
+    const char *help;
+    const char *value;   // set by args_parse (boolean flags: "1")
+} arg_spec;
+
+// Returns 1 when --help was asked for (help printed to stdout), 0 on success, -1 on error.
+int args_parse(int argc, char **argv, const char *usage, arg_spec *specs, int n_specs, gk_err *err);
+const char *arg_get(const arg_spec *specs, int n_specs, const char *name);
+bool arg_flag(const arg_spec *specs, int n_specs, const char *name);
+
+// Value parsers; `flag` names the flag in errors.
+int parse_int(const char *flag, const char *text, long long min, long long max, long long *out, gk_err *err);
+int parse_double(const char *flag, const char *text, double *out, gk_err *err);
+// Comma-separated non-negative integers, e.g. "2,651,10". *out is malloc'd.
+int parse_id_list(const char *flag, const char *text, int64_t **out, size_t *n, gk_err *err);
+// Index of the string in `words` closest to `word` by edit distance (or -1).
+int nearest_word(const char *word, const char *const *words, int n_words);
+
+#endif

@@ -1,0 +1,183 @@
+#include "common/file.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int file_read_all(const char *path, char **data, size_t *len, gk_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            return gk_fail(err, GK_ENOMEM, "%s: out of memory reading file", path);
+        }
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1) break;
+        char *bigger = realloc(buf, cap * 2);
+        if (!bigger) free(buf);
+        buf = bigger;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return gk_fail(err, GK_EIO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int file_map_open(const char *path, file_map *map, gk_err *err) {
+    map->data = NULL;
+    map->size = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return gk_fail(err, GK_EIO, "%s: not a regular file", path);
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return gk_fail(err, GK_EIO, "%s: cannot map: %s", path, strerror(errno));
+        }
+        map->data = p;
+        map->size = (size_t)st.st_size;
+    }
+    close(fd);
+    return 0;
+}
+
+void file_map_close(file_map *map) {
+    if (map->data) munmap((void *)map->data, map->size);
+    map->data = NULL;
+    map->size = 0;
+}
+
+int atomic_file_open(atomic_file *af, const char *path, gk_err *err) {
+    memset(af, 0, sizeof *af);
+    size_t n = strlen(path) + 32;
+    af->path = strdup(path);
+    af->tmp_path = malloc(n);
+    if (!af->path || !af->tmp_path) {
+        atomic_file_abort(af);
+        return gk_fail(err, GK_ENOMEM, "out of memory");
+    }
+    snprintf(af->tmp_path, n, "%s.tmp-%ld", path, (long)getpid());
+    af->f = fopen(af->tmp_path, "wb");
+    if (!af->f) {
+        int e = errno;
+        atomic_file_abort(af);
+        return gk_fail(err, GK_EIO, "%s: cannot create: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static char *parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+int atomic_file_commit(atomic_file *af, gk_err *err) {
+    int bad = fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0;
+    int e = errno;
+    bad |= fclose(af->f) != 0;
+    af->f = NULL;
+    if (bad || rename(af->tmp_path, af->path) != 0) {
+        if (!bad) e = errno;
+        gk_fail(err, GK_EIO, "%s: write failed: %s", af->path, strerror(e));
+        atomic_file_abort(af);
+        return -1;
+    }
+    char *dir = parent_dir(af->path);
+    if (dir) dir_sync(dir);
+    free(dir);
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+    return 0;
+}
+
+void atomic_file_abort(atomic_file *af) {
+    if (af->f) fclose(af->f);
+    if (af->tmp_path) unlink(af->tmp_path);
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, gk_err *err) {
+    atomic_file af;
+    if (atomic_file_open(&af, path, err)) return -1;
+    if (len && fwrite(data, 1, len, af.f) != len) {
+        atomic_file_abort(&af);
+        return gk_fail(err, GK_EIO, "%s: write failed: %s", path, strerror(errno));
+    }
+    return atomic_file_commit(&af, err);
+}
+
+int dir_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int path_exists(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+int dir_create(const char *path, gk_err *err) {
+    if (mkdir(path, 0777) == 0 || (errno == EEXIST && dir_exists(path))) return 0;
+    return gk_fail(err, GK_EIO, "%s: cannot create directory: %s", path, strerror(errno));
+}
+
+int dir_remove_tree(const char *path, gk_err *err) {
+    DIR *d = opendir(path);
+    if (!d) {
+        if (errno == ENOENT) return 0;
+        if (unlink(path) == 0) return 0;
+        return gk_fail(err, GK_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    }
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *child = path_join(path, e->d_name);
+        if (!child) rc = gk_fail(err, GK_ENOMEM, "out of memory");
+        else rc = dir_remove_tree(child, err);
+        free(child);
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(path) != 0) rc = gk_fail(err, GK_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    return rc;
+}
+
+int dir_sync(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+char *path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *out = malloc(n);
+    if (out) snprintf(out, n, "%s/%s", dir, name);
+    return out;
+}

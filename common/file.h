@@ -1,0 +1,44 @@
+// Reading, mapping and atomically writing files and directories.
+// Outputs are written under a temporary name, synced, then renamed, so a
+// crash or an error never leaves a half-written file under its final name.
+#ifndef GK_FILE_H
+#define GK_FILE_H
+
+#include <stdio.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+// Reads a whole file into a NUL-terminated malloc'd buffer.
+int file_read_all(const char *path, char **data, size_t *len, gk_err *err);
+
+// A read-only memory map of a whole file (an empty file maps to NULL, 0).
+typedef struct {
+    const unsigned char *data;
+    size_t size;
+} file_map;
+int file_map_open(const char *path, file_map *map, gk_err *err);
+void file_map_close(file_map *map);
+
+// An output file written to "<path>.tmp-<pid>" and renamed on commit.
+typedef struct {
+    FILE *f;
+    char *path, *tmp_path;
+} atomic_file;
+int atomic_file_open(atomic_file *af, const char *path, gk_err *err);
+int atomic_file_commit(atomic_file *af, gk_err *err); // flush, fsync, close, rename
+void atomic_file_abort(atomic_file *af);              // close and unlink the temporary file
+
+// Writes data to path atomically.
+int file_write_atomic(const char *path, const void *data, size_t len, gk_err *err);
+
+// Directory helpers.
+int dir_exists(const char *path);
+int path_exists(const char *path);
+int dir_create(const char *path, gk_err *err);     // mkdir; an existing directory is fine
+int dir_remove_tree(const char *path, gk_err *err); // rm -r
+int dir_sync(const char *path);                    // fsync a directory's entry list
+// "<dir>/<name>" in a malloc'd string (NULL on allocation failure).
+char *path_join(const char *dir, const char *name);
+
+#endif

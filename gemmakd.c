@@ -1,0 +1,56 @@
+// gemmakd: knowledge distillation for Gemma 2. The entry point is a table of
+// subcommands; each lives in the module that owns it.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv, gk_err *err);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"init", cmd_init, "new model dir with random weights from a model config and seed"},
+    {"info", cmd_info, "parameters, FLOPs per token and memory plan for a model config"},
+    {"score", cmd_score, "run a model on token ids; write logits and log-probs (safetensors)"},
+    {"bench", cmd_bench, "time a forward+backward step; report tokens/s and GFLOP/s"},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: gemmakd <command> [--flags]\n       gemmakd help <command>\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    char *help_argv[] = {argv[0], "--help", NULL};
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        name = argv[2];
+        argc = 2;
+        argv = help_argv;
+    } else {
+        argc--;
+        argv++;
+    }
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(commands[i].name, name)) continue;
+        gk_err err = {0};
+        if (commands[i].run(argc, argv, &err) == 0) return 0;
+        fprintf(stderr, "gemmakd: error: %s\n", err.msg);
+        return err.code == GK_EUSAGE ? 2 : 1;
+    }
+    fprintf(stderr, "gemmakd: error: unknown command '%s' (run 'gemmakd help')\n", name);
+    return 2;
+}

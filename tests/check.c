@@ -1,0 +1,58 @@
+#include "tests/check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *program_name(void) {
+    extern const char *test_program;
+    return test_program;
+}
+
+static int n_failed;
+
+void test_run(const char *name, void (*fn)(test_case *)) {
+    test_case tc = {0};
+    fn(&tc);
+    if (tc.failed) {
+        n_failed++;
+        printf("FAIL %s/%s: %s\n", program_name(), name, tc.why);
+    } else if (tc.skipped) {
+        printf("SKIP %s/%s: %s\n", program_name(), name, tc.why);
+    } else {
+        printf("PASS %s/%s\n", program_name(), name);
+    }
+    fflush(stdout);
+}
+
+int test_main_result(void) { return n_failed ? 1 : 0; }
+
+const char *fixture_path(const char *name) {
+    static char buf[4][1024]; // a few live at once in one expression
+    static int next;
+    char *out = buf[next++ % 4];
+    const char *dir = getenv("GK_FIXTURES");
+    snprintf(out, 1024, "%s/%s", dir ? dir : "tests/fixtures", name);
+    return out;
+}
+
+double rel_error_f32(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]), m = fabs((double)b[i]);
+        if (isnan(d)) return NAN;
+        if (d > num) num = d;
+        if (m > den) den = m;
+    }
+    return den > 0 ? num / den : num;
+}
+
+double rel_error_f64(const double *a, const double *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]), m = fabs(b[i]);
+        if (isnan(d)) return NAN;
+        if (d > num) num = d;
+        if (m > den) den = m;
+    }
+    return den > 0 ? num / den : num;
+}

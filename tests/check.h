@@ -1,0 +1,41 @@
+// Minimal test harness. Each test program runs named cases and prints one line
+// per case: "PASS <prog>/<case>", "FAIL <prog>/<case>: <why>" or
+// "SKIP <prog>/<case>: <reason>". tests/run.sh adds the lines up.
+#ifndef GK_TEST_CHECK_H
+#define GK_TEST_CHECK_H
+
+#include <math.h>
+#include <stdio.h>
+
+typedef struct {
+    int failed, skipped;
+    char why[1024];
+} test_case;
+
+// Records the first failure of a case and continues.
+#define CHECK(tc, cond, ...)                                                                 \
+    do {                                                                                     \
+        if (!(cond) && !(tc)->failed) {                                                      \
+            (tc)->failed = 1;                                                                \
+            int _n = snprintf((tc)->why, sizeof (tc)->why, "%s:%d: ", __FILE__, __LINE__);   \
+            snprintf((tc)->why + _n, sizeof (tc)->why - (size_t)_n, __VA_ARGS__);            \
+        }                                                                                    \
+    } while (0)
+
+#define SKIP(tc, ...)                                                                        \
+    do {                                                                                     \
+        (tc)->skipped = 1;                                                                   \
+        snprintf((tc)->why, sizeof (tc)->why, __VA_ARGS__);                                  \
+    } while (0)
+
+void test_run(const char *name, void (*fn)(test_case *));
+int test_main_result(void); // 0 when no case failed
+
+// Path to a fixture under tests/fixtures (fixed buffer per call site).
+const char *fixture_path(const char *name);
+
+// max|a-b| / max|b| over n values (the "relative error" used throughout the tests).
+double rel_error_f32(const float *a, const float *b, size_t n);
+double rel_error_f64(const double *a, const double *b, size_t n);
+
+#endif
