@@ -18,7 +18,9 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c distill/*.c train/*.c eval/*.c)
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The model's compute code is compiled twice: float32 and a float64 twin (-DGK_REAL_F64).
+REAL_SRC = model/acts.c model/forward.c model/backward.c model/head.c $(wildcard model/cpu/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(REAL_SRC:%.c=$(BUILD)/%_f64.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -45,6 +47,10 @@ $(BUILD)/libgemmakd.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%_f64.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DGK_REAL_F64 -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/libgemmakd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -10,19 +10,18 @@ enum { TENSORS_PER_LAYER = 11, ALIGN_FLOATS = 16 };
 static const struct {
     const char *suffix;
     param_kind kind;
-    size_t field; // offset of the pointer in layer_weights
 } layer_tensors[TENSORS_PER_LAYER] = {
-    {"input_layernorm.weight", PARAM_NORM, offsetof(layer_weights, input_norm)},
-    {"self_attn.q_proj.weight", PARAM_MATRIX, offsetof(layer_weights, wq)},
-    {"self_attn.k_proj.weight", PARAM_MATRIX, offsetof(layer_weights, wk)},
-    {"self_attn.v_proj.weight", PARAM_MATRIX, offsetof(layer_weights, wv)},
-    {"self_attn.o_proj.weight", PARAM_MATRIX, offsetof(layer_weights, wo)},
-    {"post_attention_layernorm.weight", PARAM_NORM, offsetof(layer_weights, post_attn_norm)},
-    {"pre_feedforward_layernorm.weight", PARAM_NORM, offsetof(layer_weights, pre_ffw_norm)},
-    {"mlp.gate_proj.weight", PARAM_MATRIX, offsetof(layer_weights, w_gate)},
-    {"mlp.up_proj.weight", PARAM_MATRIX, offsetof(layer_weights, w_up)},
-    {"mlp.down_proj.weight", PARAM_MATRIX, offsetof(layer_weights, w_down)},
-    {"post_feedforward_layernorm.weight", PARAM_NORM, offsetof(layer_weights, post_ffw_norm)},
+    {"input_layernorm.weight", PARAM_NORM},
+    {"self_attn.q_proj.weight", PARAM_MATRIX},
+    {"self_attn.k_proj.weight", PARAM_MATRIX},
+    {"self_attn.v_proj.weight", PARAM_MATRIX},
+    {"self_attn.o_proj.weight", PARAM_MATRIX},
+    {"post_attention_layernorm.weight", PARAM_NORM},
+    {"pre_feedforward_layernorm.weight", PARAM_NORM},
+    {"mlp.gate_proj.weight", PARAM_MATRIX},
+    {"mlp.up_proj.weight", PARAM_MATRIX},
+    {"mlp.down_proj.weight", PARAM_MATRIX},
+    {"post_feedforward_layernorm.weight", PARAM_NORM},
 };
 
 static void layer_shape(const model_config *c, int i, size_t shape[2], int *ndim) {
@@ -78,18 +77,6 @@ const param_tensor *param_find(const param_layout *L, const char *name) {
     for (int i = 0; i < L->n_tensors; i++)
         if (!strcmp(L->tensors[i].name, name)) return &L->tensors[i];
     return NULL;
-}
-
-void weights_point(const param_layout *L, float *base, model_weights *w) {
-    memset(w, 0, sizeof *w);
-    w->embed = base + L->tensors[0].offset;
-    w->final_norm = base + L->tensors[L->n_tensors - 1].offset;
-    for (int t = 1; t < L->n_tensors - 1; t++) {
-        const param_tensor *p = &L->tensors[t];
-        int i = (t - 1) % TENSORS_PER_LAYER;
-        float **field = (float **)((char *)&w->layers[p->layer] + layer_tensors[i].field);
-        *field = base + p->offset;
-    }
 }
 
 float *param_buffer_alloc(const param_layout *L, gk_err *err) {

@@ -27,32 +27,9 @@ typedef struct {
     size_t n_params; // sum of numel
 } param_layout;
 
-// Per-layer views into a buffer with this layout.
-typedef struct {
-    float *input_norm;     // [d]
-    float *wq;             // [H*hd, d]
-    float *wk;             // [KV*hd, d]
-    float *wv;             // [KV*hd, d]
-    float *wo;             // [d, H*hd]
-    float *post_attn_norm; // [d]
-    float *pre_ffw_norm;   // [d]
-    float *w_gate;         // [ff, d]
-    float *w_up;           // [ff, d]
-    float *w_down;         // [d, ff]
-    float *post_ffw_norm;  // [d]
-} layer_weights;
-
-typedef struct {
-    float *embed;          // [V, d], tied with the output head
-    float *final_norm;     // [d]
-    layer_weights layers[MODEL_MAX_LAYERS];
-} model_weights;
-
 int param_layout_build(const model_config *cfg, param_layout *layout, gk_err *err);
 void param_layout_free(param_layout *layout);
 const param_tensor *param_find(const param_layout *layout, const char *name);
-// Points `w` into `base`, a buffer of layout->n_floats floats.
-void weights_point(const param_layout *layout, float *base, model_weights *w);
 // 64-byte aligned, zero-filled buffer of layout->n_floats floats.
 float *param_buffer_alloc(const param_layout *layout, gk_err *err);
 

@@ -1,0 +1,107 @@
+// Activation buffers: one allocation sliced into the arrays of gemma2_api.inc.
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/real.h"
+
+_Static_assert(sizeof(FN(layer_weights)) == 11 * sizeof(real *), "layer_weights must list the 11 layer tensors");
+
+void FN(weights_point)(const param_layout *L, real *base, FN(weights) *w) {
+    memset(w, 0, sizeof *w);
+    w->embed = base + L->tensors[0].offset;
+    w->final_norm = base + L->tensors[L->n_tensors - 1].offset;
+    for (int t = 1; t < L->n_tensors - 1; t++) {
+        // Layer tensors sit in the order of the fields of layer_weights.
+        const param_tensor *p = &L->tensors[t];
+        real **fields = (real **)&w->layers[p->layer];
+        fields[(t - 1) % 11] = base + p->offset;
+    }
+}
+
+// Carves consecutive arrays out of one block; with base == NULL it only counts.
+typedef struct {
+    real *base;
+    size_t used; // floats
+} carver;
+
+static real *carve(carver *c, size_t n) {
+    real *p = c->base ? c->base + c->used : NULL;
+    c->used += (n + 15) / 16 * 16; // keep every array 64-byte aligned
+    return p;
+}
+
+static int32_t *carve_ints(carver *c, size_t n) {
+    return (int32_t *)carve(c, (n * sizeof(int32_t) + sizeof(real) - 1) / sizeof(real));
+}
+
+static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, carver *c) {
+    size_t N = (size_t)a->B * a->T, d = cfg->d_model, ff = cfg->d_ff, qd = cfg_q_dim(cfg), kvd = cfg_kv_dim(cfg);
+    a->tokens = carve_ints(c, N);
+    a->pos = carve_ints(c, N);
+    a->doc_begin = carve_ints(c, N);
+    for (int s = 0; s < a->n_slots; s++) {
+        FN(layer_acts) *l = &a->layers[s];
+        l->resid_in = carve(c, N * d);
+        l->rstd_in = carve(c, N);
+        l->xn_attn = carve(c, N * d);
+        l->q = carve(c, N * qd);
+        l->k = carve(c, N * kvd);
+        l->v = carve(c, N * kvd);
+        l->attn = carve(c, N * qd);
+        l->lse = carve(c, N * cfg->n_heads);
+        l->o = carve(c, N * d);
+        l->rstd_post_attn = carve(c, N);
+        l->resid_mid = carve(c, N * d);
+        l->rstd_pre_ffw = carve(c, N);
+        l->xn_ffw = carve(c, N * d);
+        l->gate = carve(c, N * ff);
+        l->up = carve(c, N * ff);
+        l->act = carve(c, N * ff);
+        l->mlp_out = carve(c, N * d);
+        l->rstd_post_ffw = carve(c, N);
+    }
+    a->resid_final = carve(c, N * d);
+    a->rstd_final = carve(c, N);
+    a->xn_final = carve(c, N * d);
+    a->d_xn_final = training ? carve(c, N * d) : NULL;
+    a->rope_cos = carve(c, (size_t)a->T * cfg->head_dim / 2);
+    a->rope_sin = carve(c, (size_t)a->T * cfg->head_dim / 2);
+    attn_shape shape = {.B = a->B, .T = a->T, .n_heads = cfg->n_heads, .n_kv_heads = cfg->n_kv_heads,
+                        .head_dim = cfg->head_dim};
+    size_t attn = attention_scratch_floats(&shape, omp_get_max_threads(), training);
+    // Backward: 3 [N,d] + 2 [N,ff] + 2 [N,qd] + 2 [N,kvd] + norm partials, beside the attention space.
+    size_t backward = training ? 3 * N * d + 2 * N * ff + 2 * N * qd + 2 * N * kvd +
+                                     (size_t)rmsnorm_partial_rows((int)N) * d + 16 * 12
+                               : 0;
+    a->scratch_floats = attn + backward;
+    a->scratch = carve(c, a->scratch_floats);
+}
+
+int FN(acts_init)(FN(acts) *a, const model_config *cfg, int B, int T, bool training, gk_err *err) {
+    memset(a, 0, sizeof *a);
+    a->B = B;
+    a->T = T;
+    a->n_slots = training ? cfg->n_layers : 1;
+    a->layers = gk_calloc((size_t)a->n_slots, sizeof *a->layers, err);
+    if (!a->layers) return -1;
+    carver count = {0};
+    layout_acts(a, cfg, training, &count);
+    size_t bytes;
+    if (!gk_mul_ok(count.used, sizeof(real), &bytes) || posix_memalign(&a->block, 64, bytes)) {
+        free(a->layers);
+        a->layers = NULL;
+        return gk_fail(err, GK_ENOMEM, "out of memory allocating %.1f MiB of activations for %d x %d tokens",
+                       (double)count.used * sizeof(real) / (1 << 20), B, T);
+    }
+    carver fill = {a->block, 0};
+    layout_acts(a, cfg, training, &fill);
+    FN(rope_tables)(a->rope_cos, a->rope_sin, T, cfg->head_dim, cfg->rope_theta);
+    return 0;
+}
+
+void FN(acts_free)(FN(acts) *a) {
+    free(a->block);
+    free(a->layers);
+    memset(a, 0, sizeof *a);
+}

@@ -1,0 +1,47 @@
+// RMSNorm with the Gemma (1 + w) scale.
+#include <string.h>
+
+#include "model/real.h"
+
+void FN(rmsnorm_forward)(real *y, real *rstd, const real *x, const real *w, int n, int d, double eps) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        const real *xi = x + (size_t)i * d;
+        real *yi = y + (size_t)i * d;
+        double ss = 0;
+#pragma omp simd reduction(+ : ss)
+        for (int j = 0; j < d; j++) ss += (double)xi[j] * xi[j];
+        real r = (real)(1.0 / sqrt(ss / d + eps));
+        rstd[i] = r;
+        for (int j = 0; j < d; j++) yi[j] = (xi[j] * r) * ((real)1 + w[j]);
+    }
+}
+
+// y_j = x_j r g_j with g = 1 + w and r = (mean(x^2) + eps)^-1/2:
+// dx_j = r g_j dy_j - x_j r^3 / d * sum_k g_k dy_k x_k;  dw_j = sum_tokens dy_j x_j r.
+void FN(rmsnorm_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w, const real *rstd, int n,
+                          int d, bool accumulate_dx, real *partials) {
+    int n_chunks = rmsnorm_partial_rows(n);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < n_chunks; c++) {
+        real *part = partials + (size_t)c * d;
+        memset(part, 0, (size_t)d * sizeof *part);
+        int end = (c + 1) * NORM_CHUNK < n ? (c + 1) * NORM_CHUNK : n;
+        for (int i = c * NORM_CHUNK; i < end; i++) {
+            const real *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
+            real *dxi = dx + (size_t)i * d;
+            real r = rstd[i];
+            double dot = 0;
+#pragma omp simd reduction(+ : dot)
+            for (int j = 0; j < d; j++) dot += (double)((1 + w[j]) * dyi[j]) * xi[j];
+            real coef = (real)(dot * (double)r * r * r / d);
+            for (int j = 0; j < d; j++) {
+                real g = r * (1 + w[j]) * dyi[j] - coef * xi[j];
+                dxi[j] = accumulate_dx ? dxi[j] + g : g;
+                part[j] += dyi[j] * xi[j] * r;
+            }
+        }
+    }
+    for (int c = 0; c < n_chunks; c++) // in chunk order: the sum does not depend on the thread count
+        for (int j = 0; j < d; j++) dw[j] += partials[(size_t)c * d + j];
+}

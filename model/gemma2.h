@@ -1,0 +1,46 @@
+// The Gemma 2 model on the CPU: forward, chunked output head and backward.
+// Declared for float32 (suffix _f32, the model) and float64 (_f64, the twin
+// used by the finite-difference tests); both come from the same source.
+#ifndef GK_GEMMA2_H
+#define GK_GEMMA2_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "model/config.h"
+#include "model/params.h"
+
+// A batch of B rows of T tokens. Documents are packed: attention never
+// crosses a document and RoPE positions restart at each document start.
+typedef struct {
+    int B, T;
+    const int32_t *tokens;    // [B*T]
+    const int32_t *doc_begin; // [B*T] index within its row where each token's document starts; NULL = row start
+} token_batch;
+
+// Per-token document starts from a sorted list of start indices into one row of T tokens.
+int doc_begin_from_starts(const int64_t *starts, size_t n_starts, int T, int32_t *doc_begin, gk_err *err);
+
+// Cross-entropy head callback context (see model_head_*): targets[i] is the
+// token predicted at position i, or -1 for no loss there.
+typedef struct {
+    const int32_t *targets; // [B*T]
+    double scale;           // each token's loss is multiplied by this (1/count for a mean)
+    float *logprobs;        // optional [B*T]: log p(target) per position (NaN where target < 0)
+} xent_ctx;
+
+#define GK_REAL float
+#define GK_SFX(name) name##_f32
+#include "model/gemma2_api.inc"
+#undef GK_REAL
+#undef GK_SFX
+
+#define GK_REAL double
+#define GK_SFX(name) name##_f64
+#include "model/gemma2_api.inc"
+#undef GK_REAL
+#undef GK_SFX
+
+#endif

@@ -1,0 +1,39 @@
+// CPU compute kernels, declared for float32 (_f32) and float64 (_f64).
+// Shapes are explicit; backward kernels add into parameter gradients.
+#ifndef GK_KERNELS_H
+#define GK_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// Geometry of one attention call over a batch of B rows of T tokens.
+typedef struct {
+    int B, T, n_heads, n_kv_heads, head_dim;
+    int window;               // keys allowed: 0 <= i - j < window (0 = no window)
+    double scale;             // query_pre_attn_scalar^-1/2
+    double softcap;           // 0 = off
+    const int32_t *doc_begin; // [B*T] document start (index in row) of each query
+} attn_shape;
+
+enum { ATTN_BLOCK = 64 }; // queries per block in the attention kernels
+enum { NORM_CHUNK = 64 };  // tokens per partial sum in rmsnorm_backward (fixed: results do not depend on threads)
+
+static inline int rmsnorm_partial_rows(int n) { return (n + NORM_CHUNK - 1) / NORM_CHUNK; }
+
+// Work space the attention kernels need, in floats.
+size_t attention_scratch_floats(const attn_shape *s, int n_threads, bool backward);
+
+#define GK_REAL float
+#define GK_SFX(name) name##_f32
+#include "model/kernels_api.inc"
+#undef GK_REAL
+#undef GK_SFX
+
+#define GK_REAL double
+#define GK_SFX(name) name##_f64
+#include "model/kernels_api.inc"
+#undef GK_REAL
+#undef GK_SFX
+
+#endif
