@@ -7,6 +7,9 @@
 #include <math.h>
 #include <stdio.h>
 
+// Failure messages quote error messages that may be long; cutting them is fine.
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
 typedef struct {
     int failed, skipped;
     char why[1024];

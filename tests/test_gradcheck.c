@@ -23,7 +23,8 @@ static model_config micro_config(const micro_case *mc) {
     model_config c = {.d_model = 8, .d_ff = 12, .n_layers = mc->n_layers, .n_heads = mc->n_heads,
                       .n_kv_heads = mc->n_kv_heads, .head_dim = 4, .vocab_size = 11, .max_seq_len = 64,
                       .sliding_window = mc->window, .query_pre_attn_scalar = 6.0, .attn_softcap = mc->attn_cap,
-                      .final_softcap = mc->final_cap, .rope_theta = 10000, .rms_eps = 1e-6, .eos_id = 1, .bos_id = 2};
+                      .final_softcap = mc->final_cap, .rope_theta = 10000, .rms_eps = 1e-6, .eos_id = 1, .bos_id = 2,
+                      .pad_id = 10}; // never an input below: the pad row's input gradient is dropped (as in HF)
     for (int l = 0; l < c.n_layers; l++) c.is_local[l] = (mc->layers_local_mask >> l) & 1;
     return c;
 }
@@ -66,7 +67,7 @@ static void micro_setup(micro_model *m, const micro_case *mc, uint64_t seed) {
     rng_state r;
     rng_seed(&r, seed);
     for (int i = 0; i < B * T; i++) {
-        m->tokens[i] = (int32_t)(rng_next(&r) % (uint64_t)m->cfg.vocab_size);
+        m->tokens[i] = (int32_t)(rng_next(&r) % (uint64_t)(m->cfg.vocab_size - 1));
         m->targets[i] = i % 7 == 3 ? -1 : (int32_t)(rng_next(&r) % (uint64_t)m->cfg.vocab_size);
     }
     for (int b = 0; b < B; b++) { // documents of unequal length

@@ -39,9 +39,10 @@ void FN(embed_forward)(real *x, const real *E, const int32_t *tokens, int n, int
 }
 
 // Serial over tokens (rows of dE may repeat) but vectorised along d.
-void FN(embed_backward)(real *dE, const real *dx, const int32_t *tokens, int n, int d) {
+void FN(embed_backward)(real *dE, const real *dx, const int32_t *tokens, int n, int d, int pad_id) {
     real s = embed_normalizer(d);
     for (int i = 0; i < n; i++) {
+        if (tokens[i] == pad_id) continue;
         real *e = dE + (size_t)tokens[i] * d;
         const real *g = dx + (size_t)i * d;
 #pragma omp simd
