@@ -35,6 +35,8 @@ typedef struct {
 } st_file;
 
 const char *st_dtype_name(st_dtype dtype);
+// Formats a shape as "[4, 2]" into buf; returns buf.
+const char *st_shape_str(char *buf, size_t cap, int ndim, const size_t *shape);
 size_t st_dtype_size(st_dtype dtype);
 
 // Maps and validates a file. On error nothing stays open.

@@ -8,7 +8,9 @@
 #include <stdio.h>
 
 // Failure messages quote error messages that may be long; cutting them is fine.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 typedef struct {
     int failed, skipped;
