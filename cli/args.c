@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,31 +117,44 @@ int parse_double(const char *flag, const char *text, double *out, gk_err *err) {
     return 0;
 }
 
+static bool is_separator(char c) { return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 int parse_id_list(const char *flag, const char *text, int64_t **out, size_t *n_out, gk_err *err) {
-    size_t n = 1;
-    for (const char *p = text; *p; p++) n += *p == ',';
-    int64_t *ids = gk_malloc(n * sizeof *ids, err);
+    const char *p = text, *end = text + strlen(text);
+    while (p < end && is_separator(*p)) p++;
+    while (end > p && is_separator(end[-1])) end--;
+    if (p < end && *p == '[' && end[-1] == ']') p++, end--; // a JSON array
+    size_t cap = 1;
+    for (const char *q = p; q < end; q++) cap += *q == ',' || *q == ' ' || *q == '\n';
+    int64_t *ids = gk_malloc(cap * sizeof *ids, err);
     if (!ids) return -1;
-    const char *p = text;
-    for (size_t i = 0; i < n; i++) {
-        while (*p == ' ') p++;
-        char *end;
+    size_t n = 0;
+    while (p < end) {
+        while (p < end && is_separator(*p)) p++;
+        if (p == end) break;
+        char *stop;
         errno = 0;
-        long long v = strtoll(p, &end, 10);
-        if (errno || end == p || v < 0 || (*end && *end != ',' && *end != ' ' && *end != '\n')) {
+        long long v = strtoll(p, &stop, 10);
+        if (errno || stop == p || v < 0 || (stop < end && !is_separator(*stop))) {
             free(ids);
-            return gk_fail(err, GK_EUSAGE, "--%s: item %zu is not a non-negative integer", flag, i + 1);
+            return gk_fail(err, GK_EUSAGE, "--%s: item %zu is not a non-negative integer", flag, n + 1);
         }
-        ids[i] = v;
-        p = end;
-        while (*p == ' ' || *p == '\n') p++;
-        if (*p == ',') p++;
+        ids[n++] = v;
+        p = stop;
     }
-    if (*p) {
+    if (n == 0) {
         free(ids);
-        return gk_fail(err, GK_EUSAGE, "--%s: unexpected text after the last item", flag);
+        return gk_fail(err, GK_EUSAGE, "--%s: no token ids given", flag);
     }
     *out = ids;
     *n_out = n;
+    return 0;
+}
+
+int set_threads(const char *value, gk_err *err) {
+    if (!value) return 0;
+    long long n = 0;
+    if (parse_int("threads", value, 1, 4096, &n, err)) return -1;
+    omp_set_num_threads((int)n);
     return 0;
 }

@@ -23,8 +23,11 @@ bool arg_flag(const arg_spec *specs, int n_specs, const char *name);
 // Value parsers; `flag` names the flag in errors.
 int parse_int(const char *flag, const char *text, long long min, long long max, long long *out, gk_err *err);
 int parse_double(const char *flag, const char *text, double *out, gk_err *err);
-// Comma-separated non-negative integers, e.g. "2,651,10". *out is malloc'd.
+// Non-negative integers separated by commas and/or whitespace, optionally as
+// a JSON array: "2,651,10", "[2, 651, 10]", one per line. *out is malloc'd.
 int parse_id_list(const char *flag, const char *text, int64_t **out, size_t *n, gk_err *err);
+// --threads: OpenMP (and so OpenBLAS) threads; NULL leaves the default.
+int set_threads(const char *value, gk_err *err);
 // Index of the string in `words` closest to `word` by edit distance (or -1).
 int nearest_word(const char *word, const char *const *words, int n_words);
 

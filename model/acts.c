@@ -78,6 +78,16 @@ static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, car
     a->scratch = carve(c, a->scratch_floats);
 }
 
+size_t FN(acts_floats)(const model_config *cfg, int B, int T, bool training) {
+    FN(acts) a = {.B = B, .T = T, .n_slots = training ? cfg->n_layers : 1};
+    a.layers = calloc((size_t)a.n_slots, sizeof *a.layers);
+    if (!a.layers) return 0;
+    carver count = {0};
+    layout_acts(&a, cfg, training, &count);
+    free(a.layers);
+    return count.used;
+}
+
 int FN(acts_init)(FN(acts) *a, const model_config *cfg, int B, int T, bool training, gk_err *err) {
     memset(a, 0, sizeof *a);
     a->B = B;

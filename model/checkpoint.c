@@ -379,3 +379,33 @@ int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t
     free(outs);
     return rc;
 }
+
+int model_create_dir(const char *dir_arg, const model_state *m, st_dtype dtype, size_t max_shard_bytes, gk_err *err) {
+    if (path_exists(dir_arg)) return gk_fail(err, GK_EINPUT, "%s already exists; choose a new directory", dir_arg);
+    size_t n = strlen(dir_arg) + 32;
+    char *dir = gk_malloc(n, err), *tmp = gk_malloc(n, err);
+    if (!dir || !tmp) {
+        free(dir);
+        free(tmp);
+        return -1;
+    }
+    snprintf(dir, n, "%s", dir_arg);
+    for (size_t len = strlen(dir); len > 1 && dir[len - 1] == '/'; len--) dir[len - 1] = 0; // "out/m/" -> "out/m"
+    snprintf(tmp, n, "%s.tmp-%ld", dir, (long)getpid());
+    gk_err ignored;
+    dir_remove_tree(tmp, &ignored); // left over from a killed run with the same pid
+    int rc = dir_create(tmp, err);
+    if (rc == 0) rc = model_save_dir(tmp, m, dtype, max_shard_bytes, err);
+    if (rc == 0 && rename(tmp, dir) != 0)
+        rc = gk_fail(err, GK_EIO, "%s: cannot rename from %s: %s", dir, tmp, strerror(errno));
+    if (rc) {
+        dir_remove_tree(tmp, &ignored);
+    } else {
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        dir_sync(slash ? dir : ".");
+    }
+    free(dir);
+    free(tmp);
+    return rc;
+}

@@ -25,6 +25,9 @@ int model_load_weights(const char *dir, const param_layout *layout, float *param
 // most max_shard_bytes (0 = one file) with an index, as huggingface_hub does.
 // DIR must exist; each file is written atomically.
 int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes, gk_err *err);
+// Writes a complete model dir that must not exist yet: into "DIR.tmp-<pid>",
+// then renamed to DIR, so DIR never holds half a model.
+int model_create_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes, gk_err *err);
 void model_state_free(model_state *m);
 
 #endif

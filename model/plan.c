@@ -1,0 +1,37 @@
+#include "model/plan.h"
+
+#include "model/gemma2.h"
+#include "model/params.h"
+
+double attended_keys(int seq_len, int window) {
+    double sum = 0;
+    for (int i = 0; i < seq_len; i++) sum += window > 0 && i + 1 > window ? window : i + 1;
+    return sum / seq_len;
+}
+
+int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, model_plan *p, gk_err *err) {
+    param_layout layout;
+    if (param_layout_build(cfg, &layout, err)) return -1;
+    p->params_total = layout.n_params;
+    p->params_embedding = layout.tensors[0].numel;
+    p->params_non_embedding = p->params_total - p->params_embedding;
+    double matmul = 0;
+    for (int i = 0; i < layout.n_tensors; i++)
+        if (layout.tensors[i].ndim == 2) matmul += (double)layout.tensors[i].numel; // the embedding counts as the head
+    param_layout_free(&layout);
+    p->flops_matmul_fwd = 2 * matmul;
+    p->flops_attention_fwd = 0;
+    for (int l = 0; l < cfg->n_layers; l++)
+        p->flops_attention_fwd +=
+            4.0 * cfg_q_dim(cfg) * attended_keys(seq_len, cfg->is_local[l] ? cfg->sliding_window : 0);
+    p->flops_fwd = p->flops_matmul_fwd + p->flops_attention_fwd;
+    p->flops_train = 3 * p->flops_fwd;
+    p->bytes_weights = p->params_total * sizeof(float);
+    p->bytes_grads = p->bytes_weights;
+    p->bytes_adamw = 2 * p->bytes_weights;
+    size_t floats = acts_floats_f32(cfg, batch, seq_len, true);
+    if (!floats) return gk_fail(err, GK_ENOMEM, "out of memory");
+    size_t chunk = head_chunk > 0 && head_chunk < batch * seq_len ? (size_t)head_chunk : (size_t)batch * seq_len;
+    p->bytes_activations = (floats + 2 * chunk * (size_t)cfg->vocab_size) * sizeof(float);
+    return 0;
+}

@@ -1,0 +1,24 @@
+// What a config costs: parameters, FLOPs per token and a memory plan.
+#ifndef GK_PLAN_H
+#define GK_PLAN_H
+
+#include <stddef.h>
+
+#include "model/config.h"
+
+typedef struct {
+    size_t params_total, params_embedding, params_non_embedding;
+    // Model FLOPs per token at seq_len (causal attention counts only allowed keys).
+    double flops_matmul_fwd;    // 2 x (all weight matrices, the tied head included)
+    double flops_attention_fwd; // QK^T and PV over the keys each query may see
+    double flops_fwd, flops_train; // training = forward + backward = 3 x forward
+    // Training memory in bytes (float32 weights, gradients, AdamW m and v).
+    size_t bytes_weights, bytes_grads, bytes_adamw, bytes_activations;
+} model_plan;
+
+// Average number of keys a query attends to in a sequence of seq_len tokens.
+double attended_keys(int seq_len, int window);
+// batch sequences of seq_len tokens; head_chunk tokens of [chunk, V] logits at a time.
+int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, model_plan *plan, gk_err *err);
+
+#endif
