@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static size_t edit_distance(const char *a, const char *b) {
     size_t n = strlen(a), m = strlen(b), row[128];
@@ -157,4 +158,23 @@ int set_threads(const char *value, gk_err *err) {
     if (parse_int("threads", value, 1, 4096, &n, err)) return -1;
     omp_set_num_threads((int)n);
     return 0;
+}
+
+int parse_size(const char *flag, const char *text, size_t *out, gk_err *err) {
+    static const struct {
+        const char *suffix;
+        double scale;
+    } units[] = {{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"KB", 1e3}, {"MB", 1e6},
+                 {"GB", 1e9},     {"TB", 1e12},      {"B", 1},              {"", 1}};
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (errno || end == text || strcasecmp(end, units[i].suffix) != 0) continue;
+        double bytes = v * units[i].scale;
+        if (!(bytes >= 1) || bytes > 1e18) break;
+        *out = (size_t)bytes;
+        return 0;
+    }
+    return gk_fail(err, GK_EUSAGE, "--%s: expected a size such as 5GB, 200MB or 1048576, got '%s'", flag, text);
 }

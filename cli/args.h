@@ -26,6 +26,8 @@ int parse_double(const char *flag, const char *text, double *out, gk_err *err);
 // Non-negative integers separated by commas and/or whitespace, optionally as
 // a JSON array: "2,651,10", "[2, 651, 10]", one per line. *out is malloc'd.
 int parse_id_list(const char *flag, const char *text, int64_t **out, size_t *n, gk_err *err);
+// A byte count with an optional unit: KB/MB/GB (powers of 1000, as huggingface_hub) or KiB/MiB/GiB.
+int parse_size(const char *flag, const char *text, size_t *out, gk_err *err);
 // --threads: OpenMP (and so OpenBLAS) threads; NULL leaves the default.
 int set_threads(const char *value, gk_err *err);
 // Index of the string in `words` closest to `word` by edit distance (or -1).

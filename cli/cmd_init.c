@@ -13,13 +13,17 @@ int cmd_init(int argc, char **argv, gk_err *err) {
         {"out", "DIR", "new model directory (must not exist)", NULL},
         {"seed", "N", "random seed (default 0)", NULL},
         {"dtype", "float32|bfloat16", "storage type of the weights (default float32)", NULL},
+        {"max-shard-size", "SIZE", "largest weights file, e.g. 5GB (the default) or 500MB; more become shards", NULL},
     };
     int n = sizeof specs / sizeof specs[0];
-    int rc = args_parse(argc, argv, "gemmakd init --config FILE --out DIR [--seed N] [--dtype float32|bfloat16]", specs,
+    int rc = args_parse(argc, argv, "gemmakd init --config FILE --out DIR [--seed N] [--dtype float32|bfloat16] [--max-shard-size SIZE]", specs,
                         n, err);
     if (rc) return rc > 0 ? 0 : -1;
     const char *config = arg_get(specs, n, "config"), *out = arg_get(specs, n, "out");
     const char *seed_s = arg_get(specs, n, "seed"), *dtype_s = arg_get(specs, n, "dtype");
+    const char *shard_s = arg_get(specs, n, "max-shard-size");
+    size_t max_shard = 5000000000ull;
+    if (shard_s && parse_size("max-shard-size", shard_s, &max_shard, err)) return -1;
     if (!config || !out) return gk_fail(err, GK_EUSAGE, "init needs --config and --out");
     long long seed = 0;
     if (seed_s && parse_int("seed", seed_s, 0, INT64_MAX, &seed, err)) return -1;
@@ -34,7 +38,7 @@ int cmd_init(int argc, char **argv, gk_err *err) {
     if (rc == 0 && !(m.params = param_buffer_alloc(&m.layout, err))) rc = -1;
     if (rc == 0) {
         model_init_random(&m.cfg, &m.layout, m.params, (uint64_t)seed);
-        rc = model_create_dir(out, &m, dtype, 5000000000ull, err);
+        rc = model_create_dir(out, &m, dtype, max_shard, err);
     }
     if (rc == 0)
         printf("initialised %zu parameters (seed %lld) in %s\n", m.layout.n_params, seed, out);

@@ -184,9 +184,28 @@ int model_config_load(const char *path, model_config *cfg, gk_err *err) {
     return rc;
 }
 
-static void put_number_or_null(strbuf *sb, const char *key, double v) {
-    if (v > 0) sb_printf(sb, "  \"%s\": %.17g,\n", key, v);
+// A JSON float that stays a float when read back ("30.0", not "30"):
+// transformers 5 checks the types of config fields strictly.
+static const char *float_text(double v, char num[48]) {
+    snprintf(num, 40, "%.17g", v);
+    if (!strpbrk(num, ".eE")) strcat(num, ".0");
+    return num;
+}
+
+static void put_float(strbuf *sb, const char *key, double v) {
+    char num[48];
+    sb_printf(sb, "  \"%s\": %s,\n", key, float_text(v, num));
+}
+
+static void put_float_or_null(strbuf *sb, const char *key, double v) {
+    if (v > 0) put_float(sb, key, v);
     else sb_printf(sb, "  \"%s\": null,\n", key);
+}
+
+// query_pre_attn_scalar is an int in transformers 5 configs; keep others as floats.
+static void put_scalar(strbuf *sb, const char *key, double v) {
+    if (v == floor(v) && v < 1e15) sb_printf(sb, "  \"%s\": %.0f,\n", key, v);
+    else put_float(sb, key, v);
 }
 
 void model_config_to_json(const model_config *c, const char *torch_dtype, strbuf *sb) {
@@ -195,11 +214,15 @@ void model_config_to_json(const model_config *c, const char *torch_dtype, strbuf
               c->d_ff, c->n_layers);
     sb_printf(sb, "  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n  \"head_dim\": %d,\n", c->n_heads,
               c->n_kv_heads, c->head_dim);
-    sb_printf(sb, "  \"query_pre_attn_scalar\": %.17g,\n  \"sliding_window\": %d,\n", c->query_pre_attn_scalar,
-              c->sliding_window);
-    put_number_or_null(sb, "attn_logit_softcapping", c->attn_softcap);
-    put_number_or_null(sb, "final_logit_softcapping", c->final_softcap);
-    sb_printf(sb, "  \"rope_theta\": %.17g,\n  \"rms_norm_eps\": %.17g,\n", c->rope_theta, c->rms_eps);
+    put_scalar(sb, "query_pre_attn_scalar", c->query_pre_attn_scalar);
+    sb_printf(sb, "  \"sliding_window\": %d,\n", c->sliding_window);
+    put_float_or_null(sb, "attn_logit_softcapping", c->attn_softcap);
+    put_float_or_null(sb, "final_logit_softcapping", c->final_softcap);
+    put_float(sb, "rope_theta", c->rope_theta); // transformers 4 reads this, 5 the rope_parameters below
+    char theta[48];
+    sb_printf(sb, "  \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": %s},\n",
+              float_text(c->rope_theta, theta));
+    put_float(sb, "rms_norm_eps", c->rms_eps);
     sb_printf(sb, "  \"vocab_size\": %d,\n  \"max_position_embeddings\": %d,\n", c->vocab_size, c->max_seq_len);
     sb_puts(sb, "  \"hidden_activation\": \"gelu_pytorch_tanh\",\n  \"hidden_act\": \"gelu_pytorch_tanh\",\n");
     sb_puts(sb, "  \"layer_types\": [");
