@@ -138,6 +138,35 @@ static void check_f32(test_case *tc, const char *name, bool training) {
     fixture_free(&fx);
 }
 
+// Inference with the sliding window narrowed to 2 keys (the report's Table 10 ablation).
+static void check_window_override(test_case *tc, const char *name) {
+    fixture fx;
+    if (fixture_load(tc, name, &fx)) return;
+    size_t N = (size_t)fx.B * fx.T;
+    float *want = read_floats(&fx.expected, "logits_window2", N * fx.V), *logits = calloc(N * fx.V, sizeof(float));
+    CHECK(tc, want != NULL, "%s: fixture has no logits_window2", name);
+    weights_f32 w;
+    weights_point_f32(&fx.model.layout, fx.model.params, &w);
+    acts_f32 a = {0};
+    gk_err err = {0};
+    token_batch batch = {.B = fx.B, .T = fx.T, .tokens = fx.tokens, .doc_begin = fx.doc_begin};
+    capture_ctx ctx = {.xent = {.targets = fx.targets, .scale = 1}, .logits_out = logits};
+    double loss;
+    int rc = want ? acts_init_f32(&a, &fx.model.cfg, fx.B, fx.T, false, &err) : -1;
+    rc = rc ? rc : model_forward_f32(&fx.model.cfg, &w, &a, &batch, 2, &err);
+    rc = rc ? rc : model_head_f32(&fx.model.cfg, &w, &a, NULL, capture_f32, &ctx, 64, &loss, &err);
+    CHECK(tc, rc == 0, "%s: %s", name, err.msg);
+    if (rc == 0) {
+        double rel = rel_error_f32(logits, want, N * fx.V);
+        CHECK(tc, rel <= 1e-5, "%s: window-2 logits differ from transformers by %.3g (relative)", name, rel);
+        CHECK(tc, rel_error_f32(logits, fx.logits, N * fx.V) > 1e-3, "%s: the override changed nothing", name);
+    }
+    acts_free_f32(&a);
+    free(want);
+    free(logits);
+    fixture_free(&fx);
+}
+
 // The float64 twin on the same weights: agrees with transformers' float32 run.
 static void check_f64(test_case *tc, const char *name) {
     fixture fx;
@@ -182,6 +211,10 @@ static void forward_only(test_case *tc) {
     check_f32(tc, "gqa2_window", false);
     check_f32(tc, "gqa4_packed", false);
 }
+static void window_override(test_case *tc) {
+    check_window_override(tc, "gqa2_window");
+    check_window_override(tc, "mha_odd");
+}
 static void twin_f64(test_case *tc) {
     check_f64(tc, "gqa2_window");
     check_f64(tc, "mha_odd");
@@ -194,5 +227,6 @@ int main(void) {
     test_run("gqa4_packed_docs_logits_loss_grads", gqa4_packed);
     test_run("forward_only_single_slot_logits", forward_only);
     test_run("float64_twin_logits", twin_f64);
+    test_run("sliding_window_override_logits", window_override);
     return test_main_result();
 }

@@ -5,6 +5,8 @@ For each tiny random Gemma 2 config this writes tests/fixtures/gemma2/<name>/:
   config.json, model.safetensors   the model, saved by transformers (save_pretrained)
   expected.safetensors             tokens, doc_begin, targets [B, T] (int32),
                                    logits [B, T, V] (float32, eager attention),
+                                   logits_window2: the same with sliding layers
+                                   narrowed to 2 keys at inference (Table 10),
                                    loss [1] (float64) and grad.<param name> for
                                    every parameter of a mean cross-entropy loss.
 Packed documents are given to transformers as position_ids that restart at each
@@ -113,6 +115,8 @@ def write_case(case, out_dir, seed):
     doc_begin = torch.tensor([doc_begin_of(s, T) for s in case["doc_starts"]])
 
     logits = run_packed(model, tokens, doc_begin, case["sliding_window"])
+    with torch.no_grad():  # the inference-time window override (report Table 10)
+        logits_window2 = run_packed(model, tokens, doc_begin, 2)
     with torch.no_grad():
         separate = run_per_document(model, tokens, case["doc_starts"])
     gap = (logits - separate).abs().max().item()
@@ -130,6 +134,7 @@ def write_case(case, out_dir, seed):
     tensors = {
         "tokens": tokens.to(torch.int32), "doc_begin": doc_begin.to(torch.int32),
         "targets": targets.to(torch.int32), "logits": logits.detach().float().contiguous(),
+        "logits_window2": logits_window2.float().contiguous(),
         "loss": loss.detach().double().reshape(1),
     }
     for name, p in model.named_parameters():
