@@ -7,7 +7,7 @@ HDF5_INC = /usr/include/hdf5/serial
 HDF5_LIB = /usr/lib/x86_64-linux-gnu/hdf5/serial
 
 CFLAGS  ?= -O3 -march=native
-CFLAGS  += -std=c17 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Werror -I. -I$(BLAS_INC) -I$(HDF5_INC) -MMD -MP
+CFLAGS  += -std=c17 -D_GNU_SOURCE -fopenmp -fno-trapping-math -fno-math-errno -Wall -Wextra -Werror -I. -I$(BLAS_INC) -I$(HDF5_INC) -MMD -MP
 LDFLAGS += -fopenmp -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -L$(HDF5_LIB)
 LDLIBS  += -lopenblas -lm
 
@@ -30,10 +30,8 @@ all: deps gemmakd
 deps:
 	@./scripts/install-deps.sh
 
-ifeq ($(SAN),1)
 gemmakd: $(BUILD)/gemmakd
-else
-gemmakd: $(BUILD)/gemmakd
+ifneq ($(SAN),1)
 	@cp $< $@
 endif
 
@@ -57,8 +55,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/libgemmakd.
 
 test-bins: $(TEST_BIN) $(BUILD)/gemmakd
 
+# The suite runs twice: optimised, and under AddressSanitizer + UBSan (names prefixed "san:").
 test: deps test-bins
-	@BUILD=$(BUILD) ./tests/run.sh
+	@$(MAKE) --no-print-directory SAN=1 test-bins
+	@./tests/run.sh build build-san
 
 demo: all
 	@./scripts/demo.sh
@@ -70,3 +70,6 @@ clean:
 	rm -rf build build-san gemmakd
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/gemmakd.d $(TEST_BIN:=.d)
+
+# Keep object files between runs (make would delete them as intermediates).
+.SECONDARY:

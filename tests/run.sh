@@ -1,43 +1,44 @@
 #!/bin/sh
-# Runs every test program and the CLI tests; prints one line per case and the
-# closing line "N passed, N failed, N skipped". Exit status 1 if any failed.
-BUILD=${BUILD:-build}
+# Runs every test program and CLI test script for each build directory given
+# (default: build). One line per case; the sanitizer build's names get a
+# "san:" prefix. Ends with "N passed, N failed" (", N skipped" when any).
+[ $# -gt 0 ] || set -- build
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-status=0
-for t in "$BUILD"/tests/test_*; do
-    case "$t" in *.o|*.d) continue ;; esac
-    [ -x "$t" ] || continue
-    name=$(basename "$t")
-    "$t" > "$log.out" 2>&1
+out=$(mktemp)
+trap 'rm -f "$log" "$out"' EXIT
+
+# run_one NAME PREFIX COMMAND...: runs a test, prefixes its case names, and
+# records a failure if it died without reporting one.
+run_one() {
+    name=$1 prefix=$2
+    shift 2
+    "$@" > "$out" 2>&1
     rc=$?
-    cat "$log.out"
-    cat "$log.out" >> "$log"
-    # A program that died without reporting a failure still fails.
-    if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$log.out"; then
-        echo "FAIL $name: exited with status $rc"
-        echo "FAIL $name: exited with status $rc" >> "$log"
+    sed "s/^\(PASS\|FAIL\|SKIP\) /\1 $prefix/" "$out" | tee -a "$log"
+    if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$out"; then
+        echo "FAIL $prefix$name: exited with status $rc; last output:" | tee -a "$log"
+        tail -n 5 "$out"
     fi
-    rm -f "$log.out"
+}
+
+for build in "$@"; do
+    prefix=
+    [ "$build" = build-san ] && prefix=san:
+    for t in "$build"/tests/test_*; do
+        case "$t" in *.o|*.d) continue ;; esac
+        [ -x "$t" ] && run_one "$(basename "$t")" "$prefix" "$t"
+    done
+    for t in tests/cli/*.sh; do
+        [ -f "$t" ] && run_one "$(basename "$t" .sh)" "$prefix" env GEMMAKD="$build/gemmakd" sh "$t"
+    done
 done
-for t in tests/cli/*.sh; do
-    [ -f "$t" ] || continue
-    GEMMAKD="$BUILD/gemmakd" sh "$t" >> "$log.out" 2>&1
-    rc=$?
-    cat "$log.out"
-    cat "$log.out" >> "$log"
-    if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$log.out"; then
-        echo "FAIL $(basename "$t"): exited with status $rc" | tee -a "$log"
-    fi
-    rm -f "$log.out"
-done
+
 passed=$(grep -c '^PASS ' "$log")
 failed=$(grep -c '^FAIL ' "$log")
 skipped=$(grep -c '^SKIP ' "$log")
-[ "$failed" -eq 0 ] || status=1
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
 else
     echo "$passed passed, $failed failed"
 fi
-exit $status
+[ "$failed" -eq 0 ]
