@@ -32,7 +32,10 @@ static int read_tokens(const arg_spec *specs, int n, int vocab, const char *mode
     int64_t *ids;
     size_t count;
     int rc = parse_id_list(file ? "tokens-file" : "tokens", file ? text : list, &ids, &count, err);
-    if (rc && file) gk_wrap(err, "%s", file);
+    if (rc && file) { // a bad file is bad input, not a bad flag
+        gk_wrap(err, "%s", file);
+        err->code = GK_EINPUT;
+    }
     free(text);
     if (rc) return -1;
     if (count > (1u << 24)) {
@@ -62,7 +65,10 @@ static int read_documents(const arg_spec *specs, int n, score_input *in, gk_err 
     in->doc_begin = gk_malloc((size_t)in->T * sizeof(int32_t), err);
     in->targets = gk_malloc((size_t)in->T * sizeof(int32_t), err);
     int rc = in->doc_begin && in->targets ? doc_begin_from_starts(starts, n_starts, in->T, in->doc_begin, err) : -1;
-    if (rc && starts_s) gk_wrap(err, "--doc-starts");
+    if (rc && starts_s) { // the starts came from a flag: a usage error
+        gk_wrap(err, "--doc-starts");
+        err->code = GK_EUSAGE;
+    }
     for (int t = 0; rc == 0 && t < in->T; t++)
         in->targets[t] = t + 1 < in->T && in->doc_begin[t + 1] == in->doc_begin[t] ? in->tokens[t + 1] : -1;
     free(starts);

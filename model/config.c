@@ -73,7 +73,12 @@ static int read_activation(reader *r) {
 
 // rope_theta at top level (transformers 4.x) or rope_parameters.rope_theta (5.x).
 static int read_rope(reader *r, double *theta) {
+    const json_value *scaling = json_get(r->root, "rope_scaling");
+    if (scaling && scaling->type != JSON_NULL)
+        return gk_fail(r->err, GK_EINPUT, "%s:%d: rope_scaling is not supported", r->source, scaling->line);
     const json_value *params = json_get(r->root, "rope_parameters");
+    if (params && params->type != JSON_NULL && params->type != JSON_OBJECT)
+        return gk_fail(r->err, GK_EINPUT, "%s:%d: 'rope_parameters' must be an object", r->source, params->line);
     if (params && params->type == JSON_OBJECT) {
         const json_value *type = json_get(params, "rope_type");
         if (type && (type->type != JSON_STRING || strcmp(type->string, "default")))
@@ -82,9 +87,6 @@ static int read_rope(reader *r, double *theta) {
         reader sub = {params, r->source, r->err};
         if (json_get(params, "rope_theta")) return read_positive(&sub, "rope_theta", false, theta);
     }
-    const json_value *scaling = json_get(r->root, "rope_scaling");
-    if (scaling && scaling->type != JSON_NULL)
-        return gk_fail(r->err, GK_EINPUT, "%s:%d: rope_scaling is not supported", r->source, scaling->line);
     return read_positive(r, "rope_theta", false, theta);
 }
 
@@ -167,8 +169,14 @@ int model_config_validate(const model_config *c, const char *source, gk_err *err
                        source, c->n_heads, c->n_kv_heads);
     if (c->head_dim % 2)
         return gk_fail(err, GK_EINPUT, "%s: head_dim (%d) must be even for RoPE", source, c->head_dim);
-    if (c->pad_id >= c->vocab_size || c->eos_id >= c->vocab_size || c->bos_id >= c->vocab_size)
-        return gk_fail(err, GK_EINPUT, "%s: special token ids must be below vocab_size (%d)", source, c->vocab_size);
+    const struct {
+        const char *name;
+        int id;
+    } special[] = {{"pad_token_id", c->pad_id}, {"eos_token_id", c->eos_id}, {"bos_token_id", c->bos_id}};
+    for (int i = 0; i < 3; i++)
+        if (special[i].id >= c->vocab_size)
+            return gk_fail(err, GK_EINPUT, "%s: %s (%d) must be below vocab_size (%d)", source, special[i].name,
+                           special[i].id, c->vocab_size);
     if (!(c->rms_eps > 0) || !(c->query_pre_attn_scalar > 0) || !(c->rope_theta > 0) || c->attn_softcap < 0 ||
         c->final_softcap < 0)
         return gk_fail(err, GK_EINPUT, "%s: eps, scalars and caps must be positive", source);

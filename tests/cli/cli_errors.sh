@@ -1,0 +1,172 @@
+#!/bin/sh
+# Bad command lines and bad input files: each case must exit non-zero (2 for
+# usage errors, 1 for bad input files), print exactly one stderr line starting
+# with "gemmakd: error: ", and leave no output (nor a *.tmp-* file) behind.
+# Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_errors.sh
+G=${GEMMAKD:-./gemmakd}
+TINY=configs/models/tiny.json
+T=$(mktemp -d) || exit 1
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP
+W="$T/work" # everything the commands may write lives here
+mkdir "$W"
+failed=0
+
+pass() { echo "PASS cli_errors/$1"; }
+fail() {
+    echo "FAIL cli_errors/$1: $2"
+    failed=1
+}
+
+# Runs gemmakd with the given arguments; sets $rc, stderr in $T/err, stdout in $T/out.
+run_gk() {
+    "$G" "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+}
+
+# Checks the last run: exit status, one "gemmakd: error: " line mentioning
+# $needle (when not empty), $created absent (when not empty), no *.tmp-* left.
+# Prints nothing; sets $why to the first problem (empty when all is well).
+check_error() {
+    want=$1 created=$2 needle=$3
+    why=
+    msg=$(head -n 1 "$T/err")
+    nl=$(wc -l <"$T/err" | tr -d ' ')
+    nr=$(awk 'END { print NR }' "$T/err")
+    if [ "$rc" -eq 0 ]; then
+        why="exit status 0, expected $want"
+    elif [ "$rc" -ne "$want" ]; then
+        why="exit status $rc, expected $want (stderr: $msg)"
+    elif [ "$nl" -ne 1 ] || [ "$nr" -ne 1 ]; then
+        why="stderr has $nr lines, expected exactly one: $(tr '\n' '|' <"$T/err" | cut -c 1-300)"
+    else
+        case "$msg" in
+        "gemmakd: error: "*) ;;
+        *) why="stderr does not start with 'gemmakd: error: ': $msg" ;;
+        esac
+    fi
+    if [ -z "$why" ] && [ -n "$needle" ]; then
+        case "$msg" in
+        *"$needle"*) ;;
+        *) why="message does not mention '$needle': $msg" ;;
+        esac
+    fi
+    if [ -z "$why" ] && [ -n "$created" ] && { [ -e "$created" ] || [ -L "$created" ]; }; then
+        why="$created was created"
+    fi
+    if [ -z "$why" ]; then
+        left=$(find "$W" -name '*.tmp-*' | head -n 1)
+        [ -z "$left" ] || why="temporary file left behind: $left"
+    fi
+}
+
+# expect_error NAME STATUS CREATED NEEDLE ARGS...
+expect_error() {
+    name=$1
+    shift
+    want=$1 created=$2 needle=$3
+    shift 3
+    run_gk "$@"
+    check_error "$want" "$created" "$needle"
+    if [ -z "$why" ]; then pass "$name"; else fail "$name" "$why"; fi
+    find "$W" -name '*.tmp-*' -exec rm -rf {} + 2>/dev/null
+}
+
+# ---------------------------------------------------------------- fixtures
+
+MODEL="$W/model" # a valid tiny model
+if ! "$G" init --config "$TINY" --out "$MODEL" --seed 3 >/dev/null 2>"$T/err" || [ ! -f "$MODEL/model.safetensors" ]; then
+    echo "FAIL cli_errors/setup: could not make a model with init: $(head -n 1 "$T/err")"
+    exit 1
+fi
+
+printf '{\n  "model_type": "gemma2",\n  "hidden_size": 64,\n}\n' >"$W/invalid.json"
+sed 's/"num_key_value_heads": *[0-9]*/"num_key_value_heads": 3/' "$TINY" >"$W/heads.json"
+grep -q '"num_key_value_heads": 3' "$W/heads.json" || fail setup "could not edit num_key_value_heads in $TINY"
+
+mkdir "$W/no-weights"
+cp "$MODEL/config.json" "$W/no-weights/"
+mkdir "$W/truncated"
+cp "$MODEL/config.json" "$W/truncated/"
+size=$(wc -c <"$MODEL/model.safetensors")
+head -c $((size / 2)) "$MODEL/model.safetensors" >"$W/truncated/model.safetensors"
+mkdir "$W/truncated-header"
+cp "$MODEL/config.json" "$W/truncated-header/"
+head -c 40 "$MODEL/model.safetensors" >"$W/truncated-header/model.safetensors"
+mkdir "$W/bad-config"
+cp "$MODEL/model.safetensors" "$W/bad-config/"
+cp "$W/invalid.json" "$W/bad-config/config.json"
+printf '2, 651, -10\n' >"$W/negative-ids.txt"
+
+OUT="$W/scores.safetensors" # what every failing score run must not create
+
+# ---------------------------------------------------------------- commands and flags
+
+expect_error unknown_command 2 "" "frobnicate" frobnicate --out "$W/x"
+expect_error help_unknown_command 2 "" "frobnicate" help frobnicate
+expect_error unknown_flag_suggestion 2 "$W/new1" "did you mean --config" init --confg "$TINY" --out "$W/new1"
+expect_error flag_without_value 2 "" "--out" init --config "$TINY" --out
+expect_error init_without_config 2 "$W/new2" "--config" init --out "$W/new2"
+expect_error init_bad_dtype 2 "$W/new3" "float16" init --config "$TINY" --out "$W/new3" --dtype float16
+expect_error init_bad_shard_size 2 "$W/new4" "--max-shard-size" init --config "$TINY" --out "$W/new4" --max-shard-size 5XB
+expect_error info_bad_seq_len 2 "" "--seq-len" info --config "$TINY" --seq-len abc
+expect_error info_zero_seq_len 2 "" "--seq-len" info --config "$TINY" --seq-len 0
+expect_error info_without_config 2 "" "--config" info --json
+
+# ---------------------------------------------------------------- init: bad config files
+
+expect_error init_missing_config_file 1 "$W/new5" "nope.json" init --config "$W/nope.json" --out "$W/new5"
+expect_error init_invalid_json 1 "$W/new6" "invalid.json:4:1" init --config "$W/invalid.json" --out "$W/new6"
+expect_error init_heads_not_divisible 1 "$W/new7" "num_key_value_heads" init --config "$W/heads.json" --out "$W/new7"
+expect_error init_missing_parent_dir 1 "$W/no/such/dir" "" init --config "$TINY" --out "$W/no/such/dir"
+
+# init into an existing directory: rejected, and the directory is untouched.
+before=$( (ls -lA "$MODEL" && cat "$MODEL"/*) | cksum)
+run_gk init --config "$TINY" --out "$MODEL" --seed 4
+check_error 1 "" "$MODEL"
+after=$( (ls -lA "$MODEL" && cat "$MODEL"/*) | cksum)
+[ -n "$why" ] || [ "$before" = "$after" ] || why="$MODEL was modified"
+if [ -z "$why" ]; then pass init_existing_dir; else fail init_existing_dir "$why"; fi
+
+# ---------------------------------------------------------------- score: flags
+
+expect_error score_without_out 2 "" "--out" score --model "$MODEL" --tokens 2,651,10
+expect_error score_tokens_and_tokens_file 2 "$OUT" "--tokens" \
+    score --model "$MODEL" --tokens 2,651 --tokens-file "$W/negative-ids.txt" --out "$OUT"
+expect_error score_no_tokens 2 "$OUT" "--tokens" score --model "$MODEL" --out "$OUT"
+expect_error score_negative_token 2 "$OUT" "--tokens" score --model "$MODEL" --tokens 2,-651,10 --out "$OUT"
+expect_error score_non_number_token 2 "$OUT" "--tokens" score --model "$MODEL" --tokens 2,six,10 --out "$OUT"
+expect_error score_empty_tokens 2 "$OUT" "--tokens" score --model "$MODEL" --tokens "" --out "$OUT"
+expect_error score_doc_starts_out_of_range 2 "$OUT" "--doc-starts" \
+    score --model "$MODEL" --tokens 2,651,10 --doc-starts 0,3 --out "$OUT"
+expect_error score_doc_starts_decreasing 2 "$OUT" "--doc-starts" \
+    score --model "$MODEL" --tokens 2,651,10,11 --doc-starts 0,2,1 --out "$OUT"
+expect_error score_sliding_window_zero 2 "$OUT" "--sliding-window" \
+    score --model "$MODEL" --tokens 2,651,10 --sliding-window 0 --out "$OUT"
+expect_error score_zero_threads 2 "$OUT" "--threads" score --model "$MODEL" --tokens 2,651,10 --threads 0 --out "$OUT"
+
+# ---------------------------------------------------------------- score: bad inputs
+
+expect_error score_token_outside_vocab 1 "$OUT" "8192" score --model "$MODEL" --tokens 2,8192,10 --out "$OUT"
+expect_error score_missing_tokens_file 1 "$OUT" "no-such-ids.txt" \
+    score --model "$MODEL" --tokens-file "$W/no-such-ids.txt" --out "$OUT"
+expect_error score_tokens_file_negative_id 1 "$OUT" "negative-ids.txt" \
+    score --model "$MODEL" --tokens-file "$W/negative-ids.txt" --out "$OUT"
+expect_error score_missing_model_dir 1 "$OUT" "no-such-model" score --model "$W/no-such-model" --tokens 2,651 --out "$OUT"
+expect_error score_no_weights 1 "$OUT" "model.safetensors" score --model "$W/no-weights" --tokens 2,651 --out "$OUT"
+expect_error score_truncated_weights 1 "$OUT" "model.safetensors" \
+    score --model "$W/truncated" --tokens 2,651 --out "$OUT"
+expect_error score_truncated_header 1 "$OUT" "model.safetensors" \
+    score --model "$W/truncated-header" --tokens 2,651 --out "$OUT"
+expect_error score_invalid_config 1 "$OUT" "config.json:4:1" score --model "$W/bad-config" --tokens 2,651 --out "$OUT"
+expect_error score_out_in_missing_dir 1 "$W/no-dir/scores.safetensors" "" \
+    score --model "$MODEL" --tokens 2,651 --out "$W/no-dir/scores.safetensors"
+
+# A failing score must leave an existing output file as it was.
+echo "previous scores" >"$W/existing.safetensors"
+run_gk score --model "$MODEL" --tokens 2,9000 --out "$W/existing.safetensors"
+check_error 1 "" "9000"
+[ -n "$why" ] || [ "$(cat "$W/existing.safetensors")" = "previous scores" ] || why="existing --out file was changed"
+if [ -z "$why" ]; then pass score_failure_keeps_existing_out; else fail score_failure_keeps_existing_out "$why"; fi
+
+exit $failed
