@@ -68,8 +68,8 @@ static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, car
     a->rope_cos = carve(c, (size_t)a->T * cfg->head_dim / 2);
     a->rope_sin = carve(c, (size_t)a->T * cfg->head_dim / 2);
     attn_shape shape = {.B = a->B, .T = a->T, .n_heads = cfg->n_heads, .n_kv_heads = cfg->n_kv_heads,
-                        .head_dim = cfg->head_dim};
-    size_t attn = attention_scratch_floats(&shape, omp_get_max_threads(), training);
+                        .head_dim = cfg->head_dim, .n_threads = a->n_threads};
+    size_t attn = attention_scratch_floats(&shape, training);
     // Backward: 3 [N,d] + 2 [N,ff] + 2 [N,qd] + 2 [N,kvd] + norm partials, beside the attention space.
     size_t backward = training ? 3 * N * d + 2 * N * ff + 2 * N * qd + 2 * N * kvd +
                                      (size_t)rmsnorm_partial_rows((int)N) * d + 16 * 12
@@ -79,7 +79,7 @@ static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, car
 }
 
 size_t FN(acts_floats)(const model_config *cfg, int B, int T, bool training) {
-    FN(acts) a = {.B = B, .T = T, .n_slots = training ? cfg->n_layers : 1};
+    FN(acts) a = {.B = B, .T = T, .n_slots = training ? cfg->n_layers : 1, .n_threads = omp_get_max_threads()};
     a.layers = calloc((size_t)a.n_slots, sizeof *a.layers);
     if (!a.layers) return 0;
     carver count = {0};
@@ -93,6 +93,7 @@ int FN(acts_init)(FN(acts) *a, const model_config *cfg, int B, int T, bool train
     a->B = B;
     a->T = T;
     a->n_slots = training ? cfg->n_layers : 1;
+    a->n_threads = omp_get_max_threads();
     a->layers = gk_calloc((size_t)a->n_slots, sizeof *a->layers, err);
     if (!a->layers) return -1;
     carver count = {0};

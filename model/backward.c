@@ -1,7 +1,5 @@
 // The Gemma 2 backward pass: from the head's gradient a->d_xn_final through
 // the final norm and every layer down to the embedding. Gradients are added.
-#include <omp.h>
-
 #include "model/real.h"
 #include "model/layer_shape.h"
 
@@ -20,7 +18,7 @@ static grad_space carve_space(const model_config *cfg, const FN(acts) *a, const 
     size_t N = (size_t)a->B * a->T, d = cfg->d_model, ff = cfg->d_ff, qd = cfg_q_dim(cfg), kvd = cfg_kv_dim(cfg);
     grad_space g;
     real *p = a->scratch;
-    g.attn = p, p += attention_scratch_floats(shape, omp_get_max_threads(), true);
+    g.attn = p, p += attention_scratch_floats(shape, true);
     g.d_resid = p, p += N * d;
     g.d_a = p, p += N * d;
     g.d_b = p, p += N * d;

@@ -15,8 +15,10 @@ static int copy_batch(const model_config *cfg, FN(acts) *a, const token_batch *b
             if (tok < 0 || tok >= cfg->vocab_size)
                 return gk_fail(err, GK_EINPUT, "token %d at position %zu is outside the vocabulary [0, %d)", tok, i,
                                cfg->vocab_size);
-            if (begin < 0 || begin > t || (t > 0 && begin < a->doc_begin[i - 1]))
-                return gk_fail(err, GK_EINPUT, "bad document start %d for position %d", begin, t);
+            // A token continues its predecessor's document or starts one itself.
+            if (t == 0 ? begin != 0 : begin != a->doc_begin[i - 1] && begin != t)
+                return gk_fail(err, GK_EINPUT, "position %d of row %d: document start %d is neither %d nor %d", t, b,
+                               begin, t == 0 ? 0 : a->doc_begin[i - 1], t);
             a->tokens[i] = tok;
             a->doc_begin[i] = begin;
             a->pos[i] = t - begin;

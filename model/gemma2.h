@@ -31,16 +31,7 @@ typedef struct {
     float *logprobs;        // optional [B*T]: log p(target) per position (NaN where target < 0)
 } xent_ctx;
 
-#define GK_REAL float
-#define GK_SFX(name) name##_f32
-#include "model/gemma2_api.inc"
-#undef GK_REAL
-#undef GK_SFX
-
-#define GK_REAL double
-#define GK_SFX(name) name##_f64
-#include "model/gemma2_api.inc"
-#undef GK_REAL
-#undef GK_SFX
+#define GK_TEMPLATE "model/gemma2_api.inc"
+#include "model/precisions.h"
 
 #endif

@@ -14,6 +14,7 @@ typedef struct {
     double scale;             // query_pre_attn_scalar^-1/2
     double softcap;           // 0 = off
     const int32_t *doc_begin; // [B*T] document start (index in row) of each query
+    int n_threads;            // threads the work space was sized for (the kernels use at most these)
 } attn_shape;
 
 enum { ATTN_BLOCK = 64 }; // queries per block in the attention kernels
@@ -21,19 +22,10 @@ enum { NORM_CHUNK = 64 };  // tokens per partial sum in rmsnorm_backward (fixed:
 
 static inline int rmsnorm_partial_rows(int n) { return (n + NORM_CHUNK - 1) / NORM_CHUNK; }
 
-// Work space the attention kernels need, in floats.
-size_t attention_scratch_floats(const attn_shape *s, int n_threads, bool backward);
+// Work space the attention kernels need, in floats, for s->n_threads threads.
+size_t attention_scratch_floats(const attn_shape *s, bool backward);
 
-#define GK_REAL float
-#define GK_SFX(name) name##_f32
-#include "model/kernels_api.inc"
-#undef GK_REAL
-#undef GK_SFX
-
-#define GK_REAL double
-#define GK_SFX(name) name##_f64
-#include "model/kernels_api.inc"
-#undef GK_REAL
-#undef GK_SFX
+#define GK_TEMPLATE "model/kernels_api.inc"
+#include "model/precisions.h"
 
 #endif

@@ -1,5 +1,6 @@
 #include "tests/check.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,4 +56,13 @@ double rel_error_f64(const double *a, const double *b, size_t n) {
         if (m > den) den = m;
     }
     return den > 0 ? num / den : num;
+}
+
+int dir_entry_count(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
 }

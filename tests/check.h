@@ -39,6 +39,9 @@ int test_main_result(void); // 0 when no case failed
 // Path to a fixture under tests/fixtures (fixed buffer per call site).
 const char *fixture_path(const char *name);
 
+// Number of entries in a directory (without . and ..), or -1 if it cannot be read.
+int dir_entry_count(const char *dir);
+
 // max|a-b| / max|b| over n values (the "relative error" used throughout the tests).
 double rel_error_f32(const float *a, const float *b, size_t n);
 double rel_error_f64(const double *a, const double *b, size_t n);

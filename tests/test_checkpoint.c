@@ -38,16 +38,6 @@ static char *join(const char *dir, const char *name) {
     return out;
 }
 
-static int dir_entries(const char *dir) {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (p && fscanf(p, "%d", &n) != 1) n = -1;
-    if (p) pclose(p);
-    return n;
-}
-
 // d_model 8, d_ff 12, 3 layers, 4 heads, 2 kv heads, head_dim 4, vocab 16.
 static void tiny_config(model_config *c) {
     memset(c, 0, sizeof *c);
@@ -175,7 +165,7 @@ static void save_load_single_f32(test_case *tc) {
     gk_err err = {0};
     CHECK(tc, model_save_dir(dir, &m, ST_F32, 0, &err) == 0, "save: %s", err.msg);
     CHECK(tc,
-          dir_entries(dir) == 2 && path_exists(join(dir, "model.safetensors")) && path_exists(join(dir, "config.json")),
+          dir_entry_count(dir) == 2 && path_exists(join(dir, "model.safetensors")) && path_exists(join(dir, "config.json")),
           "expected config.json + model.safetensors");
     check_framing(tc, join(dir, "model.safetensors"));
     CHECK(tc, !tc->failed && model_load_dir(dir, &back, &err) == 0, "load: %s", err.msg);
@@ -241,7 +231,7 @@ static int check_index(test_case *tc, const char *dir, const model_state *m, siz
         st_close(&f);
     }
     CHECK(tc, p == m->layout.n_tensors, "shards hold %d of %d tensors", p, m->layout.n_tensors);
-    CHECK(tc, dir_entries(dir) == n_shards + 2, "%d files for %d shards", dir_entries(dir), n_shards);
+    CHECK(tc, dir_entry_count(dir) == n_shards + 2, "%d files for %d shards", dir_entry_count(dir), n_shards);
     json_free(&doc);
     return n_shards;
 }
@@ -284,17 +274,17 @@ static void save_removes_stale_files(test_case *tc) {
     FILE *keep = fopen(join(dir, "tokenizer.json"), "w");
     if (keep) fclose(keep);
     CHECK(tc, model_save_dir(dir, &m, ST_F32, 300, &err) == 0, "save: %s", err.msg);
-    int many = dir_entries(dir);
+    int many = dir_entry_count(dir);
     CHECK(tc, many > 5, "only %d files", many);
     CHECK(tc, model_save_dir(dir, &m, ST_F32, 0, &err) == 0, "save: %s", err.msg);
     CHECK(tc,
-          dir_entries(dir) == 3 && path_exists(join(dir, "model.safetensors")) &&
+          dir_entry_count(dir) == 3 && path_exists(join(dir, "model.safetensors")) &&
               path_exists(join(dir, "tokenizer.json")),
-          "single save left %d files", dir_entries(dir));
+          "single save left %d files", dir_entry_count(dir));
     CHECK(tc, model_save_dir(dir, &m, ST_F32, 300, &err) == 0, "save: %s", err.msg);
-    CHECK(tc, dir_entries(dir) == many && !path_exists(join(dir, "model.safetensors")), "sharded save after single");
+    CHECK(tc, dir_entry_count(dir) == many && !path_exists(join(dir, "model.safetensors")), "sharded save after single");
     CHECK(tc, model_save_dir(dir, &m, ST_BF16, 1000, &err) == 0, "save: %s", err.msg);
-    int fewer = dir_entries(dir);
+    int fewer = dir_entry_count(dir);
     CHECK(tc, fewer < many && fewer > 4, "%d files after a save with fewer shards", fewer);
     model_state back;
     CHECK(tc, !tc->failed && model_load_dir(dir, &back, &err) == 0, "load: %s", err.msg);

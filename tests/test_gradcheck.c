@@ -124,10 +124,26 @@ static void global_layer(test_case *tc) { check_case(tc, &cases[1]); }
 static void local_global_packed(test_case *tc) { check_case(tc, &cases[2]); }
 static void mha_without_softcaps(test_case *tc) { check_case(tc, &cases[3]); }
 
+// Document starts that contradict each other are rejected, not silently used.
+static void inconsistent_documents(test_case *tc) {
+    micro_model m;
+    micro_setup(&m, &cases[0], 99);
+    gk_err err = {0};
+    m.doc_begin[2] = 1; // token 2 claims a document starting at 1, but token 1 belongs to the one at 0
+    CHECK(tc, model_forward_f64(&m.cfg, &m.w, &m.acts, &m.batch, 0, &err) != 0, "accepted doc_begin 0,0,1");
+    CHECK(tc, strstr(err.msg, "document start") != NULL, "message: %s", err.msg);
+    m.doc_begin[2] = 0;
+    m.tokens[5] = m.cfg.vocab_size; // and a token outside the vocabulary
+    CHECK(tc, model_forward_f64(&m.cfg, &m.w, &m.acts, &m.batch, 0, &err) != 0, "accepted a token id = vocab_size");
+    CHECK(tc, strstr(err.msg, "outside the vocabulary") != NULL, "message: %s", err.msg);
+    micro_free(&m);
+}
+
 int main(void) {
     test_run("local_window_softcaps_gqa2", local_window);
     test_run("global_softcaps_gqa2", global_layer);
     test_run("local_global_packed_docs_gqa4_strong_softcaps", local_global_packed);
     test_run("mha_no_softcaps_packed_docs", mha_without_softcaps);
+    test_run("inconsistent_documents_rejected", inconsistent_documents);
     return test_main_result();
 }

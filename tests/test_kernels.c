@@ -151,12 +151,12 @@ static void attention_case(test_case *tc, int window, double softcap, int kv_hea
         doc[T + t] = t < 37 ? 0 : (t < 90 ? 37 : 90);        // row 1: three documents
     }
     attn_shape s = {.B = B, .T = T, .n_heads = H, .n_kv_heads = kv_heads, .head_dim = hd, .window = window,
-                    .scale = 0.25, .softcap = softcap, .doc_begin = doc};
+                    .scale = 0.25, .softcap = softcap, .doc_begin = doc, .n_threads = 4};
     size_t nq = (size_t)B * T * H * hd, nkv = (size_t)B * T * kv_heads * hd, nl = (size_t)B * H * T;
     pair q = pair_random(nq, 1.5, 20), k = pair_random(nkv, 1.5, 21), v = pair_random(nkv, 1, 22);
     pair out = pair_zero(nq), lse = pair_zero(nl), dout = pair_random(nq, 1, 23);
     pair dq = pair_zero(nq), dk = pair_zero(nkv), dv = pair_zero(nkv);
-    size_t scratch_n = attention_scratch_floats(&s, 64, true);
+    size_t scratch_n = attention_scratch_floats(&s, true);
     pair scratch = pair_zero(scratch_n);
     attention_forward_f32(out.f, lse.f, q.f, k.f, v.f, &s, scratch.f);
     attention_forward_f64(out.d, lse.d, q.d, k.d, v.d, &s, scratch.d);

@@ -342,16 +342,6 @@ static size_t check_framing(test_case *tc, const char *bytes, size_t len, size_t
     return 8 + n;
 }
 
-static int dir_entries(const char *dir) {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (p && fscanf(p, "%d", &n) != 1) n = -1;
-    if (p) pclose(p);
-    return n;
-}
-
 static void write_f32_roundtrip(test_case *tc) {
     scratch s;
     if (scratch_open(tc, &s)) return;
@@ -474,7 +464,7 @@ static void write_rejects(test_case *tc) {
           "duplicate accepted: %s", err.msg);
     st_out_tensor reserved = {"__metadata__", 1, {1}, v};
     CHECK(tc, st_write(s.path, &reserved, 1, ST_F32, &err) == -1 && strstr(err.msg, "__metadata__"), "reserved name");
-    CHECK(tc, dir_entries(s.dir) == 0, "a failed write left %d files", dir_entries(s.dir));
+    CHECK(tc, dir_entry_count(s.dir) == 0, "a failed write left %d files", dir_entry_count(s.dir));
     CHECK(tc, st_write(s.path, dup, 2, ST_F32, &err) == 0, "valid write: %s", err.msg);
     CHECK(tc, st_write(s.path, dup, 3, ST_BF16, &err) == -1, "duplicate accepted");
     st_file f;
@@ -483,7 +473,7 @@ static void write_rejects(test_case *tc) {
         CHECK(tc, f.n_tensors == 2 && f.tensors[0].dtype == ST_F32, "earlier file changed");
         st_close(&f);
     }
-    CHECK(tc, dir_entries(s.dir) == 1, "%d files after a failed overwrite", dir_entries(s.dir));
+    CHECK(tc, dir_entry_count(s.dir) == 1, "%d files after a failed overwrite", dir_entry_count(s.dir));
     char missing[160];
     snprintf(missing, sizeof missing, "%s/no/such/dir.safetensors", s.dir);
     CHECK(tc, st_write(missing, dup, 2, ST_F32, &err) == -1 && strstr(err.msg, missing), "bad dir: %s", err.msg);

@@ -9,10 +9,10 @@
 #include "model/real.h"
 
 #ifndef GK_REAL_F64 // precision-independent: defined once
-size_t attention_scratch_floats(const attn_shape *s, int n_threads, bool backward) {
+size_t attention_scratch_floats(const attn_shape *s, bool backward) {
     size_t per_thread = (size_t)ATTN_BLOCK * s->T * (backward ? 3 : 1);
     size_t per_head_grads = backward ? 2 * (size_t)s->B * s->n_heads * s->T * s->head_dim : 0;
-    return per_head_grads + (size_t)n_threads * per_thread;
+    return per_head_grads + (size_t)s->n_threads * per_thread;
 }
 #endif
 
@@ -57,7 +57,7 @@ static void block_scores(real *S, const real *q, const real *k, const attn_shape
 void FN(attention_forward)(real *out, real *lse, const real *q, const real *k, const real *v, const attn_shape *s,
                            real *scratch) {
     int n_blocks = (s->T + ATTN_BLOCK - 1) / ATTN_BLOCK, ldq = s->n_heads * s->head_dim;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(s->n_threads)
     for (int bh = 0; bh < s->B * s->n_heads; bh++) {
         int b = bh / s->n_heads, h = bh % s->n_heads;
         real *S = scratch + (size_t)omp_get_thread_num() * ATTN_BLOCK * s->T; // [m, nk]
@@ -129,7 +129,7 @@ void FN(attention_backward)(real *dq, real *dk, real *dv, const real *dout, cons
     real *dk_heads = scratch, *dv_heads = scratch + head_grads; // [B, H, T, hd] each
     real *thread_space = scratch + 2 * head_grads;
     memset(dk_heads, 0, 2 * head_grads * sizeof *scratch);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(s->n_threads)
     for (int bh = 0; bh < s->B * s->n_heads; bh++) {
         int b = bh / s->n_heads, h = bh % s->n_heads;
         size_t block_floats = (size_t)ATTN_BLOCK * s->T;
