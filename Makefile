@@ -9,7 +9,7 @@ HDF5_LIB = /usr/lib/x86_64-linux-gnu/hdf5/serial
 CFLAGS  ?= -O3 -march=native
 CFLAGS  += -std=c17 -D_GNU_SOURCE -fopenmp -fno-trapping-math -fno-math-errno -Wall -Wextra -Werror -I. -I$(BLAS_INC) -I$(HDF5_INC) -MMD -MP
 LDFLAGS += -fopenmp -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -L$(HDF5_LIB)
-LDLIBS  += -lopenblas -lhdf5 -lzstd -lm
+LDLIBS  += -lopenblas -lhdf5 -lzstd -lyaml -lm
 
 ifeq ($(SAN),1)
 BUILD   := build-san

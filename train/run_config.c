@@ -1,0 +1,419 @@
+#include "train/run_config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "cli/args.h"
+#include "common/file.h"
+
+typedef enum { K_STRING, K_INT, K_INT64, K_DOUBLE, K_BOOL, K_PATHS, K_PAIR } key_type;
+
+typedef struct {
+    const char *path;    // "section.key"
+    key_type type;
+    size_t offset;       // into run_config
+    const char *choices; // K_STRING: "a|b|c" allowed values, or NULL
+} key_spec;
+
+#define KEY(p, t, field, choices) {p, t, offsetof(run_config, field), choices}
+static const key_spec keys[] = {
+    KEY("run_dir", K_STRING, run_dir, NULL),
+    KEY("seed", K_INT64, seed, NULL),
+    KEY("threads", K_INT, threads, NULL),
+    KEY("model.config", K_STRING, model.config, NULL),
+    KEY("model.from", K_STRING, model.from, NULL),
+    KEY("model.init_seed", K_INT64, model.init_seed, NULL),
+    KEY("data.train", K_PATHS, data.train, NULL),
+    KEY("data.val", K_PATHS, data.val, NULL),
+    KEY("data.seq_len", K_INT, data.seq_len, NULL),
+    KEY("batch.size", K_INT, batch.size, NULL),
+    KEY("batch.micro", K_INT, batch.micro, NULL),
+    KEY("train.steps", K_INT64, train.steps, NULL),
+    KEY("train.tokens", K_INT64, train.tokens, NULL),
+    KEY("train.head_chunk", K_INT, train.head_chunk, NULL),
+    KEY("train.max_bad_steps", K_INT, train.max_bad_steps, NULL),
+    KEY("optim.name", K_STRING, optim.name, "adamw|sgd"),
+    KEY("optim.lr", K_DOUBLE, optim.lr, NULL),
+    KEY("optim.betas", K_PAIR, optim.betas, NULL),
+    KEY("optim.eps", K_DOUBLE, optim.eps, NULL),
+    KEY("optim.weight_decay", K_DOUBLE, optim.weight_decay, NULL),
+    KEY("optim.grad_clip", K_DOUBLE, optim.grad_clip, NULL),
+    KEY("schedule.name", K_STRING, schedule.name, "cosine|linear|constant|wsd"),
+    KEY("schedule.warmup", K_INT64, schedule.warmup, NULL),
+    KEY("schedule.min_lr_ratio", K_DOUBLE, schedule.min_lr_ratio, NULL),
+    KEY("schedule.decay_fraction", K_DOUBLE, schedule.decay_fraction, NULL),
+    KEY("teacher.model", K_STRING, teacher.model, NULL),
+    KEY("teacher.cache", K_STRING, teacher.cache, NULL),
+    KEY("kd.loss", K_STRING, kd.loss, "forward_kl|reverse_kl|jsd"),
+    KEY("kd.alpha", K_DOUBLE, kd.alpha, NULL),
+    KEY("kd.temperature", K_DOUBLE, kd.temperature, NULL),
+    KEY("kd.beta", K_DOUBLE, kd.beta, NULL),
+    KEY("kd.t2_scale", K_BOOL, kd.t2_scale, NULL),
+    KEY("eval.every", K_INT64, eval.every, NULL),
+    KEY("eval.tokens", K_INT64, eval.tokens, NULL),
+    KEY("checkpoint.every", K_INT64, checkpoint.every, NULL),
+    KEY("checkpoint.keep", K_INT, checkpoint.keep, NULL),
+    KEY("log.every", K_INT64, log.every, NULL),
+    KEY("ema.decay", K_DOUBLE, ema.decay, NULL),
+    KEY("average.last_k", K_INT, average.last_k, NULL),
+};
+enum { N_KEYS = sizeof keys / sizeof keys[0] };
+
+void run_config_defaults(run_config *rc) {
+    memset(rc, 0, sizeof *rc);
+    rc->model.init_seed = -1; // = seed
+    rc->batch.size = 8;
+    rc->train.head_chunk = 1024;
+    rc->train.max_bad_steps = 10;
+    snprintf(rc->optim.name, RC_NAME, "adamw");
+    rc->optim.lr = 3e-4;
+    rc->optim.betas[0] = 0.9;
+    rc->optim.betas[1] = 0.95;
+    rc->optim.eps = 1e-8;
+    rc->optim.weight_decay = 0.1;
+    rc->optim.grad_clip = 1.0;
+    snprintf(rc->schedule.name, RC_NAME, "cosine");
+    rc->schedule.min_lr_ratio = 0.1;
+    rc->schedule.decay_fraction = 0.2;
+    snprintf(rc->kd.loss, RC_NAME, "forward_kl");
+    rc->kd.alpha = 1.0;
+    rc->kd.temperature = 1.0;
+    rc->kd.beta = 0.5;
+    rc->checkpoint.keep = 3;
+    rc->log.every = 1;
+}
+
+// ---------------------------------------------------------------- setting values
+
+typedef struct {
+    const char *source; // file name or "command line"
+    int line;           // 0 for the command line
+    gk_err *err;
+} origin;
+
+static int fail_at(const origin *o, const char *fmt, const char *a, const char *b) {
+    char what[600];
+    snprintf(what, sizeof what, fmt, a, b);
+    if (o->line) return gk_fail(o->err, GK_EINPUT, "%s:%d: %s", o->source, o->line, what);
+    return gk_fail(o->err, GK_EUSAGE, "%s: %s", o->source, what);
+}
+
+static const key_spec *find_key(const char *path) {
+    for (int i = 0; i < N_KEYS; i++)
+        if (!strcmp(keys[i].path, path)) return &keys[i];
+    return NULL;
+}
+
+// "learning_rate" -> "lr"
+static void initials(const char *word, char *out, size_t cap) {
+    size_t n = 0;
+    for (const char *c = word; *c && n + 1 < cap; c++)
+        if (c == word || c[-1] == '_') out[n++] = *c;
+    out[n] = 0;
+}
+
+// The valid key closest to `path`: same section first; a spelled-out name
+// whose initials or prefix give a key ("learning_rate" -> "lr") counts as closest.
+static const char *suggest_key(const char *path) {
+    const char *dot = strchr(path, '.'), *names[N_KEYS];
+    size_t section = dot ? (size_t)(dot - path) : 0;
+    int n = 0;
+    for (int i = 0; i < N_KEYS; i++)
+        if (dot && !strncmp(keys[i].path, path, section + 1)) names[n++] = keys[i].path + section + 1;
+    if (n == 0) {
+        for (int i = 0; i < N_KEYS; i++) names[i] = keys[i].path;
+        return names[nearest_word(path, names, N_KEYS)];
+    }
+    const char *word = dot + 1;
+    char abbrev[64];
+    initials(word, abbrev, sizeof abbrev);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], abbrev) || (strlen(word) >= 2 && !strncmp(names[i], word, strlen(word))))
+            return names[i] - section - 1;
+    return names[nearest_word(word, names, n)] - section - 1;
+}
+
+static int unknown_key(const origin *o, const char *path) {
+    return fail_at(o, "unknown key '%s' (did you mean '%s'?)", path, suggest_key(path));
+}
+
+static int parse_scalar(const key_spec *k, const char *text, void *field, const origin *o) {
+    char *end;
+    errno = 0;
+    switch (k->type) {
+    case K_INT:
+    case K_INT64: {
+        long long v = strtoll(text, &end, 10);
+        if (errno || end == text || *end) { // also accept 1e6-style integers
+            double d = strtod(text, &end);
+            if (end == text || *end || d != floor(d) || fabs(d) > 9e18)
+                return fail_at(o, "'%s' must be an integer, not '%s'", k->path, text);
+            v = (long long)d;
+        }
+        if (k->type == K_INT64) {
+            *(int64_t *)field = v;
+        } else if (v < -2147483647LL || v > 2147483647LL) {
+            return fail_at(o, "'%s' is out of range: %s", k->path, text);
+        } else {
+            *(int *)field = (int)v;
+        }
+        return 0;
+    }
+    case K_DOUBLE: {
+        double v = strtod(text, &end);
+        if (errno || end == text || *end || !isfinite(v))
+            return fail_at(o, "'%s' must be a number, not '%s'", k->path, text);
+        *(double *)field = v;
+        return 0;
+    }
+    case K_BOOL: {
+        static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+        for (int i = 0; i < 4; i++) {
+            if (!strcasecmp(text, yes[i])) return *(bool *)field = true, 0;
+            if (!strcasecmp(text, no[i])) return *(bool *)field = false, 0;
+        }
+        return fail_at(o, "'%s' must be true or false, not '%s'", k->path, text);
+    }
+    case K_STRING:
+        if (strlen(text) >= RC_PATH) return fail_at(o, "'%s' is too long%s", k->path, "");
+        if (k->choices && *text) {
+            char allowed[128];
+            snprintf(allowed, sizeof allowed, "|%s|", k->choices);
+            char probe[RC_PATH + 2];
+            snprintf(probe, sizeof probe, "|%s|", text);
+            if (!strstr(allowed, probe))
+                return fail_at(o, "'%s' must be one of %s", k->path, k->choices);
+        }
+        snprintf(field, k->choices ? RC_NAME : RC_PATH, "%s", text);
+        return 0;
+    default: return fail_at(o, "'%s' needs a list%s", k->path, "");
+    }
+}
+
+// Sets key k from a YAML node (a scalar, or a sequence for list keys).
+static int set_from_node(run_config *rc, const key_spec *k, yaml_document_t *doc, yaml_node_t *node, const origin *o) {
+    void *field = (char *)rc + k->offset;
+    if (node->type == YAML_SCALAR_NODE) {
+        const char *text = (const char *)node->data.scalar.value;
+        bool null = !strcmp(text, "~") || !strcmp(text, "null") || (!*text && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
+        if (k->type == K_PATHS) { // one pattern
+            rc_paths *p = field;
+            p->count = 0;
+            if (null) return 0;
+            if (strlen(text) >= RC_PATH) return fail_at(o, "'%s': a path is too long%s", k->path, "");
+            snprintf(p->items[p->count++], RC_PATH, "%s", text);
+            return 0;
+        }
+        if (k->type == K_PAIR) return fail_at(o, "'%s' needs a list of two numbers, e.g. [0.9, 0.95]%s", k->path, "");
+        if (null) {
+            if (k->type != K_STRING) return fail_at(o, "'%s' needs a value%s", k->path, "");
+            *(char *)field = 0;
+            return 0;
+        }
+        return parse_scalar(k, text, field, o);
+    }
+    if (node->type != YAML_SEQUENCE_NODE || (k->type != K_PATHS && k->type != K_PAIR))
+        return fail_at(o, "'%s' must be a single value%s", k->path, "");
+    yaml_node_item_t *it = node->data.sequence.items.start, *end = node->data.sequence.items.top;
+    int n = (int)(end - it);
+    if (k->type == K_PAIR && n != 2) return fail_at(o, "'%s' needs exactly two numbers%s", k->path, "");
+    if (k->type == K_PATHS && n > RC_MAX_PATTERNS) return fail_at(o, "'%s' has too many entries%s", k->path, "");
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(doc, it[i]);
+        if (!item || item->type != YAML_SCALAR_NODE) return fail_at(o, "'%s' must list plain values%s", k->path, "");
+        const char *text = (const char *)item->data.scalar.value;
+        if (k->type == K_PAIR) {
+            key_spec one = {k->path, K_DOUBLE, 0, NULL};
+            if (parse_scalar(&one, text, (double *)field + i, o)) return -1;
+        } else {
+            if (strlen(text) >= RC_PATH) return fail_at(o, "'%s': a path is too long%s", k->path, "");
+            snprintf(((rc_paths *)field)->items[i], RC_PATH, "%s", text);
+        }
+    }
+    if (k->type == K_PATHS) ((rc_paths *)field)->count = n;
+    return 0;
+}
+
+// ---------------------------------------------------------------- YAML
+
+typedef struct {
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    bool loaded;
+} yaml_input;
+
+static int yaml_load(yaml_input *y, const char *text, size_t len, const origin *o) {
+    memset(y, 0, sizeof *y);
+    if (!yaml_parser_initialize(&y->parser)) return gk_fail(o->err, GK_ENOMEM, "out of memory");
+    yaml_parser_set_input_string(&y->parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&y->parser, &y->doc)) {
+        int rc = gk_fail(o->err, o->line ? GK_EINPUT : GK_EUSAGE, "%s:%zu: invalid YAML: %s", o->source,
+                         y->parser.problem_mark.line + 1, y->parser.problem ? y->parser.problem : "syntax error");
+        yaml_parser_delete(&y->parser);
+        return rc;
+    }
+    y->loaded = true;
+    return 0;
+}
+
+static void yaml_unload(yaml_input *y) {
+    if (y->loaded) yaml_document_delete(&y->doc);
+    yaml_parser_delete(&y->parser);
+}
+
+static const char *scalar_of(yaml_node_t *n) {
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+// Walks the top-level mapping: scalars are "key", mappings are "section" with "section.key" inside.
+static int apply_mapping(run_config *rc, yaml_document_t *doc, yaml_node_t *map, const char *prefix, const char *source,
+                         gk_err *err) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key), *vn = yaml_document_get_node(doc, p->value);
+        origin o = {source, (int)kn->start_mark.line + 1, err};
+        const char *name = scalar_of(kn);
+        if (!name) return fail_at(&o, "keys must be plain names%s%s", "", "");
+        char path[128];
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
+        if (vn->type == YAML_MAPPING_NODE && !*prefix && !find_key(path)) {
+            if (apply_mapping(rc, doc, vn, name, source, err)) return -1;
+            continue;
+        }
+        const key_spec *k = find_key(path);
+        if (!k) return unknown_key(&o, path);
+        if (set_from_node(rc, k, doc, vn, &o)) return -1;
+    }
+    return 0;
+}
+
+static int apply_override(run_config *rc, const char *arg, gk_err *err) {
+    origin o = {"command line", 0, err};
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) return fail_at(&o, "expected section.key=value, got '%s'%s", arg, "");
+    char path[128];
+    snprintf(path, sizeof path, "%.*s", (int)(eq - arg) < 127 ? (int)(eq - arg) : 127, arg);
+    const key_spec *k = find_key(path);
+    if (!k) return unknown_key(&o, path);
+    yaml_input y;
+    const char *value = eq + 1;
+    if (yaml_load(&y, value, strlen(value), &o)) return -1;
+    yaml_node_t *root = yaml_document_get_root_node(&y.doc);
+    int rc_ = 0;
+    if (!root) { // "key=" clears a string or list
+        yaml_node_t empty = {.type = YAML_SCALAR_NODE};
+        empty.data.scalar.value = (yaml_char_t *)"";
+        empty.data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
+        rc_ = set_from_node(rc, k, &y.doc, &empty, &o);
+    } else {
+        rc_ = set_from_node(rc, k, &y.doc, root, &o);
+    }
+    yaml_unload(&y);
+    return rc_;
+}
+
+int run_config_load(const char *path, char *const *overrides, int n_overrides, run_config *rc, gk_err *err) {
+    run_config_defaults(rc);
+    char *text;
+    size_t len;
+    if (file_read_all(path, &text, &len, err)) return -1;
+    origin o = {path, 1, err};
+    yaml_input y;
+    int result = yaml_load(&y, text, len, &o);
+    if (result == 0) {
+        yaml_node_t *root = yaml_document_get_root_node(&y.doc);
+        if (!root || root->type != YAML_MAPPING_NODE) result = gk_fail(err, GK_EINPUT, "%s: expected a mapping of keys", path);
+        else result = apply_mapping(rc, &y.doc, root, "", path, err);
+        yaml_unload(&y);
+    }
+    free(text);
+    for (int i = 0; result == 0 && i < n_overrides; i++) result = apply_override(rc, overrides[i], err);
+    if (result == 0 && rc->model.init_seed < 0) rc->model.init_seed = rc->seed;
+    return result ? -1 : run_config_validate(rc, path, err);
+}
+
+// ---------------------------------------------------------------- validation and output
+
+int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
+#define NEED(cond, ...)                                                                                                \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            char _m[400];                                                                                              \
+            snprintf(_m, sizeof _m, __VA_ARGS__);                                                                      \
+            return gk_fail(err, GK_EINPUT, "%s: %s", src, _m);                                                         \
+        }                                                                                                              \
+    } while (0)
+    NEED(rc->run_dir[0], "'run_dir' is missing");
+    NEED(!rc->model.config[0] != !rc->model.from[0], "set exactly one of 'model.config' and 'model.from'");
+    NEED(rc->data.train.count > 0, "'data.train' is missing");
+    NEED(rc->data.seq_len > 0, "'data.seq_len' must be positive");
+    NEED(!rc->train.steps != !rc->train.tokens, "set exactly one of 'train.steps' and 'train.tokens'");
+    NEED(rc->train.steps >= 0 && rc->train.tokens >= 0, "'train.steps' and 'train.tokens' must be positive");
+    NEED(rc->batch.size > 0, "'batch.size' must be positive");
+    NEED(rc->batch.micro >= 0 && (rc->batch.micro == 0 || rc->batch.size % rc->batch.micro == 0),
+         "'batch.size' (%d) must be a multiple of 'batch.micro' (%d)", rc->batch.size, rc->batch.micro);
+    NEED(rc->optim.lr >= 0, "'optim.lr' must not be negative");
+    NEED(rc->optim.betas[0] >= 0 && rc->optim.betas[0] < 1 && rc->optim.betas[1] >= 0 && rc->optim.betas[1] < 1,
+         "'optim.betas' must lie in [0, 1)");
+    NEED(rc->optim.eps > 0, "'optim.eps' must be positive");
+    NEED(rc->optim.weight_decay >= 0 && rc->optim.grad_clip >= 0, "'optim.weight_decay' and 'optim.grad_clip' must not be negative");
+    NEED(rc->schedule.warmup >= 0, "'schedule.warmup' must not be negative");
+    NEED(rc->schedule.min_lr_ratio >= 0 && rc->schedule.min_lr_ratio <= 1, "'schedule.min_lr_ratio' must lie in [0, 1]");
+    NEED(rc->schedule.decay_fraction >= 0 && rc->schedule.decay_fraction <= 1, "'schedule.decay_fraction' must lie in [0, 1]");
+    NEED(!(rc->teacher.model[0] && rc->teacher.cache[0]), "set at most one of 'teacher.model' and 'teacher.cache'");
+    NEED(rc->kd.alpha >= 0 && rc->kd.alpha <= 1, "'kd.alpha' must lie in [0, 1]");
+    NEED(rc->kd.temperature > 0, "'kd.temperature' must be positive");
+    NEED(rc->kd.beta >= 0 && rc->kd.beta <= 1, "'kd.beta' must lie in [0, 1]");
+    NEED(rc->eval.every >= 0 && rc->eval.tokens >= 0 && rc->checkpoint.every >= 0, "intervals must not be negative");
+    NEED(rc->checkpoint.keep >= 1, "'checkpoint.keep' must be at least 1");
+    NEED(rc->log.every >= 1, "'log.every' must be at least 1");
+    NEED(rc->ema.decay >= 0 && rc->ema.decay < 1, "'ema.decay' must lie in [0, 1)");
+    NEED(rc->average.last_k >= 0, "'average.last_k' must not be negative");
+    NEED(rc->threads >= 0 && rc->train.head_chunk > 0 && rc->train.max_bad_steps > 0,
+         "'threads', 'train.head_chunk' and 'train.max_bad_steps' must be positive");
+#undef NEED
+    return 0;
+}
+
+static void yaml_string(strbuf *sb, const char *s) { sb_json_string(sb, s, strlen(s)); } // JSON strings are YAML
+
+void run_config_to_yaml(const run_config *rc, strbuf *sb) {
+    sb_puts(sb, "# resolved by gemmakd: every key, with defaults filled in\n");
+    const char *section = "";
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_spec *k = &keys[i];
+        const char *dot = strchr(k->path, '.');
+        const void *field = (const char *)rc + k->offset;
+        if (dot && (strlen(section) != (size_t)(dot - k->path) || strncmp(section, k->path, (size_t)(dot - k->path)))) {
+            sb_printf(sb, "%.*s:\n", (int)(dot - k->path), k->path);
+            section = k->path;
+        }
+        const char *name = dot ? dot + 1 : k->path;
+        sb_printf(sb, "%s%s: ", dot ? "  " : "", name);
+        if (!dot) section = "";
+        switch (k->type) {
+        case K_STRING: yaml_string(sb, field); break;
+        case K_INT: sb_printf(sb, "%d", *(const int *)field); break;
+        case K_INT64: sb_printf(sb, "%lld", (long long)*(const int64_t *)field); break;
+        case K_DOUBLE: sb_printf(sb, "%.17g", *(const double *)field); break;
+        case K_BOOL: sb_puts(sb, *(const bool *)field ? "true" : "false"); break;
+        case K_PAIR: sb_printf(sb, "[%.17g, %.17g]", ((const double *)field)[0], ((const double *)field)[1]); break;
+        case K_PATHS: {
+            const rc_paths *p = field;
+            sb_puts(sb, "[");
+            for (int j = 0; j < p->count; j++) {
+                if (j) sb_puts(sb, ", ");
+                yaml_string(sb, p->items[j]);
+            }
+            sb_puts(sb, "]");
+            break;
+        }
+        }
+        sb_puts(sb, "\n");
+    }
+}

@@ -1,0 +1,85 @@
+// Run configs: YAML files (configs/runs/*.yaml) with `section.key=value`
+// overrides from the command line. One table of keys drives parsing,
+// defaults, validation, "did you mean" suggestions and the resolved copy
+// saved in the run directory.
+#ifndef GK_RUN_CONFIG_H
+#define GK_RUN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/strbuf.h"
+
+enum { RC_MAX_PATTERNS = 16, RC_PATH = 512, RC_NAME = 32 };
+
+typedef struct {
+    char items[RC_MAX_PATTERNS][RC_PATH]; // file names or glob patterns
+    int count;
+} rc_paths;
+
+typedef struct {
+    char run_dir[RC_PATH];
+    int64_t seed;
+    int threads; // 0 = all cores
+    struct {
+        char config[RC_PATH]; // new model from a config.json ...
+        char from[RC_PATH];   // ... or continue from a model dir
+        int64_t init_seed;    // seed of the random init (default: seed)
+    } model;
+    struct {
+        rc_paths train, val;
+        int seq_len;
+    } data;
+    struct {
+        int size, micro; // sequences per optimizer step / per forward-backward
+    } batch;
+    struct {
+        int64_t steps, tokens; // exactly one is set
+        int head_chunk;        // tokens per output-head chunk
+        int max_bad_steps;     // non-finite steps in a row that stop the run
+    } train;
+    struct {
+        char name[RC_NAME]; // adamw | sgd
+        double lr, betas[2], eps, weight_decay, grad_clip;
+    } optim;
+    struct {
+        char name[RC_NAME]; // cosine | linear | constant | wsd
+        int64_t warmup;
+        double min_lr_ratio, decay_fraction; // decay_fraction: the final share of steps that wsd decays over
+    } schedule;
+    struct {
+        char model[RC_PATH], cache[RC_PATH];
+    } teacher;
+    struct {
+        char loss[RC_NAME]; // forward_kl | reverse_kl | jsd
+        double alpha, temperature, beta;
+        bool t2_scale;
+    } kd;
+    struct {
+        int64_t every, tokens;
+    } eval;
+    struct {
+        int64_t every;
+        int keep;
+    } checkpoint;
+    struct {
+        int64_t every; // steps between metrics lines
+    } log;
+    struct {
+        double decay;
+    } ema;
+    struct {
+        int last_k;
+    } average;
+} run_config;
+
+// Reads `path` (YAML), applies overrides ("optim.lr=1e-3", "data.train=[a.h5, b.h5]") and validates.
+int run_config_load(const char *path, char *const *overrides, int n_overrides, run_config *rc, gk_err *err);
+// Defaults for every key (then the required ones still need values).
+void run_config_defaults(run_config *rc);
+int run_config_validate(const run_config *rc, const char *source, gk_err *err);
+// The resolved config as YAML, every key written out.
+void run_config_to_yaml(const run_config *rc, strbuf *out);
+
+#endif
