@@ -9,5 +9,6 @@ int cmd_init(int argc, char **argv, gk_err *err);
 int cmd_info(int argc, char **argv, gk_err *err);
 int cmd_score(int argc, char **argv, gk_err *err);
 int cmd_bench(int argc, char **argv, gk_err *err);
+int cmd_train(int argc, char **argv, gk_err *err);
 
 #endif

@@ -146,6 +146,19 @@ int dir_create(const char *path, gk_err *err) {
     return gk_fail(err, GK_EIO, "%s: cannot create directory: %s", path, strerror(errno));
 }
 
+int dir_create_parents(const char *path, gk_err *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return gk_fail(err, GK_EINPUT, "%s: path too long", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return gk_fail(err, GK_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    return dir_create(path, err);
+}
+
 int dir_remove_tree(const char *path, gk_err *err) {
     DIR *d = opendir(path);
     if (!d) {

@@ -1,0 +1,327 @@
+#include "train/trainer.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/file.h"
+#include "common/progress.h"
+#include "common/timer.h"
+#include "model/gemma2.h"
+#include "model/init.h"
+#include "train/ckpt.h"
+#include "train/metrics.h"
+#include "train/schedule.h"
+
+typedef struct {
+    const run_config *rc;
+    model_state model;
+    float *grads;             // [layout.n_floats]
+    weights_f32 w, g;
+    acts_f32 acts;            // [micro, T]
+    optimizer opt;
+    lr_schedule sched;
+    loader *train, *val;
+    loader_cursor val_start;
+    loader_batch *micro;      // [accum]
+    int32_t *tokens, *targets; // [micro * T]: inputs and targets (-1 = no loss) of one micro-batch
+    int accum, micro_b, T;
+    int64_t total_steps;
+    trainer_state state;
+    metrics_log metrics;
+    progress prog;
+} trainer;
+
+static void warn(void *ctx, const char *message) {
+    progress_done(ctx);
+    fprintf(stderr, "gemmakd: warning: %s\n", message);
+}
+
+// ---------------------------------------------------------------- setup
+
+static int open_loader(loader **l, const rc_paths *paths, const run_config *rc, bool shuffle, gk_err *err) {
+    const char *list[RC_MAX_PATTERNS];
+    for (int i = 0; i < paths->count; i++) list[i] = paths->items[i];
+    loader_options opt = {.seq_len = (size_t)rc->data.seq_len, .shuffle = shuffle, .seed = (uint64_t)rc->seed};
+    return loader_open(l, list, (size_t)paths->count, &opt, err);
+}
+
+static int setup_model(trainer *t, gk_err *err) {
+    const run_config *rc = t->rc;
+    model_state *m = &t->model;
+    if (rc->model.from[0]) return model_load_dir(rc->model.from, m, err);
+    if (model_config_load(rc->model.config, &m->cfg, err) || param_layout_build(&m->cfg, &m->layout, err)) return -1;
+    if (!(m->params = param_buffer_alloc(&m->layout, err))) return -1;
+    model_init_random(&m->cfg, &m->layout, m->params, (uint64_t)rc->model.init_seed);
+    return 0;
+}
+
+static int check_vocab(const trainer *t, const loader *l, const char *which, gk_err *err) {
+    int64_t vocab = loader_shard(l, 0)->meta.vocab_size;
+    if (vocab > t->model.cfg.vocab_size)
+        return gk_fail(err, GK_EINPUT, "%s shards use a vocabulary of %lld ids but the model has %d", which,
+                       (long long)vocab, t->model.cfg.vocab_size);
+    return 0;
+}
+
+static int save_resolved_config(const run_config *rc, gk_err *err) {
+    strbuf sb = {0};
+    run_config_to_yaml(rc, &sb);
+    char *path = path_join(rc->run_dir, "config.yaml");
+    int r = !path || sb.failed ? gk_fail(err, GK_ENOMEM, "out of memory") : file_write_atomic(path, sb.data, sb.len, err);
+    free(path);
+    sb_free(&sb);
+    return r;
+}
+
+static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
+    memset(t, 0, sizeof *t);
+    t->rc = rc;
+    progress_init(&t->prog, 10.0);
+    if (rc->teacher.model[0] || rc->teacher.cache[0])
+        return gk_fail(err, GK_EINPUT, "distillation (teacher.model / teacher.cache) is not available yet; remove the "
+                       "teacher section to train on cross-entropy");
+    if (rc->threads > 0) omp_set_num_threads(rc->threads);
+    t->T = rc->data.seq_len;
+    t->micro_b = rc->batch.micro > 0 ? rc->batch.micro : rc->batch.size;
+    t->accum = rc->batch.size / t->micro_b;
+    int64_t per_step = (int64_t)rc->batch.size * t->T;
+    t->total_steps = rc->train.steps ? rc->train.steps : (rc->train.tokens + per_step - 1) / per_step;
+    if (dir_create_parents(rc->run_dir, err) || save_resolved_config(rc, err) || setup_model(t, err)) return -1;
+    if (!(t->grads = param_buffer_alloc(&t->model.layout, err))) return -1;
+    weights_point_f32(&t->model.layout, t->model.params, &t->w);
+    weights_point_f32(&t->model.layout, t->grads, &t->g);
+    optim_kind kind = strcmp(rc->optim.name, "sgd") ? OPTIM_ADAMW : OPTIM_SGD;
+    if (optimizer_init(&t->opt, kind, rc->optim.betas[0], rc->optim.betas[1], rc->optim.eps, rc->optim.weight_decay,
+                       &t->model.layout, err))
+        return -1;
+    schedule_kind_parse(rc->schedule.name, &t->sched.kind);
+    t->sched.lr = rc->optim.lr;
+    t->sched.min_lr_ratio = rc->schedule.min_lr_ratio;
+    t->sched.decay_fraction = rc->schedule.decay_fraction;
+    t->sched.warmup = rc->schedule.warmup;
+    t->sched.total = t->total_steps;
+    if (open_loader(&t->train, &rc->data.train, rc, true, err) || check_vocab(t, t->train, "training", err)) return -1;
+    if (rc->data.val.count) {
+        if (open_loader(&t->val, &rc->data.val, rc, false, err) || check_vocab(t, t->val, "validation", err)) return -1;
+        loader_get_cursor(t->val, &t->val_start);
+    }
+    t->micro = gk_calloc((size_t)t->accum, sizeof *t->micro, err);
+    t->tokens = gk_malloc((size_t)t->micro_b * t->T * sizeof(int32_t), err);
+    t->targets = gk_malloc((size_t)t->micro_b * t->T * sizeof(int32_t), err);
+    if (!t->micro || !t->tokens || !t->targets) return -1;
+    for (int k = 0; k < t->accum; k++)
+        if (loader_batch_alloc(&t->micro[k], (size_t)t->micro_b, (size_t)t->T, err)) return -1;
+    if (acts_init_f32(&t->acts, &t->model.cfg, t->micro_b, t->T, true, err)) return -1;
+    loader_get_cursor(t->train, &t->state.cursor);
+    if (resume) {
+        char *dir;
+        if (ckpt_find_latest(rc->run_dir, &dir, warn, &t->prog, err)) return -1;
+        if (dir) {
+            int r = ckpt_load(dir, &t->model, &t->opt, &t->state, err);
+            if (r == 0) r = loader_set_cursor(t->train, &t->state.cursor, err);
+            if (r == 0) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)t->state.step);
+            free(dir);
+            if (r) return -1;
+        }
+    }
+    return metrics_open(&t->metrics, rc->run_dir, t->state.step, err);
+}
+
+static void teardown(trainer *t) {
+    metrics_close(&t->metrics);
+    for (int k = 0; t->micro && k < t->accum; k++) loader_batch_free(&t->micro[k]);
+    free(t->micro);
+    free(t->tokens);
+    free(t->targets);
+    if (t->train) loader_close(t->train);
+    if (t->val) loader_close(t->val);
+    acts_free_f32(&t->acts);
+    optimizer_free(&t->opt);
+    free(t->grads);
+    model_state_free(&t->model);
+}
+
+// ---------------------------------------------------------------- steps
+
+// Inputs and targets of one loader batch, padded to micro rows with rows that
+// carry no targets (a last partial batch in evaluation); returns the trained count.
+static size_t stage_batch(trainer *t, loader_batch *b) {
+    size_t trained = 0, T = (size_t)t->T;
+    for (size_t r = b->batch_size; r < (size_t)t->micro_b; r++) {
+        memset(t->tokens + r * T, 0, T * sizeof *t->tokens);
+        memset(b->doc_begin + r * T, 0, T * sizeof *b->doc_begin);
+        for (size_t i = 0; i < T; i++) t->targets[r * T + i] = -1;
+    }
+    for (size_t r = 0; r < b->batch_size; r++) {
+        const int32_t *row = b->tokens + r * (T + 1);
+        for (size_t i = 0; i < T; i++) {
+            bool train = b->target_mask[r * T + i];
+            t->tokens[r * T + i] = row[i];
+            t->targets[r * T + i] = train ? row[i + 1] : -1;
+            trained += train;
+        }
+    }
+    return trained;
+}
+
+static size_t count_trained(const loader_batch *b) {
+    size_t n = 0;
+    for (size_t i = 0; i < b->batch_size * b->seq_len; i++) n += b->target_mask[i];
+    return n;
+}
+
+// Forward, head and backward of one micro-batch; returns its share of the loss.
+static int micro_step(trainer *t, loader_batch *b, double scale, bool with_grads, double *loss, gk_err *err) {
+    stage_batch(t, b);
+    token_batch batch = {.B = t->micro_b, .T = t->T, .tokens = t->tokens, .doc_begin = b->doc_begin};
+    xent_ctx xent = {.targets = t->targets, .scale = scale};
+    if (model_forward_f32(&t->model.cfg, &t->w, &t->acts, &batch, 0, err)) return -1;
+    if (model_head_f32(&t->model.cfg, &t->w, &t->acts, with_grads ? &t->g : NULL, xent_head_f32, &xent,
+                       t->rc->train.head_chunk, loss, err))
+        return -1;
+    if (with_grads) model_backward_f32(&t->model.cfg, &t->w, &t->g, &t->acts, 0);
+    return 0;
+}
+
+// One optimizer step: *loss is the mean over the step's trained targets.
+static int train_step(trainer *t, double lr, double *loss, double *norm, bool *skipped, gk_err *err) {
+    size_t trained = 0;
+    for (int k = 0; k < t->accum; k++) {
+        if (loader_next(t->train, (size_t)t->micro_b, &t->micro[k], err)) return -1;
+        trained += count_trained(&t->micro[k]);
+    }
+    memset(t->grads, 0, t->model.layout.n_floats * sizeof(float));
+    *loss = 0;
+    for (int k = 0; k < t->accum; k++) {
+        double part;
+        if (micro_step(t, &t->micro[k], trained ? 1.0 / (double)trained : 0.0, true, &part, err)) return -1;
+        *loss += part;
+    }
+    *norm = grad_norm(&t->model.layout, t->grads);
+    *skipped = !isfinite(*loss) || !isfinite(*norm);
+    if (!*skipped) {
+        grad_clip(&t->model.layout, t->grads, *norm, t->rc->optim.grad_clip);
+        optimizer_step(&t->opt, t->model.params, t->grads, lr);
+    }
+    t->state.tokens_seen += (int64_t)t->accum * t->micro_b * t->T;
+    loader_get_cursor(t->train, &t->state.cursor);
+    return 0;
+}
+
+// Mean loss over the first eval.tokens tokens of the validation shards (all when 0).
+static int evaluate(trainer *t, double *val_loss, int64_t *n_targets, gk_err *err) {
+    if (loader_set_cursor(t->val, &t->val_start, err)) return -1;
+    uint64_t windows = loader_total_windows(t->val);
+    if (t->rc->eval.tokens > 0) {
+        uint64_t want = (uint64_t)((t->rc->eval.tokens + t->T - 1) / t->T);
+        if (want < windows) windows = want;
+    }
+    double sum = 0;
+    *n_targets = 0;
+    loader_batch *b = &t->micro[0];
+    for (uint64_t done = 0; done < windows;) {
+        size_t rows = windows - done < (uint64_t)t->micro_b ? (size_t)(windows - done) : (size_t)t->micro_b;
+        double part;
+        if (loader_next(t->val, rows, b, err) || micro_step(t, b, 1.0, false, &part, err)) return -1;
+        sum += part;
+        *n_targets += (int64_t)count_trained(b);
+        done += rows;
+    }
+    *val_loss = *n_targets ? sum / (double)*n_targets : NAN;
+    return 0;
+}
+
+// ---------------------------------------------------------------- the loop
+
+static int log_step(trainer *t, double loss, double lr, double norm, bool skipped, double rate, gk_err *err) {
+    strbuf sb = {0};
+    sb_printf(&sb, "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, ",
+              (long long)t->state.step, isfinite(loss) ? loss : -1.0, lr, isfinite(norm) ? norm : -1.0,
+              (long long)t->state.tokens_seen);
+    sb_printf(&sb, "\"tokens_per_s\": %.1f, \"elapsed\": %.3f%s}", rate, t->state.elapsed,
+              skipped ? ", \"skipped\": \"non-finite loss or gradient\"" : "");
+    int r = metrics_write(&t->metrics, &sb, err);
+    sb_free(&sb);
+    return r;
+}
+
+static int log_eval(trainer *t, gk_err *err) {
+    double val_loss;
+    int64_t n;
+    if (evaluate(t, &val_loss, &n, err)) return -1;
+    strbuf sb = {0};
+    sb_printf(&sb, "{\"step\": %lld, \"val_loss\": %.9g, \"val_targets\": %lld}", (long long)t->state.step, val_loss,
+              (long long)n);
+    int r = metrics_write(&t->metrics, &sb, err);
+    sb_free(&sb);
+    progress_show(&t->prog, true, "step %lld: validation loss %.4f over %lld targets", (long long)t->state.step,
+                  val_loss, (long long)n);
+    return r;
+}
+
+static void show_progress(trainer *t, double loss, double lr, double rate, bool force) {
+    char eta[32];
+    double remaining = (double)(t->total_steps - t->state.step) * (double)t->rc->batch.size * t->T;
+    progress_show(&t->prog, force, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tokens/s  ETA %s", (long long)t->state.step,
+                  (long long)t->total_steps, loss, lr, rate, format_duration(rate > 0 ? remaining / rate : 0, eta));
+}
+
+static int run_loop(trainer *t, gk_err *err) {
+    const run_config *rc = t->rc;
+    int bad_in_row = 0;
+    int64_t last_saved = t->state.step;
+    while (t->state.step < t->total_steps) {
+        double lr = schedule_lr(&t->sched, t->state.step), loss, norm, start = now_seconds();
+        bool skipped;
+        if (train_step(t, lr, &loss, &norm, &skipped, err)) return -1;
+        double seconds = now_seconds() - start, rate = (double)rc->batch.size * t->T / seconds;
+        t->state.elapsed += seconds;
+        t->state.step++;
+        bad_in_row = skipped ? bad_in_row + 1 : 0;
+        t->state.bad_steps += skipped;
+        if (skipped) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "step %lld: non-finite loss or gradient; skipped without changing the weights "
+                     "(%d in a row)", (long long)t->state.step, bad_in_row);
+            warn(&t->prog, msg);
+        }
+        if (bad_in_row >= rc->train.max_bad_steps)
+            return gk_fail(err, GK_EINPUT, "%d non-finite steps in a row (at step %lld); stopping (train.max_bad_steps)",
+                           bad_in_row, (long long)t->state.step);
+        if ((t->state.step % rc->log.every == 0 || skipped || t->state.step == t->total_steps) &&
+            log_step(t, loss, lr, norm, skipped, rate, err))
+            return -1;
+        show_progress(t, loss, lr, rate, false);
+        if (t->val && rc->eval.every && t->state.step % rc->eval.every == 0 && log_eval(t, err)) return -1;
+        bool save = (rc->checkpoint.every && t->state.step % rc->checkpoint.every == 0) || t->state.step == t->total_steps;
+        if (save) {
+            if (ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, rc->checkpoint.keep, err)) return -1;
+            last_saved = t->state.step;
+        }
+    }
+    if (last_saved != t->state.step && ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, rc->checkpoint.keep, err))
+        return -1;
+    return 0;
+}
+
+int trainer_run(const run_config *rc, bool resume, gk_err *err) {
+    trainer t;
+    int r = setup(&t, rc, resume, err);
+    if (r == 0 && t.state.step >= t.total_steps) {
+        fprintf(stderr, "%s: already trained for %lld steps; nothing to do\n", rc->run_dir, (long long)t.total_steps);
+    } else if (r == 0) {
+        r = run_loop(&t, err);
+        progress_done(&t.prog);
+        if (r == 0) {
+            char took[32];
+            fprintf(stderr, "trained %lld steps (%lld tokens) in %s; final checkpoint %s/step-%06lld\n",
+                    (long long)t.state.step, (long long)t.state.tokens_seen, format_duration(t.state.elapsed, took),
+                    rc->run_dir, (long long)t.state.step);
+        }
+    }
+    teardown(&t);
+    return r;
+}
