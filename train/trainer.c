@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,12 @@ static void show_progress(trainer *t, double loss, double lr, double rate, bool 
                   (long long)t->total_steps, loss, lr, rate, format_duration(rate > 0 ? remaining / rate : 0, eta));
 }
 
+// Tests make a run die right after a step: GEMMAKD_TEST_KILL_AFTER_STEP=<step>.
+static void test_kill_point(int64_t step) {
+    const char *at = getenv("GEMMAKD_TEST_KILL_AFTER_STEP");
+    if (at && atoll(at) == step) raise(SIGKILL);
+}
+
 static int run_loop(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
     int bad_in_row = 0;
@@ -296,6 +303,7 @@ static int run_loop(trainer *t, gk_err *err) {
             return -1;
         show_progress(t, loss, lr, rate, false);
         if (t->val && rc->eval.every && t->state.step % rc->eval.every == 0 && log_eval(t, err)) return -1;
+        test_kill_point(t->state.step);
         bool save = (rc->checkpoint.every && t->state.step % rc->checkpoint.every == 0) || t->state.step == t->total_steps;
         if (save) {
             if (ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, rc->checkpoint.keep, err)) return -1;

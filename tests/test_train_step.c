@@ -1,0 +1,124 @@
+// One step of `gemmakd train` with SGD (lr 1, no clipping, no weight decay,
+// constant schedule) moves every weight by minus PyTorch autograd's gradient
+// of the same loss on the same window (scripts/reference/sgd_step_fixture.py):
+// a packed window of three documents, and the same window as SFT data whose
+// loss mask hides some targets.
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/file.h"
+#include "data/shards.h"
+#include "model/checkpoint.h"
+#include "tests/check.h"
+#include "train/trainer.h"
+
+const char *test_program = "test_train_step";
+
+typedef struct {
+    st_file f;
+    size_t n_tokens, n_docs;
+    uint32_t tokens[64];
+    int64_t starts[8];
+    uint8_t mask[64];
+} window;
+
+static int window_load(window *w, gk_err *err) {
+    if (st_open(fixture_path("sgd_step/window.safetensors"), &w->f, err)) return -1;
+    const st_tensor *t = st_find(&w->f, "tokens"), *s = st_find(&w->f, "doc_starts"), *m = st_find(&w->f, "loss_mask");
+    if (!t || !s || !m || t->numel > 64 || s->numel > 8 || m->numel != t->numel)
+        return gk_fail(err, GK_EINPUT, "bad sgd_step fixture");
+    w->n_tokens = t->numel;
+    w->n_docs = s->numel;
+    for (size_t i = 0; i < t->numel; i++) {
+        int32_t v;
+        memcpy(&v, t->data + 4 * i, 4);
+        w->tokens[i] = (uint32_t)v;
+    }
+    memcpy(w->starts, s->data, s->numel * sizeof(int64_t));
+    memcpy(w->mask, m->data, m->numel);
+    return 0;
+}
+
+// The window as one shard, a document per start; with_mask makes it a chat shard.
+static int write_shard(const window *w, const char *path, bool with_mask, gk_err *err) {
+    shard_meta meta = {.vocab_size = 40, .bos_id = 2, .eos_id = 1, .pad_id = 0, .has_loss_mask = with_mask};
+    memset(meta.tokenizer_sha256, 'a', 64);
+    shard_writer *sw;
+    if (shard_writer_open(&sw, path, &meta, err)) return -1;
+    for (size_t d = 0; d < w->n_docs; d++) {
+        size_t begin = (size_t)w->starts[d], end = d + 1 < w->n_docs ? (size_t)w->starts[d + 1] : w->n_tokens;
+        if (shard_writer_add_doc(sw, w->tokens + begin, with_mask ? w->mask + begin : NULL, end - begin, err)) {
+            shard_writer_abort(sw);
+            return -1;
+        }
+    }
+    return shard_writer_close(sw, err);
+}
+
+static void check_step(test_case *tc, bool sft) {
+    char dir[] = "/tmp/gk_step_XXXXXX", shard[128], run_dir[128], ckpt[160];
+    window w;
+    gk_err err = {0};
+    if (!mkdtemp(dir) || window_load(&w, &err)) {
+        CHECK(tc, 0, "setup: %s", err.msg);
+        return;
+    }
+    snprintf(shard, sizeof shard, "%s/train-0.h5", dir);
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/step-000001", run_dir);
+    run_config rc;
+    run_config_defaults(&rc);
+    snprintf(rc.run_dir, RC_PATH, "%s", run_dir);
+    snprintf(rc.model.from, RC_PATH, "%s", fixture_path("sgd_step/model"));
+    snprintf(rc.data.train.items[0], RC_PATH, "%s", shard);
+    rc.data.train.count = 1;
+    rc.data.seq_len = (int)w.n_tokens - 1;
+    rc.batch.size = 1;
+    rc.train.steps = 1;
+    snprintf(rc.optim.name, RC_NAME, "sgd");
+    rc.optim.lr = 1;
+    rc.optim.grad_clip = 0;
+    rc.optim.weight_decay = 0;
+    snprintf(rc.schedule.name, RC_NAME, "constant");
+    model_state before = {0}, after = {0};
+    int r = write_shard(&w, shard, sft, &err);
+    if (r == 0) r = run_config_validate(&rc, "test", &err);
+    if (r == 0) r = trainer_run(&rc, false, &err);
+    if (r == 0) r = model_load_dir(rc.model.from, &before, &err);
+    if (r == 0) r = model_load_dir(ckpt, &after, &err);
+    CHECK(tc, r == 0, "%s", err.msg);
+    for (int t = 0; r == 0 && t < before.layout.n_tensors && !tc->failed; t++) {
+        const param_tensor *p = &before.layout.tensors[t];
+        char key[160];
+        snprintf(key, sizeof key, "%s.%s", sft ? "grad_sft" : "grad", p->name);
+        const st_tensor *g = st_find(&w.f, key);
+        CHECK(tc, g && g->numel == p->numel, "fixture lacks %s", key);
+        if (!g) break;
+        float *grad = malloc(p->numel * sizeof *grad);
+        st_to_f32(&w.f, g, grad, &err);
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < p->numel; i++) {
+            double w0 = before.params[p->offset + i], w1 = after.params[p->offset + i];
+            double ulps = 2 * 6e-8 * fabs(w0); // float rounding of w0 - g itself
+            worst = fmax(worst, fmax(0, fabs((w1 - w0) + grad[i]) - ulps));
+            scale = fmax(scale, fabs(grad[i]));
+        }
+        CHECK(tc, worst <= 1e-4 * scale, "%s: weight change differs from -grad by %.3g (relative)", p->name,
+              worst / scale);
+        free(grad);
+    }
+    model_state_free(&before);
+    model_state_free(&after);
+    st_close(&w.f);
+    dir_remove_tree(dir, &err);
+}
+
+static void packed_window(test_case *tc) { check_step(tc, false); }
+static void sft_window(test_case *tc) { check_step(tc, true); }
+
+int main(void) {
+    test_run("sgd_step_equals_minus_autograd", packed_window);
+    test_run("sgd_step_sft_mask_equals_minus_autograd", sft_window);
+    return test_main_result();
+}
