@@ -14,11 +14,12 @@
 #include "model/gemma2.h"
 #include "model/init.h"
 #include "model/plan.h"
+#include "train/optim.h"
 
 enum { BENCH_HEAD_CHUNK = 512 };
 
 typedef struct {
-    double forward, head, backward; // seconds per step
+    double forward, head, backward, optimizer; // seconds per step
 } step_times;
 
 typedef struct {
@@ -28,10 +29,14 @@ typedef struct {
     weights_f32 w, g;
     acts_f32 acts;
     int32_t *tokens, *targets;
+    optimizer opt;  // with --optimizer adamw: the step is a whole training step
+    bool with_opt;
 } bench_model;
 
 static int bench_setup(bench_model *b, const char *config, int B, int T, gk_err *err) {
+    bool with_opt = b->with_opt;
     memset(b, 0, sizeof *b);
+    b->with_opt = with_opt;
     if (model_config_load(config, &b->cfg, err) || param_layout_build(&b->cfg, &b->layout, err)) return -1;
     b->params = param_buffer_alloc(&b->layout, err);
     b->grads = b->params ? param_buffer_alloc(&b->layout, err) : NULL;
@@ -45,10 +50,12 @@ static int bench_setup(bench_model *b, const char *config, int B, int T, gk_err 
     rng_seed(&r, 7);
     for (int i = 0; i < B * T; i++) b->tokens[i] = (int32_t)(rng_next(&r) % (uint64_t)b->cfg.vocab_size);
     for (int i = 0; i < B * T; i++) b->targets[i] = b->tokens[(i + 1) % (B * T)];
+    if (b->with_opt && optimizer_init(&b->opt, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.1, &b->layout, err)) return -1;
     return acts_init_f32(&b->acts, &b->cfg, B, T, true, err);
 }
 
 static void bench_free(bench_model *b) {
+    optimizer_free(&b->opt);
     acts_free_f32(&b->acts);
     param_layout_free(&b->layout);
     free(b->params);
@@ -68,9 +75,16 @@ static int run_step(bench_model *b, step_times *t, gk_err *err) {
     double t2 = now_seconds();
     model_backward_f32(&b->cfg, &b->w, &b->g, &b->acts, 0);
     double t3 = now_seconds();
+    if (b->with_opt) { // as the trainer: norm, clip, AdamW
+        double norm = grad_norm(&b->layout, b->grads);
+        grad_clip(&b->layout, b->grads, norm, 1.0);
+        optimizer_step(&b->opt, b->params, b->grads, 1e-4);
+    }
+    double t4 = now_seconds();
     t->forward += t1 - t0;
     t->head += t2 - t1;
     t->backward += t3 - t2;
+    t->optimizer += t4 - t3;
     return 0;
 }
 
@@ -128,20 +142,20 @@ static double time_sgemm(const gemm_shape *s, int n, double *flops, gk_err *err)
 
 static void report(const char *config, const model_config *cfg, int B, int T, int steps, const step_times *t,
                    double flops_per_step, double matmul_flops, double sgemm_s, bool json) {
-    double step = (t->forward + t->head + t->backward) / steps, tokens = (double)B * T;
+    double step = (t->forward + t->head + t->backward + t->optimizer) / steps, tokens = (double)B * T;
     double rate = flops_per_step / step / 1e9, sgemm_rate = matmul_flops / sgemm_s / 1e9;
     if (json) {
         printf("{\"config\": \"%s\", \"batch\": %d, \"seq_len\": %d, \"threads\": %d, \"steps\": %d, "
-               "\"step_s\": %.6f, \"forward_s\": %.6f, \"head_s\": %.6f, \"backward_s\": %.6f, "
+               "\"step_s\": %.6f, \"forward_s\": %.6f, \"head_s\": %.6f, \"backward_s\": %.6f, \"optimizer_s\": %.6f, "
                "\"tokens_per_s\": %.2f, \"gflops\": %.3f, \"sgemm_gflops\": %.3f, \"fraction_of_sgemm\": %.4f}\n",
                config, B, T, omp_get_max_threads(), steps, step, t->forward / steps, t->head / steps,
-               t->backward / steps, tokens / step, rate, sgemm_rate, rate / sgemm_rate);
+               t->backward / steps, t->optimizer / steps, tokens / step, rate, sgemm_rate, rate / sgemm_rate);
         return;
     }
     printf("bench: %s (d_model %d, %d layers, vocab %d), batch %d x %d tokens, %d threads, %d steps\n", config,
            cfg->d_model, cfg->n_layers, cfg->vocab_size, B, T, omp_get_max_threads(), steps);
-    printf("step          %.3f s (forward %.3f, head %.3f, backward %.3f)\n", step, t->forward / steps,
-           t->head / steps, t->backward / steps);
+    printf("step          %.3f s (forward %.3f, head %.3f, backward %.3f, optimizer %.3f)\n", step,
+           t->forward / steps, t->head / steps, t->backward / steps, t->optimizer / steps);
     printf("throughput    %.1f tokens/s\n", tokens / step);
     printf("compute       %.3g model FLOPs per step = %.1f GFLOP/s\n", flops_per_step, rate);
     printf("sgemm         %.1f GFLOP/s on the step's weight-matrix shapes (same threads)\n", sgemm_rate);
@@ -155,10 +169,11 @@ int cmd_bench(int argc, char **argv, gk_err *err) {
         {"seq-len", "T", "tokens per sequence (default 512)", NULL},
         {"steps", "N", "timed steps after one warm-up step (default 3)", NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
+        {"optimizer", "adamw|none", "include grad norm, clipping and an AdamW update in the step (default none)", NULL},
         {"json", NULL, "print one JSON object", NULL},
     };
     int n = sizeof specs / sizeof specs[0];
-    int rc = args_parse(argc, argv, "gemmakd bench [--config FILE] [--batch B] [--seq-len T] [--steps N] [--json]",
+    int rc = args_parse(argc, argv, "gemmakd bench [--config FILE] [--batch B] [--seq-len T] [--steps N] [--optimizer adamw|none] [--json]",
                         specs, n, err);
     if (rc) return rc > 0 ? 0 : -1;
     const char *config = arg_get(specs, n, "config"), *s;
@@ -168,7 +183,10 @@ int cmd_bench(int argc, char **argv, gk_err *err) {
     if ((s = arg_get(specs, n, "seq-len")) && parse_int("seq-len", s, 1, 1 << 20, &T, err)) return -1;
     if ((s = arg_get(specs, n, "steps")) && parse_int("steps", s, 1, 100000, &steps, err)) return -1;
     if (set_threads(arg_get(specs, n, "threads"), err)) return -1;
-    bench_model b;
+    const char *opt = arg_get(specs, n, "optimizer");
+    if (opt && strcmp(opt, "adamw") && strcmp(opt, "none"))
+        return gk_fail(err, GK_EUSAGE, "--optimizer: expected adamw or none, got '%s'", opt);
+    bench_model b = {.with_opt = opt && !strcmp(opt, "adamw")};
     step_times warm = {0}, t = {0};
     rc = bench_setup(&b, config, (int)B, (int)T, err);
     if (rc == 0) rc = run_step(&b, &warm, err);
