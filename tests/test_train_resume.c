@@ -1,0 +1,188 @@
+// `gemmakd train` killed with SIGKILL and resumed ends exactly where an
+// uninterrupted run ends: byte-identical weights and optimizer state, the same
+// logged losses. Three interruptions: after a step, in the middle of writing a
+// checkpoint, and a corrupted newest checkpoint (skipped with a warning).
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/file.h"
+#include "common/strbuf.h"
+#include "data/shards.h"
+#include "tests/check.h"
+
+const char *test_program = "test_train_resume";
+
+static char gemmakd[1024], work[64];
+
+// Learnable pseudo-text: documents of a few hundred tokens.
+static int write_shard(const char *path, unsigned seed, gk_err *err) {
+    shard_meta meta = {.vocab_size = 512, .bos_id = 2, .eos_id = 1, .pad_id = 0};
+    memset(meta.tokenizer_sha256, 'b', 64);
+    shard_writer *w;
+    if (shard_writer_open(&w, path, &meta, err)) return -1;
+    for (int d = 0; d < 60; d++) {
+        uint32_t doc[400];
+        int n = 100 + (int)(seed % 250);
+        doc[0] = 2;
+        for (int i = 1; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            doc[i] = 3 + (i % 5 == 0 ? (seed >> 16) % 400 : (doc[i - 1] * 13 + 7) % 400);
+        }
+        if (shard_writer_add_doc(w, doc, NULL, (size_t)n, err)) {
+            shard_writer_abort(w);
+            return -1;
+        }
+    }
+    return shard_writer_close(w, err);
+}
+
+// Runs gemmakd train for `run` (extra args: overrides / --resume) with an optional
+// environment variable; returns the wait status.
+static int train(const char *run, const char *env, const char *extra) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (env) putenv((char *)env);
+        char config[128], run_dir[128];
+        snprintf(config, sizeof config, "%s/run.yaml", work);
+        snprintf(run_dir, sizeof run_dir, "run_dir=%s/%s", work, run);
+        freopen("/dev/null", "w", stderr);
+        char *argv[] = {gemmakd, "train", "--config", config, run_dir, (char *)extra, NULL};
+        execv(gemmakd, argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static bool same_file(const char *a, const char *b) {
+    char *x, *y;
+    size_t nx, ny;
+    gk_err err;
+    if (file_read_all(a, &x, &nx, &err)) return false;
+    if (file_read_all(b, &y, &ny, &err)) {
+        free(x);
+        return false;
+    }
+    bool same = nx == ny && !memcmp(x, y, nx);
+    free(x);
+    free(y);
+    return same;
+}
+
+// The "step"/"loss"/"val_loss" values of metrics.jsonl (timings differ between runs).
+static char *losses(const char *run) {
+    char path[256], *text;
+    size_t len;
+    gk_err err;
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", work, run);
+    if (file_read_all(path, &text, &len, &err)) return NULL;
+    strbuf out = {0};
+    for (char *p = text; (p = strstr(p, "\"step\": ")); p++) {
+        char *end = strstr(p, ", \"lr\"");
+        char *nl = strchr(p, '\n');
+        if (!nl) break;
+        if (!end || end > nl) end = strstr(p, ", \"val_targets\"");
+        if (end && end < nl) sb_append(&out, p, (size_t)(end - p)), sb_puts(&out, "\n");
+    }
+    free(text);
+    return out.data;
+}
+
+static void compare_with_straight(test_case *tc, const char *run) {
+    const char *files[] = {"model.safetensors", "optimizer.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char a[256], b[256];
+        snprintf(a, sizeof a, "%s/straight/step-000012/%s", work, files[i]);
+        snprintf(b, sizeof b, "%s/%s/step-000012/%s", work, run, files[i]);
+        CHECK(tc, same_file(a, b), "%s: %s differs from the uninterrupted run's", run, files[i]);
+    }
+    char *x = losses("straight"), *y = losses(run);
+    CHECK(tc, x && y && strlen(x) > 100 && !strcmp(x, y), "%s: logged losses differ:\n%s\nvs\n%s", run, x, y);
+    free(x);
+    free(y);
+}
+
+static void killed_after_step(test_case *tc) {
+    int st = train("after_step", "GEMMAKD_TEST_KILL_AFTER_STEP=6", NULL);
+    CHECK(tc, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the run was not killed (status %d)", st);
+    st = train("after_step", NULL, "--resume");
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
+    compare_with_straight(tc, "after_step");
+}
+
+static void killed_in_checkpoint(test_case *tc) {
+    int st = train("in_ckpt", "GEMMAKD_TEST_KILL_IN_CHECKPOINT=8", NULL);
+    CHECK(tc, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the run was not killed (status %d)", st);
+    char path[256];
+    snprintf(path, sizeof path, "%s/in_ckpt/step-000008", work);
+    CHECK(tc, !path_exists(path), "a checkpoint killed while written appeared under its final name");
+    st = train("in_ckpt", NULL, "--resume");
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
+    compare_with_straight(tc, "in_ckpt");
+}
+
+static void corrupt_checkpoint_skipped(test_case *tc) {
+    int st = train("corrupt", "GEMMAKD_TEST_KILL_AFTER_STEP=9", NULL);
+    CHECK(tc, WIFSIGNALED(st), "the run was not killed (status %d)", st);
+    char path[256];
+    snprintf(path, sizeof path, "%s/corrupt/step-000008/model.safetensors", work);
+    FILE *f = fopen(path, "r+b"); // flip a byte in the middle of the weights
+    if (f) {
+        fseek(f, 4000, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, 4000, SEEK_SET);
+        fputc(c ^ 0x40, f);
+        fclose(f);
+    }
+    CHECK(tc, f != NULL, "cannot open %s", path);
+    st = train("corrupt", NULL, "--resume"); // falls back to step 4 and redoes 5..12
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
+    compare_with_straight(tc, "corrupt");
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    snprintf(gemmakd, sizeof gemmakd, "%s", argv[0]); // build/tests/test_x -> build/gemmakd
+    char *slash = strrchr(gemmakd, '/');
+    if (slash) *slash = 0;
+    slash = strrchr(gemmakd, '/');
+    snprintf(slash ? slash + 1 : gemmakd, sizeof gemmakd - (size_t)(slash ? slash + 1 - gemmakd : 0), "gemmakd");
+    snprintf(work, sizeof work, "/tmp/gk_resume_XXXXXX");
+    gk_err err = {0};
+    char p[128], yaml[2048];
+    if (!mkdtemp(work)) return 1;
+    snprintf(p, sizeof p, "%s/train-0.h5", work);
+    int ok = write_shard(p, 1, &err) == 0;
+    snprintf(p, sizeof p, "%s/val-0.h5", work);
+    ok = ok && write_shard(p, 77, &err) == 0;
+    snprintf(yaml, sizeof yaml,
+             "run_dir: unset\nseed: 3\nthreads: 2\nmodel: {config: %s/model.json}\n"
+             "data: {train: %s/train-*.h5, val: %s/val-*.h5, seq_len: 32}\nbatch: {size: 4, micro: 2}\n"
+             "train: {steps: 12}\noptim: {lr: 1.0e-2}\nschedule: {warmup: 3}\neval: {every: 4, tokens: 512}\n"
+             "checkpoint: {every: 4, keep: 5}\nlog: {every: 1}\n",
+             work, work, work);
+    const char *model = "{\"model_type\": \"gemma2\", \"hidden_size\": 32, \"intermediate_size\": 64, "
+                        "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+                        "\"head_dim\": 8, \"query_pre_attn_scalar\": 8, \"sliding_window\": 8, "
+                        "\"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, \"rope_theta\": 10000.0, "
+                        "\"rms_norm_eps\": 1e-6, \"vocab_size\": 512, \"max_position_embeddings\": 256, "
+                        "\"hidden_activation\": \"gelu_pytorch_tanh\"}";
+    snprintf(p, sizeof p, "%s/run.yaml", work);
+    ok = ok && file_write_atomic(p, yaml, strlen(yaml), &err) == 0;
+    snprintf(p, sizeof p, "%s/model.json", work);
+    ok = ok && file_write_atomic(p, model, strlen(model), &err) == 0;
+    int st = ok ? train("straight", NULL, NULL) : -1;
+    if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        printf("FAIL %s/setup: %s (uninterrupted run status %d, binary %s)\n", test_program, err.msg, st, gemmakd);
+        return 1;
+    }
+    test_run("killed_after_a_step", killed_after_step);
+    test_run("killed_while_writing_a_checkpoint", killed_in_checkpoint);
+    test_run("corrupt_newest_checkpoint_skipped", corrupt_checkpoint_skipped);
+    dir_remove_tree(work, &err);
+    return test_main_result();
+}
