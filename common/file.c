@@ -86,13 +86,6 @@ int atomic_file_open(atomic_file *af, const char *path, gk_err *err) {
     return 0;
 }
 
-static char *parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    if (slash == path) return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
 int atomic_file_commit(atomic_file *af, gk_err *err) {
     int bad = fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0;
     int e = errno;
@@ -104,7 +97,7 @@ int atomic_file_commit(atomic_file *af, gk_err *err) {
         atomic_file_abort(af);
         return -1;
     }
-    char *dir = parent_dir(af->path);
+    char *dir = path_dirname(af->path);
     if (dir) dir_sync(dir);
     free(dir);
     free(af->path);
@@ -186,6 +179,15 @@ int dir_sync(const char *path) {
     int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+char *path_dirname(const char *path) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--; // trailing slashes (a lone "/" stays)
+    while (n > 0 && path[n - 1] != '/') n--; // the last component
+    if (n == 0) return strdup(".");
+    while (n > 1 && path[n - 1] == '/') n--; // the slashes before it
+    return strndup(path, n);
 }
 
 char *path_join(const char *dir, const char *name) {

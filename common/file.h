@@ -41,5 +41,9 @@ int dir_remove_tree(const char *path, gk_err *err); // rm -r
 int dir_sync(const char *path);                    // fsync a directory's entry list
 // "<dir>/<name>" in a malloc'd string (NULL on allocation failure).
 char *path_join(const char *dir, const char *name);
+// The directory part of path, like dirname(1), in a malloc'd string (NULL on
+// allocation failure): "a/b/c" -> "a/b", "a/b/" -> "a", "c" -> ".", "" -> ".",
+// "/c" -> "/", "/" -> "/", "a//b" -> "a".
+char *path_dirname(const char *path);
 
 #endif

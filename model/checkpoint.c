@@ -401,9 +401,9 @@ int model_create_dir(const char *dir_arg, const model_state *m, st_dtype dtype, 
     if (rc) {
         dir_remove_tree(tmp, &ignored);
     } else {
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        dir_sync(slash ? dir : ".");
+        char *parent = path_dirname(dir);
+        if (parent) dir_sync(parent);
+        free(parent);
     }
     free(dir);
     free(tmp);
