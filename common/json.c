@@ -16,6 +16,7 @@ struct json_arena_block {
 typedef struct {
     const char *text;
     size_t len, pos;
+    int line; // of pos: raw newlines occur only in whitespace, so skip_space counts them
     const char *source;
     json_doc *doc;
     gk_err *err;
@@ -45,6 +46,7 @@ static void *arena_alloc(parser *p, size_t bytes) {
 
 // ---------------------------------------------------------------- errors
 
+// Line and column of pos, for error messages only (a rescan from the start).
 static void position_of(const parser *p, size_t pos, int *line, int *col) {
     *line = 1;
     *col = 1;
@@ -64,18 +66,13 @@ static int fail_at(parser *p, size_t pos, const char *what) {
     return gk_fail(p->err, GK_EINPUT, "%s:%d:%d: invalid JSON: %s", p->source, line, col, what);
 }
 
-static int line_at(const parser *p, size_t pos) {
-    int line, col;
-    position_of(p, pos, &line, &col);
-    return line;
-}
-
 // ---------------------------------------------------------------- lexing
 
 static void skip_space(parser *p) {
     while (p->pos < p->len) {
         char c = p->text[p->pos];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+        p->line += c == '\n';
         p->pos++;
     }
 }
@@ -354,7 +351,7 @@ static json_value *parse_value(parser *p, int depth) {
     json_value *v = arena_alloc(p, sizeof *v);
     if (!v) return NULL;
     memset(v, 0, sizeof *v);
-    v->line = line_at(p, p->pos);
+    v->line = p->line;
     int rc;
     switch (p->text[p->pos]) {
     case '{':
@@ -383,7 +380,7 @@ static json_value *parse_value(parser *p, int depth) {
 
 int json_parse(const char *text, size_t len, const char *source, json_doc *doc, gk_err *err) {
     memset(doc, 0, sizeof *doc);
-    parser p = {.text = text, .len = len, .source = source, .doc = doc, .err = err};
+    parser p = {.text = text, .len = len, .line = 1, .source = source, .doc = doc, .err = err};
     json_value *root = parse_value(&p, 0);
     if (root) {
         skip_space(&p);
