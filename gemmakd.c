@@ -16,6 +16,9 @@ static const command commands[] = {
     {"init", cmd_init, "new model dir with random weights from a model config and seed"},
     {"info", cmd_info, "parameters, FLOPs per token and memory plan for a model config"},
     {"score", cmd_score, "run a model on token ids; write logits and log-probs (safetensors)"},
+    {"encode", cmd_encode, "text -> token ids (tokenizer.json or tokenizer.model), printed as a JSON array"},
+    {"decode", cmd_decode, "token ids -> text"},
+    {"tokenize", cmd_tokenize, "text or JSONL (plain or chat) -> HDF5 token shards"},
     {"train", cmd_train, "train a model from a run config (scratch or SFT; --resume continues)"},
     {"bench", cmd_bench, "time a forward+backward step; report tokens/s and GFLOP/s"},
 };

@@ -10,5 +10,8 @@ int cmd_info(int argc, char **argv, gk_err *err);
 int cmd_score(int argc, char **argv, gk_err *err);
 int cmd_bench(int argc, char **argv, gk_err *err);
 int cmd_train(int argc, char **argv, gk_err *err);
+int cmd_tokenize(int argc, char **argv, gk_err *err);
+int cmd_encode(int argc, char **argv, gk_err *err);
+int cmd_decode(int argc, char **argv, gk_err *err);
 
 #endif
