@@ -1,30 +1,51 @@
 #!/bin/sh
-# make demo: the largest end-to-end job gemmakd runs today. Initialises a tiny
-# Gemma 2 model, checks it loads back, scores a packed two-document sequence
-# (loss and throughput) with the full and a narrowed sliding window, and times
-# a training step. Outputs go to runs/demo/.
+# make demo: the largest end-to-end job gemmakd runs today.
+#  1. builds the project corpus from Debian packages (KJV, GCIDE, fortunes):
+#     documents, an 8k BPE tokenizer, HDF5 token shards (scripts/prepare_corpus.sh);
+#  2. trains a 2M-parameter Gemma 2 from scratch on it (configs/runs/demo-scratch.yaml),
+#     evaluating on the validation shard as it goes, and plots the curves;
+#  3. scores a validation document with the trained model, with the configured
+#     and with a narrowed sliding window, and times a training step.
+# Outputs: data/corpus/, runs/demo-scratch/ (checkpoints, metrics.jsonl, curves.png).
 set -e
 cd "$(dirname "$0")/.."
 G=./gemmakd
-out=runs/demo
-rm -rf "$out"
-mkdir -p "$out"
 
-echo "== model: configs/models/tiny.json"
-$G info --config configs/models/tiny.json --seq-len 512 --batch 4
+./scripts/install-deps.sh demo
+echo "== 1. corpus"
+./scripts/prepare_corpus.sh
+
 echo
-echo "== init"
-$G init --config configs/models/tiny.json --seed 1 --out "$out/model"
+echo "== 2. train from scratch: configs/runs/demo-scratch.yaml"
+$G info --config configs/models/demo-student.json --seq-len 256 --batch 8 | sed -n '2,7p'
+rm -rf runs/demo-scratch
+$G train --config configs/runs/demo-scratch.yaml
+python=python3
+$python -c "import matplotlib" 2>/dev/null || python=/usr/bin/python3
+if $python -c "import matplotlib" 2>/dev/null; then
+    $python scripts/plot_metrics.py runs/demo-scratch --out runs/demo-scratch/curves.png --title "demo: from scratch"
+else
+    echo "(matplotlib not found: skipping the plot; apt-get install python3-matplotlib)"
+fi
+echo "validation loss (nats/token) during training:"
+grep val_loss runs/demo-scratch/metrics.jsonl | sed 's/.*"step": \([0-9]*\), "val_loss": \([0-9.]*\).*/  step \1: \2/'
+
 echo
-# A deterministic 1024-token sequence made of two documents (ids 3..8191).
-awk 'BEGIN { x = 12345; for (i = 0; i < 1024; i++) { x = (x * 1103515245 + 12345) % 2147483648;
-     printf "%s%d", (i ? "," : ""), (i == 0 || i == 600) ? 2 : 3 + x % 8189 } print "" }' > "$out/tokens.txt"
-echo "== score (two packed documents: 0..599 and 600..1023)"
-$G score --model "$out/model" --tokens-file "$out/tokens.txt" --doc-starts 0,600 --logprobs --out "$out/scores.safetensors"
-echo "== score with the sliding window narrowed from 64 to 16 (inference-time override)"
-$G score --model "$out/model" --tokens-file "$out/tokens.txt" --doc-starts 0,600 --sliding-window 16 --out "$out/scores-w16.safetensors"
+echo "== 3. score a validation document with the trained model"
+# The tokens of the first validation document (python3 from Debian is enough).
+$python - <<'EOF' > runs/demo-scratch/doc.txt
+import json
+print(json.loads(open("data/corpus/val.jsonl").readline())["text"])
+EOF
+ids=$($G encode --tokenizer data/corpus/tokenizer.model --text-file runs/demo-scratch/doc.txt --add-bos | tr -d '[] ')
+echo "$ids" > runs/demo-scratch/doc_ids.txt
+$G score --model runs/demo-scratch/latest --tokens-file runs/demo-scratch/doc_ids.txt --logprobs \
+    --out runs/demo-scratch/doc_scores.safetensors
+$G score --model runs/demo-scratch/latest --tokens-file runs/demo-scratch/doc_ids.txt --sliding-window 32 \
+    --out runs/demo-scratch/doc_scores_w32.safetensors
+
 echo
-echo "== training step (forward + backward), tiny model"
-$G bench --config configs/models/tiny.json --batch 4 --seq-len 512 --steps 3
+echo "== training step speed (demo model)"
+$G bench --config configs/models/demo-student.json --batch 8 --seq-len 256 --steps 3 --optimizer adamw
 echo
-echo "demo outputs in $out/"
+echo "demo outputs: data/corpus/, runs/demo-scratch/ (metrics.jsonl, curves.png, checkpoints)"

@@ -1,8 +1,15 @@
 #!/bin/sh
-# Installs the Debian packages gemmakd builds against, when any is missing.
-# Run by `make`, `make test` and `make demo`; a no-op on a prepared machine.
+# Installs the Debian packages a step needs, when any is missing (a no-op on a
+# prepared machine). Groups: build (default: compiler and libraries), corpus
+# (the Debian packages the corpus comes from, spm_train, python3), demo
+# (corpus + matplotlib for the plots).
 set -e
-pkgs="gcc make libopenblas-openmp-dev libhdf5-dev libzstd-dev libyaml-dev libomp-dev"
+case "${1:-build}" in
+    build) pkgs="gcc make libopenblas-openmp-dev libhdf5-dev libzstd-dev libyaml-dev libomp-dev" ;;
+    corpus) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3" ;;
+    demo) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3 python3-matplotlib" ;;
+    *) echo "usage: $0 [build|corpus|demo]" >&2; exit 2 ;;
+esac
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

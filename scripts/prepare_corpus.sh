@@ -9,16 +9,7 @@
 set -e
 cd "$(dirname "$0")/.."
 out=data/corpus
-missing=""
-for p in bible-kjv dict-gcide fortunes sentencepiece python3; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    echo "installing:$missing"
-    [ "$(id -u)" -eq 0 ] && SUDO= || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
-fi
+./scripts/install-deps.sh corpus
 [ "${FORCE:-0}" = 1 ] && rm -rf "$out"
 mkdir -p "$out"
 
