@@ -1,8 +1,9 @@
 // One step of `gemmakd train` with SGD (lr 1, no clipping, no weight decay,
 // constant schedule) moves every weight by minus PyTorch autograd's gradient
 // of the same loss on the same window (scripts/reference/sgd_step_fixture.py):
-// a packed window of three documents, and the same window as SFT data whose
-// loss mask hides some targets.
+// a packed window of three documents, the same window as SFT data whose loss
+// mask hides some targets, and distillation from an in-process teacher
+// (forward KL with temperature, tau^2 and CE mixing; JSD(0.3)).
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,7 +57,40 @@ static int write_shard(const window *w, const char *path, bool with_mask, gk_err
     return shard_writer_close(sw, err);
 }
 
-static void check_step(test_case *tc, bool sft) {
+typedef struct {
+    bool sft;
+    const char *grad;  // fixture prefix of the expected gradient
+    const char *loss;  // kd.loss, or NULL for plain cross-entropy
+    double alpha, temperature, beta;
+    bool t2_scale;
+} variant;
+
+// A copy of the fixture teacher whose gemmakd.json records tokenizer `sha`
+// (the shards of write_shard use 64 'a's).
+static int teacher_copy(const char *dir, char sha_char, char *out, size_t cap, gk_err *err) {
+    snprintf(out, cap, "%s/teacher", dir);
+    const char *files[] = {"config.json", "model.safetensors"};
+    if (dir_create(out, err)) return -1;
+    for (int i = 0; i < 2; i++) {
+        char src[512], dst[512], *data;
+        size_t len;
+        snprintf(src, sizeof src, "%s/%s", fixture_path("sgd_step/teacher"), files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", out, files[i]);
+        if (file_read_all(src, &data, &len, err)) return -1;
+        int rc = file_write_atomic(dst, data, len, err);
+        free(data);
+        if (rc) return -1;
+    }
+    char path[512], sha[65], record[128];
+    memset(sha, sha_char, 64);
+    sha[64] = 0;
+    snprintf(path, sizeof path, "%s/gemmakd.json", out);
+    snprintf(record, sizeof record, "{\"tokenizer_sha256\": \"%s\"}", sha);
+    return file_write_atomic(path, record, strlen(record), err);
+}
+
+static void check_step(test_case *tc, const variant *v) {
+    bool sft = v->sft;
     char dir[] = "/tmp/gk_step_XXXXXX", shard[128], run_dir[128], ckpt[160];
     window w;
     gk_err err = {0};
@@ -83,6 +117,14 @@ static void check_step(test_case *tc, bool sft) {
     snprintf(rc.schedule.name, RC_NAME, "constant");
     model_state before = {0}, after = {0};
     int r = write_shard(&w, shard, sft, &err);
+    if (r == 0 && v->loss) {
+        r = teacher_copy(dir, 'a', rc.teacher.model, RC_PATH, &err);
+        snprintf(rc.kd.loss, RC_NAME, "%s", v->loss);
+        rc.kd.alpha = v->alpha;
+        rc.kd.temperature = v->temperature;
+        rc.kd.beta = v->beta;
+        rc.kd.t2_scale = v->t2_scale;
+    }
     if (r == 0) r = run_config_validate(&rc, "test", &err);
     if (r == 0) r = trainer_run(&rc, false, &err);
     if (r == 0) r = model_load_dir(rc.model.from, &before, &err);
@@ -91,7 +133,7 @@ static void check_step(test_case *tc, bool sft) {
     for (int t = 0; r == 0 && t < before.layout.n_tensors && !tc->failed; t++) {
         const param_tensor *p = &before.layout.tensors[t];
         char key[160];
-        snprintf(key, sizeof key, "%s.%s", sft ? "grad_sft" : "grad", p->name);
+        snprintf(key, sizeof key, "%s.%s", v->grad, p->name);
         const st_tensor *g = st_find(&w.f, key);
         CHECK(tc, g && g->numel == p->numel, "fixture lacks %s", key);
         if (!g) break;
@@ -114,11 +156,43 @@ static void check_step(test_case *tc, bool sft) {
     dir_remove_tree(dir, &err);
 }
 
-static void packed_window(test_case *tc) { check_step(tc, false); }
-static void sft_window(test_case *tc) { check_step(tc, true); }
+static void packed_window(test_case *tc) { check_step(tc, &(variant){false, "grad", NULL, 0, 1, 0, false}); }
+static void sft_window(test_case *tc) { check_step(tc, &(variant){true, "grad_sft", NULL, 0, 1, 0, false}); }
+static void distill_forward_kl(test_case *tc) {
+    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true});
+}
+static void distill_jsd(test_case *tc) { check_step(tc, &(variant){false, "grad_jsd", "jsd", 1.0, 1.0, 0.3, false}); }
+
+// A teacher trained with another tokenizer is refused, naming both.
+static void teacher_tokenizer_mismatch(test_case *tc) {
+    char dir[] = "/tmp/gk_step_XXXXXX", shard[128];
+    window w;
+    gk_err err = {0};
+    if (!mkdtemp(dir) || window_load(&w, &err)) return;
+    snprintf(shard, sizeof shard, "%s/train-0.h5", dir);
+    run_config rc;
+    run_config_defaults(&rc);
+    snprintf(rc.run_dir, RC_PATH, "%s/run", dir);
+    snprintf(rc.model.from, RC_PATH, "%s", fixture_path("sgd_step/model"));
+    snprintf(rc.data.train.items[0], RC_PATH, "%s", shard);
+    rc.data.train.count = 1;
+    rc.data.seq_len = (int)w.n_tokens - 1;
+    rc.batch.size = 1;
+    rc.train.steps = 1;
+    int r = write_shard(&w, shard, false, &err);
+    if (r == 0) r = teacher_copy(dir, 'b', rc.teacher.model, RC_PATH, &err);
+    CHECK(tc, r == 0, "setup: %s", err.msg);
+    CHECK(tc, trainer_run(&rc, false, &err) != 0, "a teacher with another tokenizer was accepted");
+    CHECK(tc, strstr(err.msg, "bbbbbbbb") && strstr(err.msg, "aaaaaaaa"), "message does not name both: %s", err.msg);
+    st_close(&w.f);
+    dir_remove_tree(dir, &err);
+}
 
 int main(void) {
     test_run("sgd_step_equals_minus_autograd", packed_window);
     test_run("sgd_step_sft_mask_equals_minus_autograd", sft_window);
+    test_run("sgd_step_distill_forward_kl_tau2_alpha", distill_forward_kl);
+    test_run("sgd_step_distill_jsd", distill_jsd);
+    test_run("teacher_tokenizer_mismatch_refused", teacher_tokenizer_mismatch);
     return test_main_result();
 }

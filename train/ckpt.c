@@ -167,8 +167,17 @@ static int point_latest(const char *run_dir, const char *name, gk_err *err) {
     return rc;
 }
 
-int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s, int keep,
-              gk_err *err) {
+// gemmakd.json: which tokenizer the model was trained with (teachers are checked against it).
+static int write_provenance(const char *dir, const char *tokenizer_sha256, gk_err *err) {
+    char text[128], *path = join(dir, "gemmakd.json", err);
+    snprintf(text, sizeof text, "{\"tokenizer_sha256\": \"%s\"}\n", tokenizer_sha256);
+    int rc = path ? file_write_atomic(path, text, strlen(text), err) : -1;
+    free(path);
+    return rc;
+}
+
+int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s,
+              const char *tokenizer_sha256, int keep, gk_err *err) {
     char name[64], tmp_name[96];
     snprintf(name, sizeof name, "step-%06lld", (long long)s->step);
     snprintf(tmp_name, sizeof tmp_name, ".%s.tmp-%ld", name, (long)getpid());
@@ -182,6 +191,7 @@ int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, con
     if (rc == 0) rc = model_save_dir(tmp, m, ST_F32, 5000000000ull, err);
     if (rc == 0) rc = write_optimizer(tmp, o, err);
     if (rc == 0) rc = write_state(tmp, o, s, err);
+    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = write_provenance(tmp, tokenizer_sha256, err);
     if (rc == 0) rc = write_manifest(tmp, err);
     if (rc == 0) {
         test_kill_point(s->step);

@@ -2,6 +2,7 @@
 //   config.json, model.safetensors  the model (a Hugging Face model dir)
 //   optimizer.safetensors           AdamW moments: exp_avg.<name>, exp_avg_sq.<name>
 //   trainer_state.json              step, tokens, counters, the loader cursor
+//   gemmakd.json                    {"tokenizer_sha256": ...} of the data it was trained on
 //   manifest.json                   size and checksum of each file above
 // It is written as run_dir/.step-NNNNNN.tmp-<pid>, synced, renamed, and only
 // then is the symlink run_dir/latest switched to it. Loading checks the
@@ -26,8 +27,8 @@ typedef struct {
 } trainer_state;
 
 // Writes step-<state->step>; keeps the newest `keep` step directories.
-int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s, int keep,
-              gk_err *err);
+int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s,
+              const char *tokenizer_sha256, int keep, gk_err *err);
 
 typedef void (*ckpt_warn_fn)(void *ctx, const char *message);
 // The newest valid checkpoint directory (malloc'd) in *dir, or NULL when there is none.

@@ -12,6 +12,8 @@
 #include "common/timer.h"
 #include "model/gemma2.h"
 #include "model/init.h"
+#include "distill/kd_head.h"
+#include "distill/teacher.h"
 #include "train/ckpt.h"
 #include "train/metrics.h"
 #include "train/schedule.h"
@@ -30,6 +32,12 @@ typedef struct {
     int32_t *tokens, *targets; // [micro * T]: inputs and targets (-1 = no loss) of one micro-batch
     int accum, micro_b, T;
     int64_t total_steps;
+    char tokenizer_sha256[65]; // of the training shards
+    // Distillation (teacher.model): the teacher and the head's work space.
+    bool distill;
+    online_teacher teacher;
+    kd_head_ctx kd;
+    kd_sums step_sums; // this step's CE / KD / KL (means over trained targets)
     trainer_state state;
     metrics_log metrics;
     progress prog;
@@ -77,13 +85,37 @@ static int save_resolved_config(const run_config *rc, gk_err *err) {
     return r;
 }
 
+// The in-process teacher and the distillation head's work space.
+static int setup_teacher(trainer *t, gk_err *err) {
+    const run_config *rc = t->rc;
+    t->distill = true;
+    if (online_teacher_open(&t->teacher, rc->teacher.model, t->model.cfg.vocab_size, t->tokenizer_sha256, t->micro_b,
+                            t->T, err))
+        return -1;
+    kd_head_ctx *k = &t->kd;
+    kd_divergence_parse(rc->kd.loss, &k->kd.divergence);
+    k->kd.alpha = rc->kd.alpha;
+    k->kd.temperature = rc->kd.temperature;
+    k->kd.beta = rc->kd.beta;
+    k->kd.t2_scale = rc->kd.t2_scale;
+    if (k->kd.divergence == KD_JSD && (k->kd.beta <= 0 || k->kd.beta >= 1))
+        return gk_fail(err, GK_EINPUT, "kd.beta must lie strictly between 0 and 1 for jsd (use forward_kl or reverse_kl "
+                       "for the end points)");
+    size_t chunk = (size_t)rc->train.head_chunk, V = (size_t)t->model.cfg.vocab_size;
+    if (chunk > (size_t)t->micro_b * t->T) chunk = (size_t)t->micro_b * t->T;
+    k->teacher_cfg = &t->teacher.model.cfg;
+    k->teacher_embed = t->teacher.w.embed;
+    k->teacher_logits = gk_malloc(chunk * V * sizeof(float), err);
+    k->row_sums = gk_calloc(chunk, sizeof *k->row_sums, err);
+    return k->teacher_logits && k->row_sums ? 0 : -1;
+}
+
 static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     memset(t, 0, sizeof *t);
     t->rc = rc;
     progress_init(&t->prog, 10.0);
-    if (rc->teacher.model[0] || rc->teacher.cache[0])
-        return gk_fail(err, GK_EINPUT, "distillation (teacher.model / teacher.cache) is not available yet; remove the "
-                       "teacher section to train on cross-entropy");
+    if (rc->teacher.cache[0])
+        return gk_fail(err, GK_EINPUT, "teacher.cache is not available yet; use teacher.model (an in-process teacher)");
     if (rc->threads > 0) omp_set_num_threads(rc->threads);
     t->T = rc->data.seq_len;
     t->micro_b = rc->batch.micro > 0 ? rc->batch.micro : rc->batch.size;
@@ -105,6 +137,7 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     t->sched.warmup = rc->schedule.warmup;
     t->sched.total = t->total_steps;
     if (open_loader(&t->train, &rc->data.train, rc, true, err) || check_vocab(t, t->train, "training", err)) return -1;
+    snprintf(t->tokenizer_sha256, sizeof t->tokenizer_sha256, "%s", loader_shard(t->train, 0)->meta.tokenizer_sha256);
     if (rc->data.val.count) {
         if (open_loader(&t->val, &rc->data.val, rc, false, err) || check_vocab(t, t->val, "validation", err)) return -1;
         loader_get_cursor(t->val, &t->val_start);
@@ -116,6 +149,7 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     for (int k = 0; k < t->accum; k++)
         if (loader_batch_alloc(&t->micro[k], (size_t)t->micro_b, (size_t)t->T, err)) return -1;
     if (acts_init_f32(&t->acts, &t->model.cfg, t->micro_b, t->T, true, err)) return -1;
+    if (rc->teacher.model[0] && setup_teacher(t, err)) return -1;
     loader_get_cursor(t->train, &t->state.cursor);
     if (resume) {
         char *dir;
@@ -140,6 +174,11 @@ static void teardown(trainer *t) {
     if (t->train) loader_close(t->train);
     if (t->val) loader_close(t->val);
     acts_free_f32(&t->acts);
+    if (t->distill) {
+        online_teacher_close(&t->teacher);
+        free(t->kd.teacher_logits);
+        free(t->kd.row_sums);
+    }
     optimizer_free(&t->opt);
     free(t->grads);
     model_state_free(&t->model);
@@ -180,9 +219,19 @@ static int micro_step(trainer *t, loader_batch *b, double scale, bool with_grads
     token_batch batch = {.B = t->micro_b, .T = t->T, .tokens = t->tokens, .doc_begin = b->doc_begin};
     xent_ctx xent = {.targets = t->targets, .scale = scale};
     if (model_forward_f32(&t->model.cfg, &t->w, &t->acts, &batch, 0, err)) return -1;
-    if (model_head_f32(&t->model.cfg, &t->w, &t->acts, with_grads ? &t->g : NULL, xent_head_f32, &xent,
-                       t->rc->train.head_chunk, loss, err))
+    weights_f32 *grads = with_grads ? &t->g : NULL;
+    if (t->distill && with_grads) { // training steps distil; evaluation stays plain cross-entropy
+        if (online_teacher_forward(&t->teacher, &batch, err)) return -1;
+        t->kd.targets = t->targets;
+        t->kd.scale = scale;
+        t->kd.teacher_hidden = t->teacher.acts.xn_final;
+        if (model_head_f32(&t->model.cfg, &t->w, &t->acts, grads, kd_head_f32, &t->kd, t->rc->train.head_chunk, loss,
+                           err))
+            return -1;
+    } else if (model_head_f32(&t->model.cfg, &t->w, &t->acts, grads, xent_head_f32, &xent, t->rc->train.head_chunk,
+                              loss, err)) {
         return -1;
+    }
     if (with_grads) model_backward_f32(&t->model.cfg, &t->w, &t->g, &t->acts, 0);
     return 0;
 }
@@ -195,12 +244,14 @@ static int train_step(trainer *t, double lr, double *loss, double *norm, bool *s
         trained += count_trained(&t->micro[k]);
     }
     memset(t->grads, 0, t->model.layout.n_floats * sizeof(float));
+    memset(&t->kd.sums, 0, sizeof t->kd.sums);
     *loss = 0;
     for (int k = 0; k < t->accum; k++) {
         double part;
         if (micro_step(t, &t->micro[k], trained ? 1.0 / (double)trained : 0.0, true, &part, err)) return -1;
         *loss += part;
     }
+    t->step_sums = t->kd.sums;
     *norm = grad_norm(&t->model.layout, t->grads);
     *skipped = !isfinite(*loss) || !isfinite(*norm);
     if (!*skipped) {
@@ -242,6 +293,8 @@ static int log_step(trainer *t, double loss, double lr, double norm, bool skippe
     sb_printf(&sb, "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, ",
               (long long)t->state.step, isfinite(loss) ? loss : -1.0, lr, isfinite(norm) ? norm : -1.0,
               (long long)t->state.tokens_seen);
+    if (t->distill)
+        sb_printf(&sb, "\"ce\": %.9g, \"kd\": %.9g, \"kl\": %.9g, ", t->step_sums.ce, t->step_sums.kd, t->step_sums.kl);
     sb_printf(&sb, "\"tokens_per_s\": %.1f, \"elapsed\": %.3f%s}", rate, t->state.elapsed,
               skipped ? ", \"skipped\": \"non-finite loss or gradient\"" : "");
     int r = metrics_write(&t->metrics, &sb, err);
@@ -306,11 +359,11 @@ static int run_loop(trainer *t, gk_err *err) {
         test_kill_point(t->state.step);
         bool save = (rc->checkpoint.every && t->state.step % rc->checkpoint.every == 0) || t->state.step == t->total_steps;
         if (save) {
-            if (ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, rc->checkpoint.keep, err)) return -1;
+            if (ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->tokenizer_sha256, rc->checkpoint.keep, err)) return -1;
             last_saved = t->state.step;
         }
     }
-    if (last_saved != t->state.step && ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, rc->checkpoint.keep, err))
+    if (last_saved != t->state.step && ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->tokenizer_sha256, rc->checkpoint.keep, err))
         return -1;
     return 0;
 }

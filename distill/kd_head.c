@@ -1,0 +1,50 @@
+#include "distill/kd_head.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "model/kernels.h"
+
+// Teacher logits of tokens first..first+count-1: hidden . E_T^T, soft-capped.
+static void teacher_chunk(kd_head_ctx *c, size_t first, size_t count, int vocab) {
+    int d = c->teacher_cfg->d_model;
+    matmul_forward_f32(c->teacher_logits, c->teacher_hidden + first * d, c->teacher_embed, (int)count, d, vocab);
+    softcap_forward_f32(c->teacher_logits, count * (size_t)vocab, c->teacher_cfg->final_softcap);
+}
+
+double kd_head_f32(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
+    kd_head_ctx *c = ctx_;
+    if (c->teacher_hidden) teacher_chunk(c, first, count, vocab);
+    int failed = 0;
+#pragma omp parallel for schedule(static) reduction(| : failed)
+    for (size_t r = 0; r < count; r++) {
+        const float *s = logits + r * vocab;
+        float *ds = dlogits ? dlogits + r * vocab : NULL;
+        int32_t target = c->targets[first + r];
+        kd_sums *sums = &c->row_sums[r];
+        memset(sums, 0, sizeof *sums);
+        if (target < 0) {
+            if (ds) memset(ds, 0, (size_t)vocab * sizeof *ds);
+            continue;
+        }
+        if (c->teacher_hidden) {
+            kd_row_dense(&c->kd, s, c->teacher_logits + r * vocab, vocab, target, c->scale, ds, sums);
+        } else {
+            sparse_row row;
+            if (c->rows(c->rows_ctx, first + r, &row)) {
+                failed = 1;
+                continue;
+            }
+            kd_row_sparse(&c->kd, c->sparse, s, &row, vocab, target, c->scale, ds, sums);
+        }
+    }
+    double loss = 0;
+    for (size_t r = 0; r < count; r++) {
+        loss += c->row_sums[r].loss;
+        c->sums.loss += c->row_sums[r].loss;
+        c->sums.ce += c->row_sums[r].ce;
+        c->sums.kd += c->row_sums[r].kd;
+        c->sums.kl += c->row_sums[r].kl;
+    }
+    return failed ? NAN : loss;
+}

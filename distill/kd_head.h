@@ -1,0 +1,35 @@
+// The distillation head: a loss callback for model_head_f32 that, for each
+// chunk of tokens, computes the teacher's logits for the same tokens (dense:
+// from the teacher's final hidden states and tied embedding; sparse: rows of
+// a teacher cache) and applies the objectives of distill/objectives.h. Neither
+// model's [tokens x vocab] logits exist for more than one chunk.
+#ifndef GK_KD_HEAD_H
+#define GK_KD_HEAD_H
+
+#include "distill/objectives.h"
+#include "model/gemma2.h"
+
+// Per-position teacher rows for the sparse objectives: row i of the batch.
+typedef int (*sparse_row_fn)(void *ctx, size_t row, sparse_row *out);
+
+typedef struct {
+    kd_config kd;
+    const int32_t *targets; // [N] hard labels; < 0: no loss at this position (neither CE nor KD)
+    double scale;           // each position's loss is multiplied by this (1 / trained positions)
+    // Dense teacher (in-process):
+    const model_config *teacher_cfg;
+    const float *teacher_embed;  // [V, d_T] tied output head
+    const float *teacher_hidden; // [N, d_T] the teacher's final-norm output
+    float *teacher_logits;       // work space [chunk, V]
+    // Sparse teacher (cache):
+    sparse_objective sparse;
+    sparse_row_fn rows;
+    void *rows_ctx;
+    kd_sums sums;      // accumulated over the calls (weighted by scale)
+    kd_sums *row_sums; // work space [chunk]: per-row sums, added in order (same result for any thread count)
+} kd_head_ctx;
+
+// model_head_f32 callback; ctx is a kd_head_ctx.
+double kd_head_f32(void *ctx, const float *logits, float *dlogits, size_t first, size_t count, int vocab);
+
+#endif

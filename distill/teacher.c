@@ -1,0 +1,78 @@
+#include "distill/teacher.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/file.h"
+#include "common/json.h"
+#include "common/sha256.h"
+
+int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *err) {
+    *found = false;
+    const char *files[] = {"tokenizer.json", "tokenizer.model"};
+    for (int i = 0; i < 2 && !*found; i++) {
+        char *path = path_join(dir, files[i]), *data;
+        size_t len;
+        if (path && path_exists(path)) {
+            if (file_read_all(path, &data, &len, err)) {
+                free(path);
+                return -1;
+            }
+            sha256_hex(data, len, sha256);
+            free(data);
+            *found = true;
+        }
+        free(path);
+    }
+    char *path = path_join(dir, "gemmakd.json"), *text;
+    size_t len;
+    if (!*found && path && path_exists(path)) {
+        json_doc doc;
+        int rc = file_read_all(path, &text, &len, err);
+        if (rc == 0) rc = json_parse(text, len, path, &doc, err);
+        if (rc == 0) {
+            const json_value *v = json_get(doc.root, "tokenizer_sha256");
+            if (v && v->type == JSON_STRING && v->length == 64) {
+                memcpy(sha256, v->string, 65);
+                *found = true;
+            }
+            json_free(&doc);
+            free(text);
+        }
+        if (rc) {
+            free(path);
+            return -1;
+        }
+    }
+    free(path);
+    return 0;
+}
+
+int online_teacher_open(online_teacher *t, const char *dir, int vocab_size, const char *tokenizer_sha256, int B, int T,
+                        gk_err *err) {
+    memset(t, 0, sizeof *t);
+    if (model_load_dir(dir, &t->model, err)) return gk_wrap(err, "teacher");
+    if (t->model.cfg.vocab_size != vocab_size)
+        return gk_fail(err, GK_EINPUT, "teacher %s has a vocabulary of %d ids but the student has %d", dir,
+                       t->model.cfg.vocab_size, vocab_size);
+    char sha[65];
+    bool found;
+    if (model_dir_tokenizer(dir, sha, &found, err)) return -1;
+    if (!found)
+        return gk_fail(err, GK_EINPUT, "teacher %s records no tokenizer (tokenizer.json, tokenizer.model or "
+                       "gemmakd.json): cannot check that it uses the data's tokenizer %.12s...", dir, tokenizer_sha256);
+    if (strcmp(sha, tokenizer_sha256))
+        return gk_fail(err, GK_EINPUT, "teacher %s uses tokenizer %s but the token shards use %s", dir, sha,
+                       tokenizer_sha256);
+    weights_point_f32(&t->model.layout, t->model.params, &t->w);
+    return acts_init_f32(&t->acts, &t->model.cfg, B, T, false, err);
+}
+
+int online_teacher_forward(online_teacher *t, const token_batch *batch, gk_err *err) {
+    return model_forward_f32(&t->model.cfg, &t->w, &t->acts, batch, 0, err);
+}
+
+void online_teacher_close(online_teacher *t) {
+    acts_free_f32(&t->acts);
+    model_state_free(&t->model);
+}
