@@ -3,7 +3,7 @@
 
     python3 scripts/plot_metrics.py runs/a runs/b --out curves.png [--x tokens|step] [--smooth 20]
 
-Training loss (a running mean over --smooth logged points, thin) and
+Training loss (a mean over --smooth logged points centred on each, thin) and
 validation loss (markers) of each run, against tokens seen or steps. Needs
 matplotlib (Debian: python3-matplotlib).
 """
@@ -37,13 +37,13 @@ def read_run(run_dir):
     return train, val
 
 
-def running_mean(values, window):
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
+def centred_mean(values, window):
+    """Mean over a window centred on each point (no lag; narrower at the ends)."""
+    half = window // 2
+    out = []
+    for i in range(len(values)):
+        part = values[max(0, i - half):i + half + 1]
+        out.append(sum(part) / len(part))
     return out
 
 
@@ -52,7 +52,7 @@ def main():
     ap.add_argument("runs", nargs="+", help="run directories (each with metrics.jsonl)")
     ap.add_argument("--out", required=True, help="PNG file to write")
     ap.add_argument("--x", choices=["tokens", "step"], default="tokens")
-    ap.add_argument("--smooth", type=int, default=10, help="running mean over this many logged points")
+    ap.add_argument("--smooth", type=int, default=10, help="mean over this many logged points, centred")
     ap.add_argument("--title", default="")
     args = ap.parse_args()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
@@ -62,7 +62,7 @@ def main():
         color = f"C{k}"
         name = os.path.basename(os.path.normpath(run))
         if train:
-            ax.plot([t[col] for t in train], running_mean([t[2] for t in train], args.smooth), color=color,
+            ax.plot([t[col] for t in train], centred_mean([t[2] for t in train], args.smooth), color=color,
                     alpha=0.5, lw=1, label=f"{name} train")
         if val:
             ax.plot([v[col] for v in val], [v[2] for v in val], color=color, marker="o", lw=2, label=f"{name} val")
