@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 enum { JSON_MAX_DEPTH = 256, ARENA_BLOCK_BYTES = 1 << 16 };
 
 struct json_arena_block {
@@ -85,49 +87,6 @@ static int expect_literal(parser *p, const char *word) {
     return 0;
 }
 
-// Length of the valid UTF-8 sequence at s[0..avail), or 0 if invalid.
-static size_t utf8_sequence_length(const unsigned char *s, size_t avail) {
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-    else return 0;
-    if (avail < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-    return n;
-}
-
-static size_t utf8_encode(uint32_t cp, char *out) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 static int read_hex4(parser *p, uint32_t *out) {
     if (p->len - p->pos < 4) return fail_at(p, p->pos, "truncated \\u escape");
     uint32_t v = 0;
@@ -192,7 +151,7 @@ static int parse_string(parser *p, const char **out, size_t *out_len) {
             n += k;
             continue;
         }
-        size_t k = utf8_sequence_length((const unsigned char *)p->text + p->pos, p->len - p->pos);
+        size_t k = utf8_scan((const unsigned char *)p->text + p->pos, p->len - p->pos, NULL);
         if (!k) return fail_at(p, p->pos, "invalid UTF-8 in string");
         memcpy(buf + n, p->text + p->pos, k);
         n += k;

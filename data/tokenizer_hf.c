@@ -28,15 +28,6 @@ typedef struct {
     bool vocab_read, merges_read;
 } loader;
 
-static int fail_line(loader *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail_line(loader *L, int line, const char *fmt, ...) {
-    char msg[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return gk_fail(L->err, GK_EINPUT, "%s:%d: %s", L->t->name, line, msg);
-}
 
 // A token for messages: JSON-quoted, cut after 60 bytes.
 static const char *quote(const char *s, size_t n, char buf[160]) {
@@ -123,7 +114,7 @@ static int get_bool(loader *L, const ext *e, const char *what, bool *out) {
     if (small_value(L, e, &d)) return -1;
     int rc = 0;
     if (d.root->type != JSON_BOOL)
-        rc = fail_line(L, e->line, "%s must be true or false, not %s", what, json_type_name(d.root->type));
+        rc = hf_fail_line(L->t->name, L->err, e->line, "%s must be true or false, not %s", what, json_type_name(d.root->type));
     else
         *out = d.root->boolean;
     json_free(&d);
@@ -142,7 +133,7 @@ static int get_opt_string(loader *L, const ext *e, const char *what, char **s, s
         *len = d.root->length;
         if (!(*s = dup_bytes(d.root->string, d.root->length, L->err))) rc = -1;
     } else if (d.root->type != JSON_NULL) {
-        rc = fail_line(L, e->line, "%s must be a string or null, not %s", what, json_type_name(d.root->type));
+        rc = hf_fail_line(L->t->name, L->err, e->line, "%s must be a string or null, not %s", what, json_type_name(d.root->type));
     }
     json_free(&d);
     return rc;
@@ -316,10 +307,10 @@ static int finish_model(loader *L, int line, const ext *e, const char *const *ke
     char *s;
     size_t n;
     if (get_opt_string(L, &e[K_TYPE], "model.type", &s, &n)) return -1;
-    if (!s) return fail_line(L, line, "model.type is missing (expected \"BPE\")");
+    if (!s) return hf_fail_line(L->t->name, L->err, line, "model.type is missing (expected \"BPE\")");
     bool bpe = n == 3 && memcmp(s, "BPE", 3) == 0;
     char q[160];
-    if (!bpe) fail_line(L, e[K_TYPE].line, "model.type %s is not supported (only \"BPE\")", quote(s, n, q));
+    if (!bpe) hf_fail_line(L->t->name, L->err, e[K_TYPE].line, "model.type %s is not supported (only \"BPE\")", quote(s, n, q));
     free(s);
     if (!bpe) return -1;
     if (e[K_DROPOUT].present) {
@@ -327,21 +318,21 @@ static int finish_model(loader *L, int line, const ext *e, const char *const *ke
         if (small_value(L, &e[K_DROPOUT], &d)) return -1;
         bool ok = d.root->type == JSON_NULL || (d.root->type == JSON_NUMBER && d.root->number == 0);
         json_free(&d);
-        if (!ok) return fail_line(L, e[K_DROPOUT].line, "model.dropout must be null or 0 (BPE dropout is random)");
+        if (!ok) return hf_fail_line(L->t->name, L->err, e[K_DROPOUT].line, "model.dropout must be null or 0 (BPE dropout is random)");
     }
     for (int k = K_PREFIX; k <= K_SUFFIX; k++) {
         if (get_opt_string(L, &e[k], k == K_PREFIX ? "model.continuing_subword_prefix" : "model.end_of_word_suffix",
                            &s, &n))
             return -1;
         free(s);
-        if (n) return fail_line(L, e[k].line, "model.%s is not supported (only null)", keys[k]);
+        if (n) return hf_fail_line(L->t->name, L->err, e[k].line, "model.%s is not supported (only null)", keys[k]);
     }
     if (get_bool(L, &e[K_FUSE], "model.fuse_unk", &m->fuse_unk) ||
         get_bool(L, &e[K_BYTE], "model.byte_fallback", &m->byte_fallback) ||
         get_bool(L, &e[K_IGNORE], "model.ignore_merges", &m->ignore_merges))
         return -1;
-    if (!L->vocab_read) return fail_line(L, line, "model.vocab is missing");
-    if (!e[K_MERGES].present) return fail_line(L, line, "model.merges is missing");
+    if (!L->vocab_read) return hf_fail_line(L->t->name, L->err, line, "model.vocab is missing");
+    if (!e[K_MERGES].present) return hf_fail_line(L->t->name, L->err, line, "model.merges is missing");
     if (!L->merges_read) { // the merges came before the vocab
         seek(L, &e[K_MERGES]);
         if (read_merges(L)) return -1;
@@ -350,7 +341,7 @@ static int finish_model(loader *L, int line, const ext *e, const char *const *ke
     if (get_opt_string(L, &e[K_UNK], "model.unk_token", &s, &n)) return -1;
     if (s) {
         m->unk = strmap_get(&m->vocab, s, n);
-        if (m->unk < 0) fail_line(L, e[K_UNK].line, "model.unk_token %s is not in model.vocab", quote(s, n, q));
+        if (m->unk < 0) hf_fail_line(L->t->name, L->err, e[K_UNK].line, "model.unk_token %s is not in model.vocab", quote(s, n, q));
         free(s);
         if (m->unk < 0) return -1;
     }
@@ -378,7 +369,7 @@ static int json_flag(loader *L, const json_value *o, const char *key, bool dflt,
     *out = dflt;
     if (!v) return 0;
     if (v->type != JSON_BOOL)
-        return fail_line(L, line + v->line - 1, "added_tokens[%zu].%s must be true or false", index, key);
+        return hf_fail_line(L->t->name, L->err, line + v->line - 1, "added_tokens[%zu].%s must be true or false", index, key);
     *out = v->boolean;
     return 0;
 }
@@ -408,11 +399,11 @@ static int read_added(loader *L, const ext *e) {
         hf_added a = {0};
         rc = -1;
         if (o->type != JSON_OBJECT) {
-            fail_line(L, line, "added_tokens[%zu] must be an object", i);
+            hf_fail_line(L->t->name, L->err, line, "added_tokens[%zu] must be an object", i);
         } else if (!id || id->type != JSON_NUMBER || !id->is_integer || id->integer < 0 || id->integer >= TOK_MAX_IDS) {
-            fail_line(L, line, "added_tokens[%zu].id must be an integer in 0..%d", i, TOK_MAX_IDS - 1);
+            hf_fail_line(L->t->name, L->err, line, "added_tokens[%zu].id must be an integer in 0..%d", i, TOK_MAX_IDS - 1);
         } else if (!content || content->type != JSON_STRING || !content->length) {
-            fail_line(L, line, "added_tokens[%zu].content must be a non-empty string", i);
+            hf_fail_line(L->t->name, L->err, line, "added_tokens[%zu].content must be a non-empty string", i);
         } else if (!json_flag(L, o, "special", false, line, i, &a.special) &&
                    !json_flag(L, o, "normalized", !a.special, line, i, &a.normalized) &&
                    !json_flag(L, o, "lstrip", false, line, i, &a.lstrip) &&
@@ -423,7 +414,7 @@ static int read_added(loader *L, const ext *e) {
         int32_t assigned = -1, in_vocab = -1;
         if (rc == 0) {
             if (strmap_get(&m->added_ids, content->string, content->length) >= 0) {
-                rc = fail_line(L, line, "added_tokens[%zu]: %s appears twice", i,
+                rc = hf_fail_line(L->t->name, L->err, line, "added_tokens[%zu]: %s appears twice", i,
                                quote(content->string, content->length, q));
             } else if ((in_vocab = strmap_get(&m->vocab, content->string, content->length)) >= 0) {
                 assigned = in_vocab;
@@ -432,11 +423,11 @@ static int read_added(loader *L, const ext *e) {
             }
         }
         if (rc == 0 && assigned != id->integer)
-            rc = fail_line(L, line, "added_tokens[%zu]: %s has id %lld, but %s gives it id %d", i,
+            rc = hf_fail_line(L->t->name, L->err, line, "added_tokens[%zu]: %s has id %lld, but %s gives it id %d", i,
                            quote(content->string, content->length, q), id->integer,
                            in_vocab >= 0 ? "model.vocab" : "the tokenizers library", assigned);
         if (rc == 0 && in_vocab < 0 && (size_t)assigned < L->vcap && L->voff[assigned] != UINT32_MAX)
-            rc = fail_line(L, line, "added_tokens[%zu]: %s gets id %d, which model.vocab gives to %s", i,
+            rc = hf_fail_line(L->t->name, L->err, line, "added_tokens[%zu]: %s gets id %d, which model.vocab gives to %s", i,
                            quote(content->string, content->length, q), assigned,
                            quote(m->vocab.arena + L->voff[assigned], L->vlen[assigned], q2));
         int32_t old;
@@ -468,7 +459,7 @@ static int read_part(loader *L, const ext *e, const char *what, int (*read)(hf_p
     int rc = 0;
     if (d.root->type != JSON_NULL) {
         if (non_null) *non_null = true;
-        if (d.root->type != JSON_OBJECT) rc = fail_line(L, e->line, "%s must be an object or null", what);
+        if (d.root->type != JSON_OBJECT) rc = hf_fail_line(L->t->name, L->err, e->line, "%s must be an object or null", what);
         else rc = read(&(hf_parse){.t = L->t, .m = L->m, .err = L->err}, d.root, e->line, 0);
     }
     json_free(&d);
@@ -520,7 +511,7 @@ static int build_tries(loader *L) {
             size_t n;
             if (hf_normalize_string(m, a->content, a->len, &pattern, &n, L->err)) return -1;
             int rc = n ? trie_add(&m->norm_trie, pattern, n, (int32_t)i, L->err)
-                       : fail_line(L, 1, "added token %s normalizes to an empty string", quote(a->content, a->len, q));
+                       : hf_fail_line(L->t->name, L->err, 1, "added token %s normalizes to an empty string", quote(a->content, a->len, q));
             free(pattern);
             if (rc) return -1;
         }
@@ -548,9 +539,9 @@ int hf_load(tokenizer *t, const char *json, size_t len, gk_err *err) {
     tj_init(&L.r, json, len, t->name, err);
     int rc = read_members(&L, "the top level", keys, e, N_KEYS, 1u << K_MODEL, top_inline);
     if (rc == 0 && tj_peek(&L.r) >= 0) rc = tj_fail(&L.r, "invalid JSON: trailing characters after the object");
-    if (rc == 0 && !e[K_MODEL].present) rc = fail_line(&L, 1, "the key \"model\" is missing");
+    if (rc == 0 && !e[K_MODEL].present) rc = hf_fail_line(L.t->name, L.err, 1, "the key \"model\" is missing");
     if (rc == 0) rc = read_added(&L, &e[K_ADDED]);
-    if (rc == 0 && L.max_id < 0) rc = fail_line(&L, e[K_MODEL].line, "model.vocab is empty");
+    if (rc == 0 && L.max_id < 0) rc = hf_fail_line(L.t->name, L.err, e[K_MODEL].line, "model.vocab is empty");
     if (rc == 0) rc = build_tables(&L);
     if (rc == 0) rc = read_part(&L, &e[K_NORM], "normalizer", hf_read_normalizer, NULL);
     if (rc == 0) rc = read_part(&L, &e[K_PRE], "pre_tokenizer", hf_read_pre_tokenizer, NULL);

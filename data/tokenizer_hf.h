@@ -73,6 +73,8 @@ typedef struct {
     hf_model *m;
     gk_err *err;
 } hf_parse;
+// "<file>:<line>: <message>" as a GK_EINPUT error; returns -1.
+int hf_fail_line(const char *file, gk_err *err, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int hf_read_normalizer(hf_parse *p, const json_value *v, int base, int depth);
 int hf_read_pre_tokenizer(hf_parse *p, const json_value *v, int base, int depth);
 int hf_read_decoder(hf_parse *p, const json_value *v, int base, int depth);

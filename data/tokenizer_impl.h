@@ -70,8 +70,7 @@ static inline uint32_t utf8_code_point(const unsigned char *s) {
     if (s[0] < 0xF0) return (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
     return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 | (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
 }
-// Length of the valid UTF-8 sequence at s[0..avail), or 0.
-size_t utf8_valid_seq(const unsigned char *s, size_t avail);
+// True when s[0..n) is valid UTF-8.
 bool utf8_is_valid(const char *s, size_t n);
 // The repair described in tokenizer.h; when the text needed it, *map gets
 // [*out_len + 1] input offsets (out byte i came from the input character at map[i]).

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 enum { TJ_MAX_DEPTH = 256, TJ_MAX_NUMBER = 127 };
 
 void tj_init(tj_reader *r, const char *text, size_t len, const char *name, gk_err *err) {
@@ -49,49 +51,6 @@ int tj_peek(tj_reader *r) {
     return r->pos < r->len ? (unsigned char)r->text[r->pos] : -1;
 }
 
-// Length of the valid UTF-8 sequence at s[0..avail), or 0 if invalid.
-static size_t utf8_seq(const unsigned char *s, size_t avail) {
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-    else return 0;
-    if (avail < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-    return n;
-}
-
-static size_t put_utf8(uint32_t cp, char *out) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 static int hex4(tj_reader *r, uint32_t *out) {
     if (r->len - r->pos < 4) return syntax(r, "truncated \\u escape");
     uint32_t v = 0;
@@ -131,7 +90,7 @@ static int escape(tj_reader *r, char *out, size_t *n) {
         if (lo < 0xDC00 || lo > 0xDFFF) return syntax(r, "unpaired high surrogate");
         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
     }
-    *n = put_utf8(cp, out);
+    *n = utf8_encode(cp, out);
     return 0;
 }
 
@@ -152,7 +111,7 @@ int tj_string(tj_reader *r, const char **out, size_t *out_len) {
         if (c == '\\') break;
         r->pos = i;
         if (c < 0x20) return syntax(r, "control character in string");
-        size_t k = c < 0x80 ? 1 : utf8_seq(t + i, r->len - i);
+        size_t k = c < 0x80 ? 1 : utf8_scan(t + i, r->len - i, NULL);
         if (!k) return syntax(r, "invalid UTF-8 in string");
         i += k;
     }
@@ -179,7 +138,7 @@ int tj_string(tj_reader *r, const char **out, size_t *out_len) {
             continue;
         }
         if (c < 0x20) return syntax(r, "control character in string");
-        size_t k = c < 0x80 ? 1 : utf8_seq(t + r->pos, r->len - r->pos);
+        size_t k = c < 0x80 ? 1 : utf8_scan(t + r->pos, r->len - r->pos, NULL);
         if (!k) return syntax(r, "invalid UTF-8 in string");
         memcpy(r->buf + n, t + r->pos, k);
         n += k;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "data/tokenizer_spm.h"
 
 typedef struct {
@@ -213,7 +214,7 @@ static void flush_bytes(const tokenizer *t, const int32_t *ids, size_t a, size_t
         buf[n++] = (unsigned char)(hi * 16 + lo);
     }
     for (size_t k = 0; k < n;) {
-        size_t v = utf8_valid_seq(buf + k, n - k);
+        size_t v = utf8_scan(buf + k, n - k, NULL);
         sb_append(text, v ? (const char *)buf + k : "\xEF\xBF\xBD", v ? v : 3);
         k += v ? v : 1;
     }

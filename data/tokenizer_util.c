@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "data/tokenizer_impl.h"
 
 // ---------------------------------------------------------------- string map
@@ -172,32 +173,6 @@ size_t trie_longest(const tok_trie *t, const char *s, size_t n, int32_t *value) 
 
 // ---------------------------------------------------------------- UTF-8
 
-// Valid sequence length at s, or 0 with *bad = length of the maximal invalid
-// subpart (Unicode 15, 3.9 "U+FFFD substitution of maximal subparts").
-static size_t utf8_scan(const unsigned char *s, size_t avail, size_t *bad) {
-    unsigned c = s[0];
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF; // range of the second byte
-    *bad = 1;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) need = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4) need = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else return 0;
-    for (size_t i = 1; i < need; i++) {
-        unsigned b = i < avail ? s[i] : 0x100;
-        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) {
-            *bad = i;
-            return 0;
-        }
-    }
-    return need;
-}
-
-size_t utf8_valid_seq(const unsigned char *s, size_t avail) {
-    size_t bad;
-    return utf8_scan(s, avail, &bad);
-}
 
 bool utf8_is_valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
