@@ -51,6 +51,7 @@ static const key_spec keys[] = {
     KEY("teacher.model", K_STRING, teacher.model, NULL),
     KEY("teacher.cache", K_STRING, teacher.cache, NULL),
     KEY("kd.loss", K_STRING, kd.loss, "forward_kl|reverse_kl|jsd"),
+    KEY("kd.sparse", K_STRING, kd.sparse, "auto|topk_renorm|topk_bucket|sampled"),
     KEY("kd.alpha", K_DOUBLE, kd.alpha, NULL),
     KEY("kd.temperature", K_DOUBLE, kd.temperature, NULL),
     KEY("kd.beta", K_DOUBLE, kd.beta, NULL),
@@ -82,6 +83,7 @@ void run_config_defaults(run_config *rc) {
     rc->schedule.min_lr_ratio = 0.1;
     rc->schedule.decay_fraction = 0.2;
     snprintf(rc->kd.loss, RC_NAME, "forward_kl");
+    snprintf(rc->kd.sparse, RC_NAME, "auto");
     rc->kd.alpha = 1.0;
     rc->kd.temperature = 1.0;
     rc->kd.beta = 0.5;

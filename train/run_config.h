@@ -52,7 +52,8 @@ typedef struct {
         char model[RC_PATH], cache[RC_PATH];
     } teacher;
     struct {
-        char loss[RC_NAME]; // forward_kl | reverse_kl | jsd
+        char loss[RC_NAME];   // forward_kl | reverse_kl | jsd
+        char sparse[RC_NAME]; // with teacher.cache: auto | topk_renorm | topk_bucket | sampled
         double alpha, temperature, beta;
         bool t2_scale;
     } kd;
