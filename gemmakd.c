@@ -20,6 +20,7 @@ static const command commands[] = {
     {"decode", cmd_decode, "token ids -> text"},
     {"tokenize", cmd_tokenize, "text or JSONL (plain or chat) -> HDF5 token shards"},
     {"train", cmd_train, "train a model from a run config (scratch or SFT; --resume continues)"},
+    {"teacher-logits", cmd_teacher_logits, "run a teacher over token shards -> HDF5 teacher cache (resumable, --part i/n)"},
     {"bench", cmd_bench, "time a forward+backward step; report tokens/s and GFLOP/s"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -13,5 +13,6 @@ int cmd_train(int argc, char **argv, gk_err *err);
 int cmd_tokenize(int argc, char **argv, gk_err *err);
 int cmd_encode(int argc, char **argv, gk_err *err);
 int cmd_decode(int argc, char **argv, gk_err *err);
+int cmd_teacher_logits(int argc, char **argv, gk_err *err);
 
 #endif
