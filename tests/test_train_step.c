@@ -3,13 +3,15 @@
 // of the same loss on the same window (scripts/reference/sgd_step_fixture.py):
 // a packed window of three documents, the same window as SFT data whose loss
 // mask hides some targets, and distillation from an in-process teacher
-// (forward KL with temperature, tau^2 and CE mixing; JSD(0.3)).
+// (forward KL with temperature, tau^2 and CE mixing; JSD(0.3)) and from a
+// teacher cache holding the whole distribution (top-k with k = vocabulary).
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/file.h"
 #include "data/shards.h"
+#include "distill/teacher_cache_build.h"
 #include "model/checkpoint.h"
 #include "tests/check.h"
 #include "train/trainer.h"
@@ -63,6 +65,7 @@ typedef struct {
     const char *loss;  // kd.loss, or NULL for plain cross-entropy
     double alpha, temperature, beta;
     bool t2_scale;
+    bool from_cache;   // distil from a full-vocabulary top-k cache instead of the in-process teacher
 } variant;
 
 // A copy of the fixture teacher whose gemmakd.json records tokenizer `sha`
@@ -119,6 +122,19 @@ static void check_step(test_case *tc, const variant *v) {
     int r = write_shard(&w, shard, sft, &err);
     if (r == 0 && v->loss) {
         r = teacher_copy(dir, 'a', rc.teacher.model, RC_PATH, &err);
+        if (r == 0 && v->from_cache) { // k = vocabulary, float32: the cache holds the whole distribution
+            const char *data[] = {shard};
+            teacher_cache_job job = {.teacher_dir = rc.teacher.model, .data = data, .n_data = 1,
+                                     .seq_len = (size_t)rc.data.seq_len, .method = TEACHER_CACHE_TOPK, .k = 40,
+                                     .temperature = v->temperature, .n_parts = 1, .batch = 1,
+                                     .logprob_bytes = 4};
+            teacher_cache_build_stats st;
+            snprintf(rc.teacher.cache, RC_PATH, "%s/cache", dir);
+            job.out_dir = rc.teacher.cache;
+            r = teacher_cache_build(&job, &st, &err);
+            rc.teacher.model[0] = 0;
+            snprintf(rc.kd.sparse, RC_NAME, "topk_bucket");
+        }
         snprintf(rc.kd.loss, RC_NAME, "%s", v->loss);
         rc.kd.alpha = v->alpha;
         rc.kd.temperature = v->temperature;
@@ -156,12 +172,15 @@ static void check_step(test_case *tc, const variant *v) {
     dir_remove_tree(dir, &err);
 }
 
-static void packed_window(test_case *tc) { check_step(tc, &(variant){false, "grad", NULL, 0, 1, 0, false}); }
-static void sft_window(test_case *tc) { check_step(tc, &(variant){true, "grad_sft", NULL, 0, 1, 0, false}); }
+static void packed_window(test_case *tc) { check_step(tc, &(variant){false, "grad", NULL, 0, 1, 0, false, false}); }
+static void sft_window(test_case *tc) { check_step(tc, &(variant){true, "grad_sft", NULL, 0, 1, 0, false, false}); }
 static void distill_forward_kl(test_case *tc) {
-    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true});
+    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, false});
 }
-static void distill_jsd(test_case *tc) { check_step(tc, &(variant){false, "grad_jsd", "jsd", 1.0, 1.0, 0.3, false}); }
+static void distill_from_cache(test_case *tc) {
+    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, true});
+}
+static void distill_jsd(test_case *tc) { check_step(tc, &(variant){false, "grad_jsd", "jsd", 1.0, 1.0, 0.3, false, false}); }
 
 // A teacher trained with another tokenizer is refused, naming both.
 static void teacher_tokenizer_mismatch(test_case *tc) {
@@ -193,6 +212,7 @@ int main(void) {
     test_run("sgd_step_sft_mask_equals_minus_autograd", sft_window);
     test_run("sgd_step_distill_forward_kl_tau2_alpha", distill_forward_kl);
     test_run("sgd_step_distill_jsd", distill_jsd);
+    test_run("sgd_step_distill_from_full_cache", distill_from_cache);
     test_run("teacher_tokenizer_mismatch_refused", teacher_tokenizer_mismatch);
     return test_main_result();
 }

@@ -13,6 +13,7 @@
 #include "model/gemma2.h"
 #include "model/init.h"
 #include "distill/kd_head.h"
+#include "distill/teacher_cache.h"
 #include "distill/teacher.h"
 #include "train/ckpt.h"
 #include "train/metrics.h"
@@ -33,9 +34,11 @@ typedef struct {
     int accum, micro_b, T;
     int64_t total_steps;
     char tokenizer_sha256[65]; // of the training shards
-    // Distillation (teacher.model): the teacher and the head's work space.
+    // Distillation: the teacher (teacher.model) or its cache (teacher.cache), and the head's work space.
     bool distill;
     online_teacher teacher;
+    teacher_cache *cache;
+    teacher_cache_rows cache_rows;
     kd_head_ctx kd;
     kd_sums step_sums; // this step's CE / KD / KL (means over trained targets)
     trainer_state state;
@@ -85,14 +88,17 @@ static int save_resolved_config(const run_config *rc, gk_err *err) {
     return r;
 }
 
-// The in-process teacher and the distillation head's work space.
-static int setup_teacher(trainer *t, gk_err *err) {
+// Tokens per output-head chunk (at most a micro-batch).
+static size_t head_chunk(const trainer *t) {
+    size_t chunk = (size_t)t->rc->train.head_chunk, tokens = (size_t)t->micro_b * t->T;
+    return chunk < tokens ? chunk : tokens;
+}
+
+// The kd section of the run config, and the head's per-row work space.
+static int setup_kd_head(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
-    t->distill = true;
-    if (online_teacher_open(&t->teacher, rc->teacher.model, t->model.cfg.vocab_size, t->tokenizer_sha256, t->micro_b,
-                            t->T, err))
-        return -1;
     kd_head_ctx *k = &t->kd;
+    t->distill = true;
     kd_divergence_parse(rc->kd.loss, &k->kd.divergence);
     k->kd.alpha = rc->kd.alpha;
     k->kd.temperature = rc->kd.temperature;
@@ -101,21 +107,52 @@ static int setup_teacher(trainer *t, gk_err *err) {
     if (k->kd.divergence == KD_JSD && (k->kd.beta <= 0 || k->kd.beta >= 1))
         return gk_fail(err, GK_EINPUT, "kd.beta must lie strictly between 0 and 1 for jsd (use forward_kl or reverse_kl "
                        "for the end points)");
-    size_t chunk = (size_t)rc->train.head_chunk, V = (size_t)t->model.cfg.vocab_size;
-    if (chunk > (size_t)t->micro_b * t->T) chunk = (size_t)t->micro_b * t->T;
+    k->row_sums = gk_calloc(head_chunk(t), sizeof *k->row_sums, err);
+    return k->row_sums ? 0 : -1;
+}
+
+// The in-process teacher.
+static int setup_teacher(trainer *t, gk_err *err) {
+    const run_config *rc = t->rc;
+    if (setup_kd_head(t, err) ||
+        online_teacher_open(&t->teacher, rc->teacher.model, t->model.cfg.vocab_size, t->tokenizer_sha256, t->micro_b,
+                            t->T, err))
+        return -1;
+    kd_head_ctx *k = &t->kd;
     k->teacher_cfg = &t->teacher.model.cfg;
     k->teacher_embed = t->teacher.w.embed;
-    k->teacher_logits = gk_malloc(chunk * V * sizeof(float), err);
-    k->row_sums = gk_calloc(chunk, sizeof *k->row_sums, err);
-    return k->teacher_logits && k->row_sums ? 0 : -1;
+    k->teacher_logits = gk_malloc(head_chunk(t) * (size_t)t->model.cfg.vocab_size * sizeof(float), err);
+    return k->teacher_logits ? 0 : -1;
+}
+
+// The teacher-logit cache: sparse rows for the forward-KL family of objectives.
+static int setup_cache(trainer *t, gk_err *err) {
+    const run_config *rc = t->rc;
+    if (setup_kd_head(t, err)) return -1;
+    kd_head_ctx *k = &t->kd;
+    if (k->kd.divergence != KD_FORWARD_KL)
+        return gk_fail(err, GK_EINPUT, "a teacher cache trains forward-KL objectives (kd.sparse), not kd.loss %s",
+                       rc->kd.loss);
+    bool any = !strcmp(rc->kd.sparse, "auto");
+    sparse_objective obj = SPARSE_TOPK_BUCKET;
+    if (!any) sparse_objective_parse(rc->kd.sparse, &obj);
+    teacher_cache_expect e = {.tokenizer_sha256 = t->tokenizer_sha256, .vocab_size = t->model.cfg.vocab_size,
+                              .temperature = rc->kd.temperature, .any_method = any,
+                              .method = obj == SPARSE_SAMPLED ? TEACHER_CACHE_SAMPLE : TEACHER_CACHE_TOPK};
+    if (teacher_cache_open(&t->cache, rc->teacher.cache, t->train, &e, err)) return -1;
+    teacher_cache_method method = teacher_cache_info(t->cache)->method;
+    if (any) obj = method == TEACHER_CACHE_SAMPLE ? SPARSE_SAMPLED : SPARSE_TOPK_BUCKET;
+    if (teacher_cache_rows_alloc(t->cache, (size_t)t->micro_b, &t->cache_rows, err)) return -1;
+    k->sparse = obj;
+    k->rows = teacher_cache_row;
+    k->rows_ctx = &t->cache_rows;
+    return 0;
 }
 
 static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     memset(t, 0, sizeof *t);
     t->rc = rc;
     progress_init(&t->prog, 10.0);
-    if (rc->teacher.cache[0])
-        return gk_fail(err, GK_EINPUT, "teacher.cache is not available yet; use teacher.model (an in-process teacher)");
     if (rc->threads > 0) omp_set_num_threads(rc->threads);
     t->T = rc->data.seq_len;
     t->micro_b = rc->batch.micro > 0 ? rc->batch.micro : rc->batch.size;
@@ -150,6 +187,7 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
         if (loader_batch_alloc(&t->micro[k], (size_t)t->micro_b, (size_t)t->T, err)) return -1;
     if (acts_init_f32(&t->acts, &t->model.cfg, t->micro_b, t->T, true, err)) return -1;
     if (rc->teacher.model[0] && setup_teacher(t, err)) return -1;
+    if (rc->teacher.cache[0] && setup_cache(t, err)) return -1;
     loader_get_cursor(t->train, &t->state.cursor);
     if (resume) {
         char *dir;
@@ -174,11 +212,13 @@ static void teardown(trainer *t) {
     if (t->train) loader_close(t->train);
     if (t->val) loader_close(t->val);
     acts_free_f32(&t->acts);
-    if (t->distill) {
-        online_teacher_close(&t->teacher);
-        free(t->kd.teacher_logits);
-        free(t->kd.row_sums);
+    if (t->rc->teacher.model[0]) online_teacher_close(&t->teacher);
+    if (t->cache) {
+        teacher_cache_rows_free(&t->cache_rows);
+        teacher_cache_close(t->cache);
     }
+    free(t->kd.teacher_logits);
+    free(t->kd.row_sums);
     optimizer_free(&t->opt);
     free(t->grads);
     model_state_free(&t->model);
@@ -221,10 +261,12 @@ static int micro_step(trainer *t, loader_batch *b, double scale, bool with_grads
     if (model_forward_f32(&t->model.cfg, &t->w, &t->acts, &batch, 0, err)) return -1;
     weights_f32 *grads = with_grads ? &t->g : NULL;
     if (t->distill && with_grads) { // training steps distil; evaluation stays plain cross-entropy
-        if (online_teacher_forward(&t->teacher, &batch, err)) return -1;
+        if (t->cache ? teacher_cache_batch(t->cache, b, &t->cache_rows, err)
+                     : online_teacher_forward(&t->teacher, &batch, err))
+            return -1;
         t->kd.targets = t->targets;
         t->kd.scale = scale;
-        t->kd.teacher_hidden = t->teacher.acts.xn_final;
+        t->kd.teacher_hidden = t->cache ? NULL : t->teacher.acts.xn_final;
         if (model_head_f32(&t->model.cfg, &t->w, &t->acts, grads, kd_head_f32, &t->kd, t->rc->train.head_chunk, loss,
                            err))
             return -1;
