@@ -1,51 +1,66 @@
 #!/bin/sh
-# make demo: the largest end-to-end job gemmakd runs today.
-#  1. builds the project corpus from Debian packages (KJV, GCIDE, fortunes):
-#     documents, an 8k BPE tokenizer, HDF5 token shards (scripts/prepare_corpus.sh);
-#  2. trains a 2M-parameter Gemma 2 from scratch on it (configs/runs/demo-scratch.yaml),
-#     evaluating on the validation shard as it goes, and plots the curves;
-#  3. scores a validation document with the trained model, with the configured
-#     and with a narrowed sliding window, and times a training step.
-# Outputs: data/corpus/, runs/demo-scratch/ (checkpoints, metrics.jsonl, curves.png).
+# make demo: the gemmakd pipeline on the project corpus, end to end.
+#  1. the corpus from Debian packages: documents, an 8k BPE tokenizer, token shards;
+#  2. a 2M-parameter student trained from scratch on the first shard (configs/runs/demo-scratch.yaml);
+#  3. a teacher with 4x its non-embedding parameters           (configs/runs/demo-teacher.yaml);
+#  4. the same student distilled from it in process            (configs/runs/demo-distill.yaml);
+#  5. a top-32 teacher-logit cache of the students' shard, and the student distilled from it
+#                                                              (configs/runs/demo-distill-cache.yaml);
+#  6. the validation losses side by side and their curves (runs/demo-curves.png);
+#  7. a validation document scored with the trained student, with the configured
+#     and a narrowed sliding window, and the training-step speed.
+# The students see the same tokens in the same order (same seed). Every run
+# resumes where it stopped, so a second `make demo` only redoes what is missing.
 set -e
 cd "$(dirname "$0")/.."
 G=./gemmakd
-
 ./scripts/install-deps.sh demo
+python=python3
+$python -c "import matplotlib" 2>/dev/null || python=/usr/bin/python3
+
 echo "== 1. corpus"
 ./scripts/prepare_corpus.sh
 
+train() { # run config, title
+    echo
+    echo "== $2: $1"
+    $G train --config "$1" --resume
+}
 echo
-echo "== 2. train from scratch: configs/runs/demo-scratch.yaml"
-$G info --config configs/models/demo-student.json --seq-len 256 --batch 8 | sed -n '2,7p'
-rm -rf runs/demo-scratch
-$G train --config configs/runs/demo-scratch.yaml
-python=python3
-$python -c "import matplotlib" 2>/dev/null || python=/usr/bin/python3
+$G info --config configs/models/demo-student.json --seq-len 256 | sed -n '2,7p'
+train configs/runs/demo-scratch.yaml "2. student from scratch"
+train configs/runs/demo-teacher.yaml "3. teacher"
+train configs/runs/demo-distill.yaml "4. student distilled in process"
+echo
+echo "== 5. teacher-logit cache (top 32), then the student distilled from it"
+$G teacher-logits --teacher runs/demo-teacher/latest --data data/corpus/train-00000.h5 --seq-len 256 \
+    --method topk --k 32 --out runs/demo-teacher-cache
+du -sh runs/demo-teacher-cache
+train configs/runs/demo-distill-cache.yaml "5. student distilled from the cache"
+
+echo
+echo "== 6. validation loss (nats/token) on the same 65,536 validation tokens"
+last_val() { grep val_loss "runs/$1/metrics.jsonl" | tail -1 | sed 's/.*"val_loss": \([0-9.]*\).*/\1/'; }
+printf '  %-44s %s\n' "student, from scratch" "$(last_val demo-scratch)"
+printf '  %-44s %s\n' "student, distilled in process" "$(last_val demo-distill)"
+printf '  %-44s %s\n' "student, distilled from the top-32 cache" "$(last_val demo-distill-cache)"
+printf '  %-44s %s\n' "teacher (4x non-embedding parameters)" "$(last_val demo-teacher)"
 if $python -c "import matplotlib" 2>/dev/null; then
-    $python scripts/plot_metrics.py runs/demo-scratch --out runs/demo-scratch/curves.png --title "demo: from scratch"
+    $python scripts/plot_metrics.py runs/demo-scratch runs/demo-distill runs/demo-distill-cache runs/demo-teacher \
+        --out runs/demo-curves.png --title "demo: scratch vs distilled students, and the teacher"
 else
-    echo "(matplotlib not found: skipping the plot; apt-get install python3-matplotlib)"
+    echo "(matplotlib not found: no plot; apt-get install python3-matplotlib)"
 fi
-echo "validation loss (nats/token) during training:"
-grep val_loss runs/demo-scratch/metrics.jsonl | sed 's/.*"step": \([0-9]*\), "val_loss": \([0-9.]*\).*/  step \1: \2/'
 
 echo
-echo "== 3. score a validation document with the trained model"
-# The tokens of the first validation document (python3 from Debian is enough).
-$python - <<'EOF' > runs/demo-scratch/doc.txt
-import json
-print(json.loads(open("data/corpus/val.jsonl").readline())["text"])
-EOF
-ids=$($G encode --tokenizer data/corpus/tokenizer.model --text-file runs/demo-scratch/doc.txt --add-bos | tr -d '[] ')
-echo "$ids" > runs/demo-scratch/doc_ids.txt
-$G score --model runs/demo-scratch/latest --tokens-file runs/demo-scratch/doc_ids.txt --logprobs \
-    --out runs/demo-scratch/doc_scores.safetensors
-$G score --model runs/demo-scratch/latest --tokens-file runs/demo-scratch/doc_ids.txt --sliding-window 32 \
-    --out runs/demo-scratch/doc_scores_w32.safetensors
-
+echo "== 7. score a validation document with the distilled student"
+$python -c 'import json; print(json.loads(open("data/corpus/val.jsonl").readline())["text"])' > runs/demo-doc.txt
+$G encode --tokenizer data/corpus/tokenizer.model --text-file runs/demo-doc.txt --add-bos > runs/demo-doc-ids.txt
+$G score --model runs/demo-distill/latest --tokens-file runs/demo-doc-ids.txt --logprobs \
+    --out runs/demo-doc-scores.safetensors
+$G score --model runs/demo-distill/latest --tokens-file runs/demo-doc-ids.txt --sliding-window 32 \
+    --out runs/demo-doc-scores-w32.safetensors
 echo
-echo "== training step speed (demo model)"
 $G bench --config configs/models/demo-student.json --batch 8 --seq-len 256 --steps 3 --optimizer adamw
 echo
-echo "demo outputs: data/corpus/, runs/demo-scratch/ (metrics.jsonl, curves.png, checkpoints)"
+echo "demo outputs: data/corpus/, runs/demo-*/ (metrics.jsonl, checkpoints), runs/demo-curves.png"

@@ -4,7 +4,8 @@
 #   tokenizer.model           an 8192-piece BPE tokenizer trained with spm_train, Gemma-like:
 #                             byte fallback, split digits, no dummy prefix, pad 0 / eos 1 / bos 2 / unk 3,
 #                             <start_of_turn> and <end_of_turn> as user-defined symbols
-#   train-*.h5 / val-*.h5     token shards written by `gemmakd tokenize`
+#   train-*.h5 / val-*.h5     token shards written by `gemmakd tokenize` (1.25M tokens each; the demo's
+#                             students train on train-00000.h5, its teacher on all of them)
 # Reruns skip the steps whose outputs exist; FORCE=1 rebuilds everything.
 set -e
 cd "$(dirname "$0")/.."
@@ -35,7 +36,8 @@ fi
 for split in train val; do
     if ! ls "$out/$split"-*.h5 > /dev/null 2>&1; then
         echo "== tokenize $split"
-        ./gemmakd tokenize --tokenizer "$out/tokenizer.model" --input "$out/$split.jsonl" --out "$out" --name "$split"
+        ./gemmakd tokenize --tokenizer "$out/tokenizer.model" --input "$out/$split.jsonl" --out "$out" --name "$split" \
+            --shard-tokens 1250000
     fi
 done
 echo "corpus in $out/"
