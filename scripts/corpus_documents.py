@@ -7,7 +7,8 @@
 
 Each document goes to train.jsonl or val.jsonl ({"text", "source", "id"}); the
 split is by document, from a hash of its id (about 2% validation), so it is the
-same on every machine. Also writes spm_input.txt (training text, one line per
+same on every machine. Both files list their documents in an order shuffled by
+a fixed seed, so any contiguous part of them (a token shard) mixes the sources. Also writes spm_input.txt (training text, one line per
 line of the documents) for spm_train. Standard library only.
     python3 scripts/corpus_documents.py OUT_DIR
 """
@@ -15,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -128,21 +130,24 @@ def is_validation(doc_id):
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    stats = {}
-    files = {s: open(os.path.join(out, f"{s}.jsonl.tmp"), "w", encoding="utf-8") for s in ("train", "val")}
-    spm = open(os.path.join(out, "spm_input.txt.tmp"), "w", encoding="utf-8")
+    stats, records = {}, {"train": [], "val": []}
     for source, docs in (("kjv", bible_chapters()), ("gcide", gcide_entries()), ("fortunes", fortunes())):
         for doc_id, text in docs:
             full_id = f"{source}:{doc_id}"
             split = "val" if is_validation(full_id) else "train"
-            files[split].write(json.dumps({"text": text, "source": source, "id": full_id}, ensure_ascii=False) + "\n")
-            if split == "train":
-                spm.write("\n".join(l for l in text.splitlines() if l.strip()) + "\n")
+            records[split].append((source, full_id, text))
             key = (source, split)
             docs_n, bytes_n = stats.get(key, (0, 0))
             stats[key] = (docs_n + 1, bytes_n + len(text.encode("utf-8")))
-    for f in list(files.values()) + [spm]:
-        f.close()
+    spm = open(os.path.join(out, "spm_input.txt.tmp"), "w", encoding="utf-8")
+    for split, docs in records.items():
+        random.Random(1234).shuffle(docs)  # every shard a mix of the three sources
+        with open(os.path.join(out, f"{split}.jsonl.tmp"), "w", encoding="utf-8") as f:
+            for source, full_id, text in docs:
+                f.write(json.dumps({"text": text, "source": source, "id": full_id}, ensure_ascii=False) + "\n")
+                if split == "train":
+                    spm.write("\n".join(l for l in text.splitlines() if l.strip()) + "\n")
+    spm.close()
     for name in ("train.jsonl", "val.jsonl", "spm_input.txt"):
         os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
     for (source, split), (n, b) in sorted(stats.items()):
