@@ -32,7 +32,7 @@ deps:
 
 gemmakd: $(BUILD)/gemmakd
 ifneq ($(SAN),1)
-	@cp $< $@
+	@cp $< $@.tmp && mv -f $@.tmp $@ # a new file: a running gemmakd keeps its old one
 endif
 
 $(BUILD)/gemmakd: $(BUILD)/gemmakd.o $(BUILD)/libgemmakd.a

@@ -96,7 +96,7 @@ static int open_inputs(builder *b, gk_err *err) {
     int rc = config ? model_config_load(config, &cfg, err) : gk_fail(err, GK_ENOMEM, "out of memory");
     free(config);
     if (rc) return gk_wrap(err, "teacher");
-    if (cfg.vocab_size != sm->vocab_size)
+    if (cfg.vocab_size < sm->vocab_size) // a model's vocabulary may be padded past its tokenizer's
         return gk_fail(err, GK_EINPUT, "teacher %s has a vocabulary of %d ids but the token shards have %" PRId64,
                        j->teacher_dir, cfg.vocab_size, sm->vocab_size);
     if (online_teacher_open(&b->teacher, j->teacher_dir, cfg.vocab_size, sm->tokenizer_sha256, j->batch,
@@ -112,7 +112,7 @@ static int open_inputs(builder *b, gk_err *err) {
     snprintf(m->teacher, sizeof m->teacher, "%s", j->teacher_dir);
     if (teacher_fingerprint(j->teacher_dir, m->teacher_sha256, err)) return -1;
     m->final_softcap = b->teacher.model.cfg.final_softcap;
-    m->vocab_size = sm->vocab_size;
+    m->vocab_size = cfg.vocab_size; // the width of the distributions the ids index
     memcpy(m->tokenizer_sha256, sm->tokenizer_sha256, 65);
     b->base.logprob_bytes = j->logprob_bytes;
     b->base.count_bytes = j->method == TEACHER_CACHE_SAMPLE ? (j->k <= 255 ? 1 : 2) : 0;

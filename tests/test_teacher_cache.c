@@ -61,13 +61,14 @@ static int write_shard(const char *path, uint64_t seed, int n_docs, gk_err *err)
 }
 
 // A tiny random teacher with peaked distributions (embedding scaled by 3).
-static int write_teacher(const char *dir, gk_err *err) {
-    const char *json = "{\"model_type\": \"gemma2\", \"hidden_size\": 32, \"intermediate_size\": 64, "
+static int write_teacher(const char *dir, int vocab, gk_err *err) {
+    char json[1024];
+    snprintf(json, sizeof json, "{\"model_type\": \"gemma2\", \"hidden_size\": 32, \"intermediate_size\": 64, "
                        "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
                        "\"head_dim\": 8, \"query_pre_attn_scalar\": 8, \"sliding_window\": 8, "
                        "\"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, \"rope_theta\": 10000.0, "
-                       "\"rms_norm_eps\": 1e-6, \"vocab_size\": 512, \"max_position_embeddings\": 256, "
-                       "\"hidden_activation\": \"gelu_pytorch_tanh\"}";
+                       "\"rms_norm_eps\": 1e-6, \"vocab_size\": %d, \"max_position_embeddings\": 256, "
+                       "\"hidden_activation\": \"gelu_pytorch_tanh\"}", vocab);
     model_state m = {0};
     int rc = model_config_parse(json, strlen(json), "teacher config", &m.cfg, err);
     if (rc == 0) rc = param_layout_build(&m.cfg, &m.layout, err);
@@ -783,6 +784,37 @@ static void usage_errors(test_case *tc) {
     free(msg);
 }
 
+// A teacher whose vocabulary is padded past the tokenizer's (as Gemma 3's is)
+// writes a cache for its own width; one with fewer ids than the shards is refused.
+static void teacher_vocabulary_padded_or_short(test_case *tc) {
+    gk_err err = {0};
+    char padded[256], cache[256];
+    snprintf(padded, sizeof padded, "%s", wpath("teacher-v520"));
+    snprintf(cache, sizeof cache, "%s", wpath("cache-v520"));
+    CHECK(tc, write_teacher(padded, V + 8, &err) == 0, "teacher: %s", err.msg);
+    int st = run_gk(NULL, wpath("err"), "teacher-logits", "--teacher", padded, "--data", data_arg, "--seq-len", "16",
+                    "--method", "topk", "--k", "4", "--out", cache, NULL);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "padded teacher: status %d", st);
+    loader *l = NULL;
+    teacher_cache *c = NULL;
+    teacher_cache_expect e = {.tokenizer_sha256 = SHA_TOK, .vocab_size = V + 8, .temperature = 1, .method = TEACHER_CACHE_TOPK};
+    CHECK(tc, open_loader(&l, T, NULL, &err) == 0 && teacher_cache_open(&c, cache, l, &e, &err) == 0,
+          "cache of the padded teacher: %s", err.msg);
+    teacher_cache_close(c);
+    loader_close(l);
+
+    char short_teacher[256];
+    snprintf(short_teacher, sizeof short_teacher, "%s", wpath("teacher-v500"));
+    CHECK(tc, write_teacher(short_teacher, V - 12, &err) == 0, "teacher: %s", err.msg);
+    st = run_gk(NULL, wpath("err"), "teacher-logits", "--teacher", short_teacher, "--data", data_arg, "--seq-len", "16",
+                "--method", "topk", "--k", "4", "--out", wpath("cache-v500"), NULL);
+    char *msg = read_text(wpath("err"));
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, "has a vocabulary of 500 ids but the token shards have 512"),
+          "short teacher: status %d: %s", st, msg);
+    free(msg);
+    CHECK(tc, access(wpath("cache-v500"), F_OK) != 0, "a refused run created its output directory");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     snprintf(gemmakd, sizeof gemmakd, "%s", argv[0]); // build/tests/test_x -> build/gemmakd
@@ -801,7 +833,7 @@ int main(int argc, char **argv) {
     setenv("OMP_WAIT_POLICY", "passive", 0);
     omp_set_num_threads(1);
     gk_err err = {0};
-    if (write_teacher(teacher, &err) || write_shard(shard_a, 1, 14, &err) || write_shard(shard_b, 2, 7, &err)) {
+    if (write_teacher(teacher, V, &err) || write_shard(shard_a, 1, 14, &err) || write_shard(shard_b, 2, 7, &err)) {
         printf("FAIL %s/setup: %s\n", test_program, err.msg);
         return 1;
     }
@@ -818,6 +850,7 @@ int main(int argc, char **argv) {
     test_run("reader_rows_match_file", reader_rows_match_file);
     test_run("h5py_reads_cache", h5py_reads_cache);
     test_run("usage_errors", usage_errors);
+    test_run("teacher_vocabulary_padded_or_short", teacher_vocabulary_padded_or_short);
     if (test_main_result() == 0) dir_remove_tree(work, &err);
     return test_main_result();
 }
