@@ -113,6 +113,8 @@ static void rejections(test_case *tc) {
         {NULL, "kd.alpha=1.5", "'kd.alpha' must lie in [0, 1]"},
         {NULL, "data.seq_len=0", "'data.seq_len' must be positive"},
         {NULL, "ema.decay=1", "'ema.decay' must lie in [0, 1)"},
+        {NULL, "ema.decay=0.999", "'ema.decay' is not supported yet"},
+        {NULL, "average.last_k=3", "'average.last_k' is not supported yet"},
         {NULL, "optim.lr=[1, 2]", "must be a single value"},
         {"run_dir: [unclosed\n", NULL, "invalid YAML"},
         {"- a\n- b\n", NULL, "expected a mapping"},
