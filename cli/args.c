@@ -56,13 +56,19 @@ static int unknown_flag(const char *name, const arg_spec *specs, int n, gk_err *
     return gk_fail(err, GK_EUSAGE, "unknown flag --%s", name);
 }
 
-int args_parse(int argc, char **argv, const char *usage, arg_spec *specs, int n, gk_err *err) {
+static int parse(int argc, char **argv, const char *usage, arg_spec *specs, int n, const char **pos, int *n_pos,
+                 gk_err *err) {
     for (int i = 0; i < n; i++) specs[i].value = NULL;
+    if (n_pos) *n_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             print_help(usage, specs, n);
             return 1;
+        }
+        if (strncmp(a, "--", 2) != 0 && pos) {
+            pos[(*n_pos)++] = a;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0)
             return gk_fail(err, GK_EUSAGE, "unexpected argument '%s' (usage: %s)", a, usage);
@@ -88,6 +94,15 @@ int args_parse(int argc, char **argv, const char *usage, arg_spec *specs, int n,
         }
     }
     return 0;
+}
+
+int args_parse(int argc, char **argv, const char *usage, arg_spec *specs, int n, gk_err *err) {
+    return parse(argc, argv, usage, specs, n, NULL, NULL, err);
+}
+
+int args_parse_positional(int argc, char **argv, const char *usage, arg_spec *specs, int n, const char **pos, int *n_pos,
+                          gk_err *err) {
+    return parse(argc, argv, usage, specs, n, pos, n_pos, err);
 }
 
 const char *arg_get(const arg_spec *specs, int n, const char *name) {

@@ -17,6 +17,10 @@ typedef struct {
 
 // Returns 1 when --help was asked for (help printed to stdout), 0 on success, -1 on error.
 int args_parse(int argc, char **argv, const char *usage, arg_spec *specs, int n_specs, gk_err *err);
+// The same, collecting the arguments that are not flags or their values into
+// pos (room for argc entries), in order, *n_pos of them.
+int args_parse_positional(int argc, char **argv, const char *usage, arg_spec *specs, int n_specs, const char **pos,
+                          int *n_pos, gk_err *err);
 const char *arg_get(const arg_spec *specs, int n_specs, const char *name);
 bool arg_flag(const arg_spec *specs, int n_specs, const char *name);
 

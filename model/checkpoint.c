@@ -380,7 +380,21 @@ int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t
     return rc;
 }
 
+int model_dir_write_tokenizer(const char *dir, const char *tokenizer_sha256, gk_err *err) {
+    char text[128], *path = path_join(dir, "gemmakd.json");
+    if (!path) return gk_fail(err, GK_ENOMEM, "out of memory");
+    snprintf(text, sizeof text, "{\"tokenizer_sha256\": \"%s\"}\n", tokenizer_sha256);
+    int rc = file_write_atomic(path, text, strlen(text), err);
+    free(path);
+    return rc;
+}
+
 int model_create_dir(const char *dir_arg, const model_state *m, st_dtype dtype, size_t max_shard_bytes, gk_err *err) {
+    return model_create_dir_tagged(dir_arg, m, dtype, max_shard_bytes, NULL, err);
+}
+
+int model_create_dir_tagged(const char *dir_arg, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
+                            const char *tokenizer_sha256, gk_err *err) {
     if (path_exists(dir_arg)) return gk_fail(err, GK_EINPUT, "%s already exists; choose a new directory", dir_arg);
     size_t n = strlen(dir_arg) + 32;
     char *dir = gk_malloc(n, err), *tmp = gk_malloc(n, err);
@@ -396,6 +410,7 @@ int model_create_dir(const char *dir_arg, const model_state *m, st_dtype dtype, 
     dir_remove_tree(tmp, &ignored); // left over from a killed run with the same pid
     int rc = dir_create(tmp, err);
     if (rc == 0) rc = model_save_dir(tmp, m, dtype, max_shard_bytes, err);
+    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(tmp, tokenizer_sha256, err);
     if (rc == 0 && rename(tmp, dir) != 0)
         rc = gk_fail(err, GK_EIO, "%s: cannot rename from %s: %s", dir, tmp, strerror(errno));
     if (rc) {

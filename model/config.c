@@ -251,3 +251,35 @@ int model_config_save(const model_config *cfg, const char *path, const char *tor
     sb_free(&sb);
     return rc;
 }
+
+int model_config_difference(const model_config *a, const model_config *b, char *what, size_t n) {
+#define INT_FIELD(f, name) \
+    if (a->f != b->f) return snprintf(what, n, "%s %d vs %d", name, a->f, b->f), 1;
+#define REAL_FIELD(f, name) \
+    if (a->f != b->f) return snprintf(what, n, "%s %.9g vs %.9g", name, a->f, b->f), 1;
+    INT_FIELD(d_model, "hidden_size")
+    INT_FIELD(d_ff, "intermediate_size")
+    INT_FIELD(n_layers, "num_hidden_layers")
+    INT_FIELD(n_heads, "num_attention_heads")
+    INT_FIELD(n_kv_heads, "num_key_value_heads")
+    INT_FIELD(head_dim, "head_dim")
+    INT_FIELD(vocab_size, "vocab_size")
+    INT_FIELD(max_seq_len, "max_position_embeddings")
+    INT_FIELD(sliding_window, "sliding_window")
+    REAL_FIELD(query_pre_attn_scalar, "query_pre_attn_scalar")
+    REAL_FIELD(attn_softcap, "attn_logit_softcapping")
+    REAL_FIELD(final_softcap, "final_logit_softcapping")
+    REAL_FIELD(rope_theta, "rope_theta")
+    REAL_FIELD(rms_eps, "rms_norm_eps")
+    INT_FIELD(pad_id, "pad_token_id")
+    INT_FIELD(eos_id, "eos_token_id")
+    INT_FIELD(bos_id, "bos_token_id")
+    for (int l = 0; l < a->n_layers; l++)
+        if (a->is_local[l] != b->is_local[l])
+            return snprintf(what, n, "layer_types[%d] %s vs %s", l, a->is_local[l] ? "sliding_attention" : "full_attention",
+                            b->is_local[l] ? "sliding_attention" : "full_attention"),
+                   1;
+#undef INT_FIELD
+#undef REAL_FIELD
+    return 0;
+}

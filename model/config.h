@@ -38,6 +38,10 @@ int model_config_validate(const model_config *cfg, const char *source, gk_err *e
 void model_config_to_json(const model_config *cfg, const char *torch_dtype, strbuf *out);
 int model_config_save(const model_config *cfg, const char *path, const char *torch_dtype, gk_err *err);
 
+// Names the first field (by its config.json name) in which a and b differ,
+// with both values, into what[n]; returns 0 when they describe the same model.
+int model_config_difference(const model_config *a, const model_config *b, char *what, size_t n);
+
 // Derived sizes.
 static inline int cfg_q_dim(const model_config *c) { return c->n_heads * c->head_dim; }
 static inline int cfg_kv_dim(const model_config *c) { return c->n_kv_heads * c->head_dim; }

@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const char *program_name(void) {
     extern const char *test_program;
@@ -65,4 +67,28 @@ int dir_entry_count(const char *dir) {
     for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
     closedir(d);
     return n;
+}
+
+void test_gemmakd_path(const char *argv0, char *out, size_t n) {
+    snprintf(out, n, "%s", argv0);
+    char *slash = strrchr(out, '/');
+    if (slash) *slash = 0; // build/tests
+    slash = strrchr(out, '/');
+    size_t at = slash ? (size_t)(slash + 1 - out) : 0;
+    snprintf(out + at, n - at, "gemmakd");
+}
+
+int test_spawn(const char *const *argv, const char *env, const char *errfile) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (env) putenv((char *)env);
+        if (!freopen("/dev/null", "w", stdout) || !freopen(errfile ? errfile : "/dev/null", "w", stderr)) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = -1;
+    if (pid > 0) waitpid(pid, &status, 0);
+    return status;
 }

@@ -97,17 +97,7 @@ static int run_gk(const char *env, const char *errfile, ...) {
     for (const char *a; n < 39 && (a = va_arg(ap, const char *));) argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (env) putenv((char *)env);
-        if (!freopen("/dev/null", "w", stdout) || !freopen(errfile ? errfile : "/dev/null", "w", stderr)) _exit(126);
-        execv(gemmakd, (char **)argv);
-        _exit(127);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    return status;
+    return test_spawn(argv, env, errfile);
 }
 
 // One thread and batches of 4 windows, as the reference computation: the teacher's
@@ -817,11 +807,7 @@ static void teacher_vocabulary_padded_or_short(test_case *tc) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    snprintf(gemmakd, sizeof gemmakd, "%s", argv[0]); // build/tests/test_x -> build/gemmakd
-    char *slash = strrchr(gemmakd, '/');
-    if (slash) *slash = 0;
-    slash = strrchr(gemmakd, '/');
-    snprintf(slash ? slash + 1 : gemmakd, sizeof gemmakd - (size_t)(slash ? slash + 1 - gemmakd : 0), "gemmakd");
+    test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
     snprintf(work, sizeof work, "/tmp/gk_tcache_XXXXXX");
     if (!mkdtemp(work)) return 1;
     snprintf(teacher, sizeof teacher, "%s/teacher", work);

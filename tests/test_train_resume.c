@@ -42,20 +42,11 @@ static int write_shard(const char *path, unsigned seed, gk_err *err) {
 // Runs gemmakd train for `run` (extra args: overrides / --resume) with an optional
 // environment variable; returns the wait status.
 static int train(const char *run, const char *env, const char *extra) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (env) putenv((char *)env);
-        char config[128], run_dir[128];
-        snprintf(config, sizeof config, "%s/run.yaml", work);
-        snprintf(run_dir, sizeof run_dir, "run_dir=%s/%s", work, run);
-        freopen("/dev/null", "w", stderr);
-        char *argv[] = {gemmakd, "train", "--config", config, run_dir, (char *)extra, NULL};
-        execv(gemmakd, argv);
-        _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
+    char config[128], run_dir[128];
+    snprintf(config, sizeof config, "%s/run.yaml", work);
+    snprintf(run_dir, sizeof run_dir, "run_dir=%s/%s", work, run);
+    const char *argv[] = {gemmakd, "train", "--config", config, run_dir, extra, NULL};
+    return test_spawn(argv, env, NULL);
 }
 
 static bool same_file(const char *a, const char *b) {
@@ -146,11 +137,7 @@ static void corrupt_checkpoint_skipped(test_case *tc) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    snprintf(gemmakd, sizeof gemmakd, "%s", argv[0]); // build/tests/test_x -> build/gemmakd
-    char *slash = strrchr(gemmakd, '/');
-    if (slash) *slash = 0;
-    slash = strrchr(gemmakd, '/');
-    snprintf(slash ? slash + 1 : gemmakd, sizeof gemmakd - (size_t)(slash ? slash + 1 - gemmakd : 0), "gemmakd");
+    test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
     snprintf(work, sizeof work, "/tmp/gk_resume_XXXXXX");
     gk_err err = {0};
     char p[128], yaml[2048];

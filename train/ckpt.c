@@ -135,6 +135,25 @@ static int list_steps(const char *run_dir, int64_t **steps, size_t *n, gk_err *e
     return rc;
 }
 
+int ckpt_list_dirs(const char *run_dir, char ***dirs, size_t *n, gk_err *err) {
+    int64_t *steps;
+    *dirs = NULL;
+    if (list_steps(run_dir, &steps, n, err)) return -1;
+    int rc = (*dirs = gk_calloc(*n ? *n : 1, sizeof **dirs, err)) ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < *n; i++) { // list_steps gives newest first
+        char name[64];
+        snprintf(name, sizeof name, "step-%06lld", (long long)steps[*n - 1 - i]);
+        if (!((*dirs)[i] = join(run_dir, name, err))) rc = -1;
+    }
+    free(steps);
+    if (rc) {
+        for (size_t i = 0; *dirs && i < *n; i++) free((*dirs)[i]);
+        free(*dirs);
+        *dirs = NULL;
+    }
+    return rc;
+}
+
 static int prune(const char *run_dir, int keep, gk_err *err) {
     int64_t *steps;
     size_t n;
@@ -167,15 +186,6 @@ static int point_latest(const char *run_dir, const char *name, gk_err *err) {
     return rc;
 }
 
-// gemmakd.json: which tokenizer the model was trained with (teachers are checked against it).
-static int write_provenance(const char *dir, const char *tokenizer_sha256, gk_err *err) {
-    char text[128], *path = join(dir, "gemmakd.json", err);
-    snprintf(text, sizeof text, "{\"tokenizer_sha256\": \"%s\"}\n", tokenizer_sha256);
-    int rc = path ? file_write_atomic(path, text, strlen(text), err) : -1;
-    free(path);
-    return rc;
-}
-
 int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s,
               const char *tokenizer_sha256, int keep, gk_err *err) {
     char name[64], tmp_name[96];
@@ -191,7 +201,7 @@ int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, con
     if (rc == 0) rc = model_save_dir(tmp, m, ST_F32, 5000000000ull, err);
     if (rc == 0) rc = write_optimizer(tmp, o, err);
     if (rc == 0) rc = write_state(tmp, o, s, err);
-    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = write_provenance(tmp, tokenizer_sha256, err);
+    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(tmp, tokenizer_sha256, err);
     if (rc == 0) rc = write_manifest(tmp, err);
     if (rc == 0) {
         test_kill_point(s->step);

@@ -35,6 +35,8 @@ typedef void (*ckpt_warn_fn)(void *ctx, const char *message);
 int ckpt_find_latest(const char *run_dir, char **dir, ckpt_warn_fn warn, void *ctx, gk_err *err);
 // Loads into an allocated model (layout must match), optimizer and state.
 int ckpt_load(const char *dir, model_state *m, optimizer *o, trainer_state *s, gk_err *err);
+// The step directories of run_dir, oldest first (malloc'd strings in a malloc'd array).
+int ckpt_list_dirs(const char *run_dir, char ***dirs, size_t *n, gk_err *err);
 // Checks the manifest of dir (sizes and checksums).
 int ckpt_verify(const char *dir, gk_err *err);
 

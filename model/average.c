@@ -1,0 +1,49 @@
+#include "model/average.h"
+
+#include <math.h>
+
+void average_accumulate(double *acc, const float *x, double w, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) acc[i] += w * (double)x[i];
+}
+
+void average_finish(const double *acc, double total, float *out, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = (float)(acc[i] / total);
+}
+
+void average_ema_weights(double decay, int n, double *w) {
+    double keep = 1; // decay^(n - i) for the model i counted from 1
+    for (int i = n - 1; i >= 1; i--) {
+        w[i] = (1 - decay) * keep;
+        keep *= decay;
+    }
+    if (n > 0) w[0] = keep;
+}
+
+void slerp_tensor(const float *a, const float *b, size_t n, double t, float *out) {
+    double ab = 0, aa = 0, bb = 0;
+#pragma omp parallel for simd reduction(+ : ab, aa, bb) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    double wa = 1 - t, wb = t; // linear unless the angle is well defined
+    if (aa > 0 && bb > 0) {
+        double c = ab / sqrt(aa * bb);
+        if (fabs(c) <= SLERP_LINEAR_ABOVE) {
+            double theta = acos(c), s = sin(theta);
+            wa = sin((1 - t) * theta) / s;
+            wb = sin(t * theta) / s;
+        }
+    }
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = (float)(wa * a[i] + wb * b[i]);
+}
+
+void ema_update(float *e, const float *x, double decay, size_t n) {
+    float d = (float)decay, r = (float)(1 - decay);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) e[i] = d * e[i] + r * x[i];
+}

@@ -1,0 +1,33 @@
+// Averaging of models that share one parameter layout (gemmakd average, and
+// the trainer's weight EMA). Sums run in double, one model at a time, so
+// averaging n checkpoints holds one model in float and one in double.
+//
+//   uniform   (1/n) sum_i x_i
+//   weighted  sum_i w_i x_i / sum_i w_i
+//   last-k    uniform over the k newest
+//   ema       e_1 = x_1, e_i = d e_(i-1) + (1 - d) x_i over the checkpoints in
+//             order, i.e. weights d^(n-1) for x_1 and (1 - d) d^(n-i) for the others
+//   slerp     per tensor, between two models a, b at t in [0, 1]: with
+//             cos(theta) = a.b / (|a| |b|),
+//             sin((1 - t) theta) / sin(theta) a + sin(t theta) / sin(theta) b,
+//             and (1 - t) a + t b when |cos(theta)| > SLERP_LINEAR_ABOVE (nearly
+//             parallel) or either tensor is zero
+#ifndef GK_MODEL_AVERAGE_H
+#define GK_MODEL_AVERAGE_H
+
+#include <stddef.h>
+
+#define SLERP_LINEAR_ABOVE 0.9995
+
+// acc[i] += w * x[i] for i < n.
+void average_accumulate(double *acc, const float *x, double w, size_t n);
+// out[i] = acc[i] / total (rounded to float).
+void average_finish(const double *acc, double total, float *out, size_t n);
+// The weights of an EMA with decay d over n models in order (they sum to 1).
+void average_ema_weights(double decay, int n, double *w);
+// out[n] = slerp(a, b, t) of one tensor (out may alias neither input).
+void slerp_tensor(const float *a, const float *b, size_t n, double t, float *out);
+// e[i] = d e[i] + (1 - d) x[i]: one EMA update (the trainer's, in float).
+void ema_update(float *e, const float *x, double decay, size_t n);
+
+#endif
