@@ -21,6 +21,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "text or JSONL (plain or chat) -> HDF5 token shards"},
     {"train", cmd_train, "train a model from a run config (scratch or SFT; --resume continues)"},
     {"teacher-logits", cmd_teacher_logits, "run a teacher over token shards -> HDF5 teacher cache (resumable, --part i/n)"},
+    {"average", cmd_average, "average checkpoints (uniform, weighted, last-k, EMA, SLERP) into a new model dir"},
     {"bench", cmd_bench, "time a forward+backward step; report tokens/s and GFLOP/s"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
