@@ -126,21 +126,6 @@ static int method_weights(avg_method m, const arg_spec *specs, int ns, size_t n,
     return 0;
 }
 
-static int average_linear(const input_list *in, const double *w, model_state *m, gk_err *err) {
-    size_t n = m->layout.n_floats;
-    double *acc = gk_calloc(n, sizeof *acc, err), total = 0;
-    int rc = acc ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < in->n; i++) {
-        if (w[i] == 0) continue;
-        rc = model_load_weights(in->dirs[i], &m->layout, m->params, err);
-        if (rc == 0) average_accumulate(acc, m->params, w[i], n);
-        total += w[i];
-    }
-    if (rc == 0) average_finish(acc, total, m->params, n);
-    free(acc);
-    return rc;
-}
-
 static int average_slerp(const input_list *in, double t, model_state *m, gk_err *err) {
     float *b = param_buffer_alloc(&m->layout, err), *a = param_buffer_alloc(&m->layout, err);
     int rc = a && b ? 0 : -1;
@@ -204,7 +189,7 @@ int cmd_average(int argc, char **argv, gk_err *err) {
     if (rc == 0) rc = check_inputs(&in, &m.cfg, sha, err);
     if (rc == 0) rc = param_layout_build(&m.cfg, &m.layout, err);
     if (rc == 0 && !(m.params = param_buffer_alloc(&m.layout, err))) rc = -1;
-    if (rc == 0) rc = method == AVG_SLERP ? average_slerp(&in, t, &m, err) : average_linear(&in, w, &m, err);
+    if (rc == 0) rc = method == AVG_SLERP ? average_slerp(&in, t, &m, err) : average_model_dirs(in.dirs, w, in.n, &m, err);
     if (rc == 0) rc = model_create_dir_tagged(out, &m, dtype, 5000000000ull, sha, err);
     if (rc == 0) printf("averaged %zu checkpoint(s) (%s) into %s\n", in.n, ms ? ms : "uniform", out);
     model_state_free(&m);

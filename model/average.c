@@ -1,6 +1,7 @@
 #include "model/average.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 void average_accumulate(double *acc, const float *x, double w, size_t n) {
 #pragma omp parallel for simd schedule(static)
@@ -46,4 +47,19 @@ void ema_update(float *e, const float *x, double decay, size_t n) {
     float d = (float)decay, r = (float)(1 - decay);
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) e[i] = d * e[i] + r * x[i];
+}
+
+int average_model_dirs(char *const *dirs, const double *w, size_t n, model_state *m, gk_err *err) {
+    size_t len = m->layout.n_floats;
+    double *acc = gk_calloc(len, sizeof *acc, err), total = 0;
+    int rc = acc ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (w[i] == 0) continue;
+        rc = model_load_weights(dirs[i], &m->layout, m->params, err);
+        if (rc == 0) average_accumulate(acc, m->params, w[i], len);
+        total += w[i];
+    }
+    if (rc == 0) average_finish(acc, total, m->params, len);
+    free(acc);
+    return rc;
 }

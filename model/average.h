@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#include "model/checkpoint.h"
+
 #define SLERP_LINEAR_ABOVE 0.9995
 
 // acc[i] += w * x[i] for i < n.
@@ -27,6 +29,9 @@ void average_finish(const double *acc, double total, float *out, size_t n);
 void average_ema_weights(double decay, int n, double *w);
 // out[n] = slerp(a, b, t) of one tensor (out may alias neither input).
 void slerp_tensor(const float *a, const float *b, size_t n, double t, float *out);
+// m->params = sum_i w[i] x_i / sum_i w[i] over the model dirs (loaded one at a
+// time into m's layout; inputs with weight 0 are not read).
+int average_model_dirs(char *const *dirs, const double *w, size_t n, model_state *m, gk_err *err);
 // e[i] = d e[i] + (1 - d) x[i]: one EMA update (the trainer's, in float).
 void ema_update(float *e, const float *x, double decay, size_t n);
 

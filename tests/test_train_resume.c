@@ -2,6 +2,7 @@
 // uninterrupted run ends: byte-identical weights and optimizer state, the same
 // logged losses. Three interruptions: after a step, in the middle of writing a
 // checkpoint, and a corrupted newest checkpoint (skipped with a warning).
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "common/file.h"
 #include "common/strbuf.h"
 #include "data/shards.h"
+#include "model/checkpoint.h"
+#include "model/init.h"
 #include "tests/check.h"
 
 const char *test_program = "test_train_resume";
@@ -39,14 +42,18 @@ static int write_shard(const char *path, unsigned seed, gk_err *err) {
     return shard_writer_close(w, err);
 }
 
-// Runs gemmakd train for `run` (extra args: overrides / --resume) with an optional
-// environment variable; returns the wait status.
-static int train(const char *run, const char *env, const char *extra) {
+// Runs gemmakd train for `run` with an optional environment variable and up to
+// three extra arguments (overrides, --resume; NULL-terminated); returns the wait status.
+static int train_args(const char *run, const char *env, const char *const *extra) {
     char config[128], run_dir[128];
     snprintf(config, sizeof config, "%s/run.yaml", work);
     snprintf(run_dir, sizeof run_dir, "run_dir=%s/%s", work, run);
-    const char *argv[] = {gemmakd, "train", "--config", config, run_dir, extra, NULL};
+    const char *argv[9] = {gemmakd, "train", "--config", config, run_dir};
+    for (int i = 0; i < 3 && extra[i]; i++) argv[5 + i] = extra[i];
     return test_spawn(argv, env, NULL);
+}
+static int train(const char *run, const char *env, const char *extra) {
+    return train_args(run, env, (const char *[]){extra, NULL});
 }
 
 static bool same_file(const char *a, const char *b) {
@@ -84,13 +91,17 @@ static char *losses(const char *run) {
 }
 
 static void compare_with_straight(test_case *tc, const char *run) {
-    const char *files[] = {"model.safetensors", "optimizer.safetensors"};
-    for (int i = 0; i < 2; i++) {
+    const char *files[] = {"model.safetensors", "optimizer.safetensors", "ema/model.safetensors"};
+    for (int i = 0; i < 3; i++) {
         char a[256], b[256];
         snprintf(a, sizeof a, "%s/straight/step-000012/%s", work, files[i]);
         snprintf(b, sizeof b, "%s/%s/step-000012/%s", work, run, files[i]);
         CHECK(tc, same_file(a, b), "%s: %s differs from the uninterrupted run's", run, files[i]);
     }
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s/straight/average-last-2/model.safetensors", work);
+    snprintf(b, sizeof b, "%s/%s/average-last-2/model.safetensors", work, run);
+    CHECK(tc, same_file(a, b), "%s: the average of the last checkpoints differs from the uninterrupted run's", run);
     char *x = losses("straight"), *y = losses(run);
     CHECK(tc, x && y && strlen(x) > 100 && !strcmp(x, y), "%s: logged losses differ:\n%s\nvs\n%s", run, x, y);
     free(x);
@@ -135,6 +146,63 @@ static void corrupt_checkpoint_skipped(test_case *tc) {
     compare_with_straight(tc, "corrupt");
 }
 
+// Loads the weights of a model dir under work/ (NULL on failure).
+static float *load_weights(const char *rel, model_state *m) {
+    char dir[256];
+    gk_err err;
+    snprintf(dir, sizeof dir, "%s/%s", work, rel);
+    return model_load_dir(dir, m, &err) ? NULL : m->params;
+}
+
+// A run that checkpoints every step: the EMA it keeps equals the recursion
+// e_0 = initial weights, e_s = d e_(s-1) + (1 - d) w_s over the checkpointed
+// weights (in double), and average-last-3 the mean of the last three checkpoints.
+static void ema_and_average_match_references(test_case *tc) {
+    int st = train_args("every_step", NULL,
+                        (const char *[]){"checkpoint.every=1", "checkpoint.keep=12", "average.last_k=3", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "training failed (status %d)", st);
+    model_state init = {0}, m = {0};
+    gk_err err = {0};
+    char p[256];
+    snprintf(p, sizeof p, "%s/model.json", work);
+    CHECK(tc, model_config_load(p, &init.cfg, &err) == 0 && param_layout_build(&init.cfg, &init.layout, &err) == 0 &&
+                  (init.params = param_buffer_alloc(&init.layout, &err)),
+          "%s", err.msg);
+    if (tc->failed) return;
+    model_init_random(&init.cfg, &init.layout, init.params, 3); // the run's seed
+    size_t n = init.layout.n_floats;
+    double *e = calloc(n, sizeof *e), *mean = calloc(n, sizeof *mean), d = 0.75;
+    for (size_t i = 0; i < n; i++) e[i] = init.params[i];
+    for (int s = 1; s <= 12 && !tc->failed; s++) {
+        snprintf(p, sizeof p, "every_step/step-%06d", s);
+        float *w = load_weights(p, &m);
+        CHECK(tc, w, "cannot load %s", p);
+        for (size_t i = 0; w && i < n; i++) e[i] = d * e[i] + (1 - d) * w[i];
+        for (size_t i = 0; w && s >= 10 && i < n; i++) mean[i] += w[i] / 3.0;
+        model_state_free(&m);
+    }
+    const char *dirs[] = {"every_step/step-000012/ema", "every_step/average-last-3"};
+    const double *refs[] = {e, mean}, tolerance[] = {1e-6, 1e-7}; // the trainer's EMA runs in float
+    for (int k = 0; k < 2 && !tc->failed; k++) {
+        float *got = load_weights(dirs[k], &m);
+        double worst = 0, scale = 0;
+        for (size_t i = 0; got && i < n; i++) {
+            worst = fmax(worst, fabs(got[i] - refs[k][i]));
+            scale = fmax(scale, fabs(refs[k][i]));
+        }
+        CHECK(tc, got && worst <= tolerance[k] * scale, "%s: max error %.3g (scale %.3g) against float64", dirs[k], worst,
+              scale);
+        model_state_free(&m);
+    }
+    char *text = losses("every_step");
+    CHECK(tc, text && strstr(text, "\"val_loss_ema\"") && strstr(text, "\"val_loss_average\""),
+          "metrics.jsonl lacks the EMA or average validation loss:\n%s", text);
+    free(text);
+    free(e);
+    free(mean);
+    model_state_free(&init);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
@@ -150,7 +218,7 @@ int main(int argc, char **argv) {
              "run_dir: unset\nseed: 3\nthreads: 2\nmodel: {config: %s/model.json}\n"
              "data: {train: %s/train-*.h5, val: %s/val-*.h5, seq_len: 32}\nbatch: {size: 4, micro: 2}\n"
              "train: {steps: 12}\noptim: {lr: 1.0e-2}\nschedule: {warmup: 3}\neval: {every: 4, tokens: 512}\n"
-             "checkpoint: {every: 4, keep: 5}\nlog: {every: 1}\n",
+             "checkpoint: {every: 4, keep: 5}\nlog: {every: 1}\nema: {decay: 0.75}\naverage: {last_k: 2}\n",
              work, work, work);
     const char *model = "{\"model_type\": \"gemma2\", \"hidden_size\": 32, \"intermediate_size\": 64, "
                         "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
@@ -170,6 +238,7 @@ int main(int argc, char **argv) {
     test_run("killed_after_a_step", killed_after_step);
     test_run("killed_while_writing_a_checkpoint", killed_in_checkpoint);
     test_run("corrupt_newest_checkpoint_skipped", corrupt_checkpoint_skipped);
+    test_run("ema_and_average_match_references", ema_and_average_match_references);
     dir_remove_tree(work, &err);
     return test_main_result();
 }

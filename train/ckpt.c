@@ -59,27 +59,41 @@ static int write_state(const char *dir, const optimizer *o, const trainer_state 
     return rc;
 }
 
-// manifest.json: {"files": {"name": {"bytes": N, "checksum": "hex"}, ...}} for every file of dir.
-static int write_manifest(const char *dir, gk_err *err) {
+// Adds "prefix + name": {"bytes": N, "checksum": "hex"} for every file of dir to sb,
+// and the files of its subdirectories (one level: ema/).
+static int manifest_entries(const char *dir, const char *prefix, strbuf *sb, int *n, gk_err *err) {
     DIR *d = opendir(dir);
     if (!d) return gk_fail(err, GK_EIO, "%s: cannot list: %s", dir, strerror(errno));
-    strbuf sb = {0};
-    sb_puts(&sb, "{\"files\": {");
-    int rc = 0, n = 0;
+    int rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(d));) {
         if (e->d_name[0] == '.' || !strcmp(e->d_name, "manifest.json")) continue;
-        char *path = join(dir, e->d_name, err);
+        char *path = join(dir, e->d_name, err), name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, e->d_name);
         uint64_t sum, size;
-        rc = path ? checksum_file(path, &sum, &size, err) : -1;
-        if (rc == 0) {
-            sb_printf(&sb, "%s\n  ", n++ ? "," : "");
-            sb_json_string(&sb, e->d_name, strlen(e->d_name));
-            sb_printf(&sb, ": {\"bytes\": %llu, \"checksum\": \"%016llx\"}", (unsigned long long)size,
-                      (unsigned long long)sum);
+        if (path && !prefix[0] && dir_exists(path)) {
+            char sub[512];
+            snprintf(sub, sizeof sub, "%s/", e->d_name);
+            rc = manifest_entries(path, sub, sb, n, err);
+        } else {
+            rc = path ? checksum_file(path, &sum, &size, err) : -1;
+            if (rc == 0) {
+                sb_printf(sb, "%s\n  ", (*n)++ ? "," : "");
+                sb_json_string(sb, name, strlen(name));
+                sb_printf(sb, ": {\"bytes\": %llu, \"checksum\": \"%016llx\"}", (unsigned long long)size,
+                          (unsigned long long)sum);
+            }
         }
         free(path);
     }
     closedir(d);
+    return rc;
+}
+
+// manifest.json: {"files": {"name": {"bytes": N, "checksum": "hex"}, ...}} for every file of dir.
+static int write_manifest(const char *dir, gk_err *err) {
+    strbuf sb = {0};
+    sb_puts(&sb, "{\"files\": {");
+    int n = 0, rc = manifest_entries(dir, "", &sb, &n, err);
     sb_puts(&sb, "}}\n");
     char *path = rc == 0 ? join(dir, "manifest.json", err) : NULL;
     if (path) rc = sb.failed ? gk_fail(err, GK_ENOMEM, "out of memory") : file_write_atomic(path, sb.data, sb.len, err);
@@ -186,7 +200,18 @@ static int point_latest(const char *run_dir, const char *name, gk_err *err) {
     return rc;
 }
 
-int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s,
+// dir/ema/: the weight EMA as a model dir of its own.
+static int write_ema(const char *dir, const model_state *m, const float *ema, const char *tokenizer_sha256, gk_err *err) {
+    char *sub = join(dir, "ema", err);
+    model_state e = {m->cfg, m->layout, (float *)ema};
+    int rc = sub ? dir_create(sub, err) : -1;
+    if (rc == 0) rc = model_save_dir(sub, &e, ST_F32, 5000000000ull, err);
+    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(sub, tokenizer_sha256, err);
+    free(sub);
+    return rc;
+}
+
+int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s, const float *ema,
               const char *tokenizer_sha256, int keep, gk_err *err) {
     char name[64], tmp_name[96];
     snprintf(name, sizeof name, "step-%06lld", (long long)s->step);
@@ -202,6 +227,7 @@ int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, con
     if (rc == 0) rc = write_optimizer(tmp, o, err);
     if (rc == 0) rc = write_state(tmp, o, s, err);
     if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(tmp, tokenizer_sha256, err);
+    if (rc == 0 && ema) rc = write_ema(tmp, m, ema, tokenizer_sha256, err);
     if (rc == 0) rc = write_manifest(tmp, err);
     if (rc == 0) {
         test_kill_point(s->step);
@@ -333,12 +359,20 @@ int ckpt_load(const char *dir, model_state *m, optimizer *o, trainer_state *s, g
     model_config cfg;
     int rc = path ? model_config_load(path, &cfg, err) : -1;
     free(path);
-    if (rc == 0 && (cfg.d_model != m->cfg.d_model || cfg.n_layers != m->cfg.n_layers || cfg.d_ff != m->cfg.d_ff ||
-                    cfg.vocab_size != m->cfg.vocab_size || cfg.n_heads != m->cfg.n_heads ||
-                    cfg.n_kv_heads != m->cfg.n_kv_heads || cfg.head_dim != m->cfg.head_dim))
-        rc = gk_fail(err, GK_EINPUT, "%s: the checkpoint's model shape differs from the run's model", dir);
+    char what[160];
+    if (rc == 0 && model_config_difference(&cfg, &m->cfg, what, sizeof what))
+        rc = gk_fail(err, GK_EINPUT, "%s: the checkpoint's model differs from the run's (%s)", dir, what);
     if (rc == 0) rc = model_load_weights(dir, &m->layout, m->params, err);
     if (rc == 0) rc = load_optimizer(dir, o, err);
     if (rc == 0) rc = load_state(dir, o, s, err);
+    return rc;
+}
+
+int ckpt_load_ema(const char *dir, const model_state *m, float *ema, bool *found, gk_err *err) {
+    char *sub = join(dir, "ema", err);
+    if (!sub) return -1;
+    *found = dir_exists(sub);
+    int rc = *found ? model_load_weights(sub, &m->layout, ema, err) : 0;
+    free(sub);
     return rc;
 }

@@ -3,6 +3,7 @@
 //   optimizer.safetensors           AdamW moments: exp_avg.<name>, exp_avg_sq.<name>
 //   trainer_state.json              step, tokens, counters, the loader cursor
 //   gemmakd.json                    {"tokenizer_sha256": ...} of the data it was trained on
+//   ema/                            the weight EMA (ema.decay > 0), a model dir of its own
 //   manifest.json                   size and checksum of each file above
 // It is written as run_dir/.step-NNNNNN.tmp-<pid>, synced, renamed, and only
 // then is the symlink run_dir/latest switched to it. Loading checks the
@@ -26,8 +27,8 @@ typedef struct {
     loader_cursor cursor;
 } trainer_state;
 
-// Writes step-<state->step>; keeps the newest `keep` step directories.
-int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s,
+// Writes step-<state->step> (with ema/ when ema is not NULL); keeps the newest `keep` step directories.
+int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, const trainer_state *s, const float *ema,
               const char *tokenizer_sha256, int keep, gk_err *err);
 
 typedef void (*ckpt_warn_fn)(void *ctx, const char *message);
@@ -37,6 +38,8 @@ int ckpt_find_latest(const char *run_dir, char **dir, ckpt_warn_fn warn, void *c
 int ckpt_load(const char *dir, model_state *m, optimizer *o, trainer_state *s, gk_err *err);
 // The step directories of run_dir, oldest first (malloc'd strings in a malloc'd array).
 int ckpt_list_dirs(const char *run_dir, char ***dirs, size_t *n, gk_err *err);
+// Loads dir/ema into ema[layout.n_floats]; *found is false (and ema untouched) when it has none.
+int ckpt_load_ema(const char *dir, const model_state *m, float *ema, bool *found, gk_err *err);
 // Checks the manifest of dir (sizes and checksums).
 int ckpt_verify(const char *dir, gk_err *err);
 

@@ -376,9 +376,7 @@ int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
     NEED(rc->log.every >= 1, "'log.every' must be at least 1");
     NEED(rc->ema.decay >= 0 && rc->ema.decay < 1, "'ema.decay' must lie in [0, 1)");
     NEED(rc->average.last_k >= 0, "'average.last_k' must not be negative");
-    // Part of DESIGN.md's schema, but the trainer does not keep them yet: refuse rather than ignore.
-    NEED(rc->ema.decay == 0, "'ema.decay' is not supported yet (weight EMA during training); leave it 0");
-    NEED(rc->average.last_k == 0, "'average.last_k' is not supported yet (averaging at the end of a run); leave it 0");
+    NEED(rc->average.last_k <= rc->checkpoint.keep, "'average.last_k' must not exceed 'checkpoint.keep' (the checkpoints kept)");
     NEED(rc->threads >= 0 && rc->train.head_chunk > 0 && rc->train.max_bad_steps > 0,
          "'threads', 'train.head_chunk' and 'train.max_bad_steps' must be positive");
 #undef NEED

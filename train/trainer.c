@@ -10,6 +10,7 @@
 #include "common/file.h"
 #include "common/progress.h"
 #include "common/timer.h"
+#include "model/average.h"
 #include "model/gemma2.h"
 #include "model/init.h"
 #include "distill/kd_head.h"
@@ -23,6 +24,7 @@ typedef struct {
     const run_config *rc;
     model_state model;
     float *grads;             // [layout.n_floats]
+    float *ema;               // [layout.n_floats] the weight EMA (ema.decay > 0), else NULL
     weights_f32 w, g;
     acts_f32 acts;            // [micro, T]
     optimizer opt;
@@ -149,6 +151,17 @@ static int setup_cache(trainer *t, gk_err *err) {
     return 0;
 }
 
+// The EMA from the checkpoint; one written without starts from its weights.
+static int resume_ema(trainer *t, const char *dir, gk_err *err) {
+    bool found;
+    if (ckpt_load_ema(dir, &t->model, t->ema, &found, err)) return -1;
+    if (!found) {
+        memcpy(t->ema, t->model.params, t->model.layout.n_floats * sizeof(float));
+        fprintf(stderr, "%s has no weight EMA: it starts from the checkpoint's weights\n", dir);
+    }
+    return 0;
+}
+
 static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     memset(t, 0, sizeof *t);
     t->rc = rc;
@@ -161,6 +174,10 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     t->total_steps = rc->train.steps ? rc->train.steps : (rc->train.tokens + per_step - 1) / per_step;
     if (dir_create_parents(rc->run_dir, err) || save_resolved_config(rc, err) || setup_model(t, err)) return -1;
     if (!(t->grads = param_buffer_alloc(&t->model.layout, err))) return -1;
+    if (rc->ema.decay > 0) {
+        if (!(t->ema = param_buffer_alloc(&t->model.layout, err))) return -1;
+        memcpy(t->ema, t->model.params, t->model.layout.n_floats * sizeof(float)); // e_0 = the initial weights
+    }
     weights_point_f32(&t->model.layout, t->model.params, &t->w);
     weights_point_f32(&t->model.layout, t->grads, &t->g);
     optim_kind kind = strcmp(rc->optim.name, "sgd") ? OPTIM_ADAMW : OPTIM_SGD;
@@ -195,6 +212,7 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
         if (dir) {
             int r = ckpt_load(dir, &t->model, &t->opt, &t->state, err);
             if (r == 0) r = loader_set_cursor(t->train, &t->state.cursor, err);
+            if (r == 0 && t->ema) r = resume_ema(t, dir, err);
             if (r == 0) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)t->state.step);
             free(dir);
             if (r) return -1;
@@ -221,6 +239,7 @@ static void teardown(trainer *t) {
     free(t->kd.row_sums);
     optimizer_free(&t->opt);
     free(t->grads);
+    free(t->ema);
     model_state_free(&t->model);
 }
 
@@ -299,6 +318,7 @@ static int train_step(trainer *t, double lr, double *loss, double *norm, bool *s
     if (!*skipped) {
         grad_clip(&t->model.layout, t->grads, *norm, t->rc->optim.grad_clip);
         optimizer_step(&t->opt, t->model.params, t->grads, lr);
+        if (t->ema) ema_update(t->ema, t->model.params, t->rc->ema.decay, t->model.layout.n_floats);
     }
     t->state.tokens_seen += (int64_t)t->accum * t->micro_b * t->T;
     loader_get_cursor(t->train, &t->state.cursor);
@@ -344,13 +364,23 @@ static int log_step(trainer *t, double loss, double lr, double norm, bool skippe
     return r;
 }
 
+// Validation loss of other weights (the EMA, an average) with the run's buffers.
+static int evaluate_weights(trainer *t, const float *params, double *val_loss, int64_t *n, gk_err *err) {
+    weights_point_f32(&t->model.layout, (float *)params, &t->w);
+    int r = evaluate(t, val_loss, n, err);
+    weights_point_f32(&t->model.layout, t->model.params, &t->w);
+    return r;
+}
+
 static int log_eval(trainer *t, gk_err *err) {
-    double val_loss;
+    double val_loss, ema_loss = 0;
     int64_t n;
     if (evaluate(t, &val_loss, &n, err)) return -1;
+    if (t->ema && evaluate_weights(t, t->ema, &ema_loss, &n, err)) return -1;
     strbuf sb = {0};
-    sb_printf(&sb, "{\"step\": %lld, \"val_loss\": %.9g, \"val_targets\": %lld}", (long long)t->state.step, val_loss,
-              (long long)n);
+    sb_printf(&sb, "{\"step\": %lld, \"val_loss\": %.9g, ", (long long)t->state.step, val_loss);
+    if (t->ema) sb_printf(&sb, "\"val_loss_ema\": %.9g, ", ema_loss);
+    sb_printf(&sb, "\"val_targets\": %lld}", (long long)n);
     int r = metrics_write(&t->metrics, &sb, err);
     sb_free(&sb);
     progress_show(&t->prog, true, "step %lld: validation loss %.4f over %lld targets", (long long)t->state.step,
@@ -401,13 +431,50 @@ static int run_loop(trainer *t, gk_err *err) {
         test_kill_point(t->state.step);
         bool save = (rc->checkpoint.every && t->state.step % rc->checkpoint.every == 0) || t->state.step == t->total_steps;
         if (save) {
-            if (ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->tokenizer_sha256, rc->checkpoint.keep, err)) return -1;
+            if (ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->ema, t->tokenizer_sha256, rc->checkpoint.keep, err)) return -1;
             last_saved = t->state.step;
         }
     }
-    if (last_saved != t->state.step && ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->tokenizer_sha256, rc->checkpoint.keep, err))
+    if (last_saved != t->state.step && ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->ema, t->tokenizer_sha256, rc->checkpoint.keep, err))
         return -1;
     return 0;
+}
+
+// average.last_k: the newest k checkpoints averaged into run_dir/average-last-K,
+// and that model's validation loss logged beside the final one.
+static int average_last_checkpoints(trainer *t, gk_err *err) {
+    const run_config *rc = t->rc;
+    char **dirs, name[64];
+    size_t n, k = (size_t)rc->average.last_k;
+    if (ckpt_list_dirs(rc->run_dir, &dirs, &n, err)) return -1;
+    if (n < k) k = n;
+    double *w = gk_calloc(n ? n : 1, sizeof *w, err);
+    model_state avg = {t->model.cfg, t->model.layout, param_buffer_alloc(&t->model.layout, err)};
+    snprintf(name, sizeof name, "average-last-%d", rc->average.last_k);
+    char *out = path_join(rc->run_dir, name);
+    int r = w && avg.params && out ? 0 : gk_fail(err, GK_ENOMEM, "out of memory");
+    for (size_t i = n - k; r == 0 && i < n; i++) w[i] = 1;
+    if (r == 0) r = average_model_dirs(dirs, w, n, &avg, err);
+    if (r == 0) r = dir_remove_tree(out, err); // a previous run's average of other checkpoints
+    if (r == 0) r = model_create_dir_tagged(out, &avg, ST_F32, 5000000000ull, t->tokenizer_sha256, err);
+    double val_loss;
+    int64_t targets;
+    if (r == 0 && t->val && evaluate_weights(t, avg.params, &val_loss, &targets, err) == 0) {
+        strbuf sb = {0};
+        sb_printf(&sb, "{\"step\": %lld, \"val_loss_average\": %.9g, \"average_of\": %zu, \"val_targets\": %lld}",
+                  (long long)t->state.step, val_loss, k, (long long)targets);
+        r = metrics_write(&t->metrics, &sb, err);
+        sb_free(&sb);
+        fprintf(stderr, "average of the last %zu checkpoints: %s, validation loss %.4f\n", k, out, val_loss);
+    } else if (r == 0 && t->val) {
+        r = -1;
+    }
+    for (size_t i = 0; i < n; i++) free(dirs[i]);
+    free(dirs);
+    free(w);
+    free(avg.params);
+    free(out);
+    return r;
 }
 
 int trainer_run(const run_config *rc, bool resume, gk_err *err) {
@@ -418,6 +485,7 @@ int trainer_run(const run_config *rc, bool resume, gk_err *err) {
     } else if (r == 0) {
         r = run_loop(&t, err);
         progress_done(&t.prog);
+        if (r == 0 && rc->average.last_k) r = average_last_checkpoints(&t, err);
         if (r == 0) {
             char took[32];
             fprintf(stderr, "trained %lld steps (%lld tokens) in %s; final checkpoint %s/step-%06lld\n",
