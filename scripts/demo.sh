@@ -4,7 +4,7 @@
 #  2. a 2M-parameter student trained from scratch on the first shard (configs/runs/demo-scratch.yaml);
 #  3. a teacher with 4x its non-embedding parameters           (configs/runs/demo-teacher.yaml);
 #  4. the same student distilled from it in process            (configs/runs/demo-distill.yaml);
-#  5. a top-32 teacher-logit cache of the students' shard, and the student distilled from it
+#  5. a teacher-logit cache of the students' shard (32 draws per position), and the student distilled from it
 #                                                              (configs/runs/demo-distill-cache.yaml);
 #  6. the validation losses side by side and their curves (runs/demo-curves.png);
 #  7. a validation document scored with the trained student, with the configured
@@ -32,10 +32,10 @@ train configs/runs/demo-scratch.yaml "2. student from scratch"
 train configs/runs/demo-teacher.yaml "3. teacher"
 train configs/runs/demo-distill.yaml "4. student distilled in process"
 echo
-echo "== 5. teacher-logit cache (top 32), then the student distilled from it"
+echo "== 5. teacher-logit cache (32 samples per position), then the student distilled from it"
 $G teacher-logits --teacher runs/demo-teacher/latest --data data/corpus/train-00000.h5 --seq-len 256 \
-    --method topk --k 32 --out runs/demo-teacher-cache
-du -sh runs/demo-teacher-cache
+    --method sample --k 32 --out runs/demo-teacher-sample32
+du -sh runs/demo-teacher-sample32
 train configs/runs/demo-distill-cache.yaml "5. student distilled from the cache"
 
 echo
@@ -43,7 +43,7 @@ echo "== 6. validation loss (nats/token) on the same 65,536 validation tokens"
 last_val() { grep val_loss "runs/$1/metrics.jsonl" | tail -1 | sed 's/.*"val_loss": \([0-9.]*\).*/\1/'; }
 printf '  %-44s %s\n' "student, from scratch" "$(last_val demo-scratch)"
 printf '  %-44s %s\n' "student, distilled in process" "$(last_val demo-distill)"
-printf '  %-44s %s\n' "student, distilled from the top-32 cache" "$(last_val demo-distill-cache)"
+printf '  %-44s %s\n' "student, distilled from the 32-sample cache" "$(last_val demo-distill-cache)"
 printf '  %-44s %s\n' "teacher (4x non-embedding parameters)" "$(last_val demo-teacher)"
 if $python -c "import matplotlib" 2>/dev/null; then
     $python scripts/plot_metrics.py runs/demo-scratch runs/demo-distill runs/demo-distill-cache runs/demo-teacher \
