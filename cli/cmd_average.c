@@ -191,7 +191,9 @@ int cmd_average(int argc, char **argv, gk_err *err) {
     if (rc == 0 && !(m.params = param_buffer_alloc(&m.layout, err))) rc = -1;
     if (rc == 0) rc = method == AVG_SLERP ? average_slerp(&in, t, &m, err) : average_model_dirs(in.dirs, w, in.n, &m, err);
     if (rc == 0) rc = model_create_dir_tagged(out, &m, dtype, 5000000000ull, sha, err);
-    if (rc == 0) printf("averaged %zu checkpoint(s) (%s) into %s\n", in.n, ms ? ms : "uniform", out);
+    size_t used = method == AVG_SLERP ? 2 : 0;
+    for (size_t i = 0; method != AVG_SLERP && w && i < in.n; i++) used += w[i] > 0;
+    if (rc == 0) printf("averaged %zu of %zu checkpoint(s) (%s) into %s\n", used, in.n, ms ? ms : "uniform", out);
     model_state_free(&m);
     inputs_free(&in);
     free(w);
