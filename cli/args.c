@@ -193,3 +193,13 @@ int parse_size(const char *flag, const char *text, size_t *out, gk_err *err) {
     }
     return gk_fail(err, GK_EUSAGE, "--%s: expected a size such as 5GB, 200MB or 1048576, got '%s'", flag, text);
 }
+
+int split_commas(const char *flag, const char *text, char **buf, const char ***items, size_t *n, gk_err *err) {
+    *n = 0;
+    *buf = strdup(text);
+    *items = calloc(strlen(text) + 1, sizeof **items);
+    if (!*buf || !*items) return gk_fail(err, GK_ENOMEM, "out of memory");
+    char *save = NULL;
+    for (char *tok = strtok_r(*buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) (*items)[(*n)++] = tok;
+    return *n ? 0 : gk_fail(err, GK_EUSAGE, "--%s names nothing", flag);
+}

@@ -32,6 +32,9 @@ int parse_double(const char *flag, const char *text, double *out, gk_err *err);
 int parse_id_list(const char *flag, const char *text, int64_t **out, size_t *n, gk_err *err);
 // A byte count with an optional unit: KB/MB/GB (powers of 1000, as huggingface_hub) or KiB/MiB/GiB.
 int parse_size(const char *flag, const char *text, size_t *out, gk_err *err);
+// Splits a comma-separated flag value: *items[*n] point into *buf (both malloc'd;
+// free both). An empty list is an error naming the flag.
+int split_commas(const char *flag, const char *text, char **buf, const char ***items, size_t *n, gk_err *err);
 // --threads: OpenMP (and so OpenBLAS) threads; NULL leaves the default.
 int set_threads(const char *value, gk_err *err);
 // Index of the string in `words` closest to `word` by edit distance (or -1).

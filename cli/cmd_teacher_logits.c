@@ -77,11 +77,9 @@ int cmd_teacher_logits(int argc, char **argv, gk_err *err) {
         job.logprob_bytes = strcmp(s, "float16") ? 4 : 2;
     }
     if (set_threads(arg_get(specs, n, "threads"), err)) return -1;
-    char *list = strdup(data);
-    const char **files = calloc(strlen(data) + 1, sizeof *files);
-    if (!list || !files) rc = gk_fail(err, GK_ENOMEM, "out of memory");
-    for (char *tok = list ? strtok(list, ",") : NULL; rc == 0 && tok; tok = strtok(NULL, ",")) files[job.n_data++] = tok;
-    if (rc == 0 && job.n_data == 0) rc = gk_fail(err, GK_EUSAGE, "--data names no shards");
+    char *list = NULL;
+    const char **files = NULL;
+    rc = split_commas("data", data, &list, &files, &job.n_data, err);
     job.data = files;
     teacher_cache_build_stats st;
     if (rc == 0) rc = teacher_cache_build(&job, &st, err);

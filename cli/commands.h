@@ -15,5 +15,6 @@ int cmd_encode(int argc, char **argv, gk_err *err);
 int cmd_decode(int argc, char **argv, gk_err *err);
 int cmd_teacher_logits(int argc, char **argv, gk_err *err);
 int cmd_average(int argc, char **argv, gk_err *err);
+int cmd_eval(int argc, char **argv, gk_err *err);
 
 #endif

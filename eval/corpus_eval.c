@@ -1,0 +1,129 @@
+#include "eval/corpus_eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/loader.h"
+#include "distill/teacher.h"
+#include "distill/teacher_cache.h"
+#include "eval/scorer.h"
+
+typedef struct {
+    loader *l;
+    loader_batch batch;
+    scorer s;
+    online_teacher teacher;
+    bool has_teacher;
+    teacher_cache *cache;
+    teacher_cache_rows rows;
+    kd_head_ctx kd;
+} corpus_run;
+
+static void run_free(corpus_run *c) {
+    if (c->cache) {
+        teacher_cache_rows_free(&c->rows);
+        teacher_cache_close(c->cache);
+    }
+    if (c->has_teacher) online_teacher_close(&c->teacher);
+    free(c->kd.teacher_logits);
+    free(c->kd.row_sums);
+    scorer_free(&c->s);
+    loader_batch_free(&c->batch);
+    if (c->l) loader_close(c->l);
+}
+
+// The teacher side: forward KL at temperature 1, summed (scale 1) over the scored positions.
+static int open_teacher(corpus_run *c, const model_state *m, const corpus_eval_job *j, const char *sha,
+                        corpus_eval_result *r, gk_err *err) {
+    kd_head_ctx *k = &c->kd;
+    k->kd = (kd_config){.divergence = KD_FORWARD_KL, .alpha = 1, .temperature = 1, .beta = 0.5};
+    k->scale = 1;
+    int chunk = scorer_head_chunk(m->cfg.vocab_size, j->batch * j->seq_len);
+    if (!(k->row_sums = gk_calloc((size_t)chunk, sizeof *k->row_sums, err))) return -1;
+    r->teacher = true;
+    if (j->teacher_dir) {
+        if (online_teacher_open(&c->teacher, j->teacher_dir, m->cfg.vocab_size, sha, j->batch, j->seq_len, err))
+            return -1;
+        c->has_teacher = true;
+        k->teacher_cfg = &c->teacher.model.cfg;
+        k->teacher_embed = c->teacher.w.embed;
+        k->teacher_logits = gk_malloc((size_t)chunk * m->cfg.vocab_size * sizeof(float), err);
+        return k->teacher_logits ? 0 : -1;
+    }
+    teacher_cache_expect e = {.tokenizer_sha256 = sha, .vocab_size = m->cfg.vocab_size, .temperature = 1,
+                              .any_method = true, .method = TEACHER_CACHE_TOPK};
+    if (teacher_cache_open(&c->cache, j->cache_dir, c->l, &e, err) ||
+        teacher_cache_rows_alloc(c->cache, (size_t)j->batch, &c->rows, err))
+        return -1;
+    bool sampled = teacher_cache_info(c->cache)->method == TEACHER_CACHE_SAMPLE;
+    snprintf(r->cache_method, sizeof r->cache_method, "%s", sampled ? "sample" : "topk");
+    k->sparse = sampled ? SPARSE_SAMPLED : SPARSE_TOPK_BUCKET;
+    k->rows = teacher_cache_row;
+    k->rows_ctx = &c->rows;
+    return 0;
+}
+
+// Inputs, document starts and targets of the loaded windows; rows past them score nothing.
+static void stage(corpus_run *c) {
+    scorer *s = &c->s;
+    size_t T = (size_t)s->T;
+    for (size_t b = 0; b < (size_t)s->B; b++)
+        for (size_t t = 0; t < T; t++) {
+            size_t i = b * T + t;
+            bool live = b < c->batch.batch_size;
+            const int32_t *w = c->batch.tokens + b * (T + 1);
+            s->tokens[i] = live ? w[t] : 0;
+            s->doc_begin[i] = live ? c->batch.doc_begin[i] : 0;
+            s->targets[i] = live && c->batch.target_mask[i] ? w[t + 1] : -1;
+        }
+}
+
+int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_result *r, gk_err *err) {
+    memset(r, 0, sizeof *r);
+    corpus_run c = {0};
+    loader_options opt = {.seq_len = (size_t)j->seq_len, .tokenizer_sha256 = j->tokenizer_sha256};
+    int rc = loader_open(&c.l, j->data, j->n_data, &opt, err);
+    const shard_file *first = rc == 0 ? loader_shard(c.l, 0) : NULL;
+    if (rc == 0 && first->meta.vocab_size > m->cfg.vocab_size)
+        rc = gk_fail(err, GK_EINPUT, "%s: the shards' vocabulary (%lld ids) is larger than the model's (%d)", first->path,
+                     (long long)first->meta.vocab_size, m->cfg.vocab_size);
+    if (rc == 0) rc = loader_batch_alloc(&c.batch, (size_t)j->batch, (size_t)j->seq_len, err);
+    if (rc == 0) rc = scorer_init(&c.s, m, j->batch, j->seq_len, j->window, err);
+    if (rc == 0 && (j->teacher_dir || j->cache_dir))
+        rc = open_teacher(&c, m, j, first->meta.tokenizer_sha256, r, err);
+    uint64_t windows = rc == 0 ? loader_total_windows(c.l) : 0;
+    if (j->max_tokens > 0 && (uint64_t)((j->max_tokens + j->seq_len - 1) / j->seq_len) < windows)
+        windows = (uint64_t)((j->max_tokens + j->seq_len - 1) / j->seq_len);
+    r->bytes = j->token_bytes ? 0 : -1;
+    for (uint64_t done = 0; rc == 0 && done < windows;) {
+        size_t rows = windows - done < (uint64_t)j->batch ? (size_t)(windows - done) : (size_t)j->batch;
+        if (loader_next(c.l, rows, &c.batch, err)) rc = -1;
+        stage(&c);
+        token_batch tb = {.B = c.s.B, .T = c.s.T, .tokens = c.s.tokens, .doc_begin = c.s.doc_begin};
+        if (rc == 0 && c.has_teacher) {
+            rc = online_teacher_forward(&c.teacher, &tb, err);
+            c.kd.teacher_hidden = c.teacher.acts.xn_final;
+        }
+        if (rc == 0 && c.cache) rc = teacher_cache_batch(c.cache, &c.batch, &c.rows, err);
+        double nll;
+        if (rc == 0) rc = scorer_run(&c.s, r->teacher ? &c.kd : NULL, c.cache && !strcmp(r->cache_method, "sample"), &nll, err);
+        if (rc == 0 && !isfinite(nll)) rc = gk_fail(err, GK_EINPUT, "non-finite loss (the model or teacher cache holds NaN or inf)");
+        for (size_t i = 0; rc == 0 && i < (size_t)c.s.B * c.s.T; i++) {
+            int32_t t = c.s.targets[i];
+            if (t < 0) continue;
+            r->tokens++;
+            if (j->token_bytes) r->bytes += j->token_bytes[t];
+            if (r->teacher && c.s.top1[i] != TOP1_UNKNOWN) {
+                r->top1_known++;
+                r->top1_agree += c.s.top1[i] == TOP1_AGREE;
+            }
+        }
+        r->nll += rc == 0 ? nll : 0;
+        done += rows;
+        r->windows = (int64_t)done;
+    }
+    r->kl = c.kd.sums.kl;
+    run_free(&c);
+    return rc;
+}
