@@ -8,7 +8,10 @@
 #                                                              (configs/runs/demo-distill-cache.yaml);
 #  6. the validation losses side by side and their curves (runs/demo-curves.png);
 #  7. a validation document scored with the trained student, with the configured
-#     and a narrowed sliding window, and the training-step speed.
+#     and a narrowed sliding window;
+#  8. gemmakd eval of every model: loss, perplexity, bits per byte, narrowed windows,
+#     teacher agreement, a multiple-choice task, and an average of checkpoints;
+#     then the training-step speed.
 # The students see the same tokens in the same order (same seed). Every run
 # resumes where it stopped, so a second `make demo` only redoes what is missing.
 set -e
@@ -60,6 +63,31 @@ $G score --model runs/demo-distill/latest --tokens-file runs/demo-doc-ids.txt --
     --out runs/demo-doc-scores.safetensors
 $G score --model runs/demo-distill/latest --tokens-file runs/demo-doc-ids.txt --sliding-window 32 \
     --out runs/demo-doc-scores-w32.safetensors
+echo
+echo "== 8. evaluation on the validation shard (first 65,536 tokens), a narrowed sliding window,"
+echo "     agreement with the teacher, and a 300-question definitions task from held-out entries"
+$python scripts/definition_task.py data/corpus/val.jsonl > runs/demo-definitions.jsonl
+ev() { # name, model dir, extra flags
+    n=$1 m=$2
+    shift 2
+    $G eval --model "$m" --data "data/corpus/val-*.h5" --seq-len 256 --tokens 65536 \
+        --tokenizer data/corpus/tokenizer.model --out "runs/demo-eval-$n.json" "$@"
+}
+ev scratch runs/demo-scratch/latest --teacher runs/demo-teacher/latest --tasks runs/demo-definitions.jsonl
+ev distill runs/demo-distill/latest --teacher runs/demo-teacher/latest --tasks runs/demo-definitions.jsonl
+ev distill-cache runs/demo-distill-cache/latest --teacher runs/demo-teacher/latest --tasks runs/demo-definitions.jsonl
+ev teacher runs/demo-teacher/latest --tasks runs/demo-definitions.jsonl
+ev distill-w64 runs/demo-distill/latest --sliding-window 64
+ev distill-w32 runs/demo-distill/latest --sliding-window 32
+# Checkpoint averaging: the last three checkpoints of the scratch run (steps 100, 200, 300).
+rm -rf runs/demo-scratch-avg3
+$G average --method last-k --k 3 --out runs/demo-scratch-avg3 runs/demo-scratch
+ev scratch-avg3 runs/demo-scratch-avg3
+$python scripts/eval_table.py "student, scratch=runs/demo-eval-scratch.json" \
+    "student, distilled=runs/demo-eval-distill.json" "student, from cache=runs/demo-eval-distill-cache.json" \
+    "teacher=runs/demo-eval-teacher.json" "distilled, window 64=runs/demo-eval-distill-w64.json" \
+    "distilled, window 32=runs/demo-eval-distill-w32.json" "scratch, average of last 3=runs/demo-eval-scratch-avg3.json"
+
 echo
 $G bench --config configs/models/demo-student.json --batch 8 --seq-len 256 --steps 3 --optimizer adamw
 echo
