@@ -92,3 +92,11 @@ int test_spawn(const char *const *argv, const char *env, const char *errfile) {
     if (pid > 0) waitpid(pid, &status, 0);
     return status;
 }
+
+const char *test_join(const char *dir, const char *name) {
+    static char buf[8][512];
+    static int next;
+    char *b = buf[next++ % 8];
+    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
+    return b;
+}

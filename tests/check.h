@@ -10,6 +10,10 @@
 // Failure messages quote error messages that may be long; cutting them is fine.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+// dir/name in one of 8 rotating buffers: a few results may be live at once
+// (copy one that must outlive the next eight calls).
+const char *test_join(const char *dir, const char *name);
+
 // The gemmakd binary beside a test binary: build/tests/test_x -> build/gemmakd.
 void test_gemmakd_path(const char *argv0, char *out, size_t n);
 // Runs argv (argv[0] the program, NULL-terminated) with an optional "NAME=value"
@@ -52,6 +56,10 @@ int dir_entry_count(const char *dir);
 // max|a-b| / max|b| over n values (the "relative error" used throughout the tests).
 double rel_error_f32(const float *a, const float *b, size_t n);
 double rel_error_f64(const double *a, const double *b, size_t n);
+
+// dir/name in one of 8 rotating buffers: a few results may be live at once
+// (copy one that must outlive the next eight calls).
+const char *test_join(const char *dir, const char *name);
 
 // The gemmakd binary beside a test binary: build/tests/test_x -> build/gemmakd.
 void test_gemmakd_path(const char *argv0, char *out, size_t n);

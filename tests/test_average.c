@@ -59,13 +59,7 @@ static int run_average(const char *errfile, const char *const *args) {
     return test_spawn(argv, NULL, errfile);
 }
 
-static const char *wpath(const char *name) {
-    static char buf[8][256];
-    static int next;
-    char *b = buf[next++ % 8];
-    snprintf(b, 256, "%s/%s", work, name);
-    return b;
-}
+static const char *wpath(const char *name) { return test_join(work, name); } // work/name
 
 // Runs average into work/out-NAME and compares every weight with ref (float64).
 static void expect_average(test_case *tc, const char *name, const char *const *args, const double *ref) {

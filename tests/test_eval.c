@@ -225,13 +225,7 @@ static int corpus_reference(int T, int window, bool with_teacher, int bucket_k, 
 
 // ---------------------------------------------------------------- running gemmakd eval
 
-static const char *wpath(const char *name) {
-    static char buf[8][256];
-    static int next;
-    char *b = buf[next++ % 8];
-    snprintf(b, 256, "%s/%s", work, name);
-    return b;
-}
+static const char *wpath(const char *name) { return test_join(work, name); } // work/name
 
 // Runs eval with args into work/NAME.json; parses it into doc (caller frees). Returns the wait status.
 static int run_eval(const char *name, const char *const *args, json_doc *doc, char **text) {

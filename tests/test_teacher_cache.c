@@ -32,13 +32,7 @@ enum { V = 512, T = 16, SEG = 7 };
 
 static char gemmakd[1024], work[64], teacher[128], shard_a[128], shard_b[128], data_arg[300];
 
-static const char *wpath(const char *name) { // work/name (a few live at once)
-    static char buf[8][256];
-    static int next;
-    char *out = buf[next++ % 8];
-    snprintf(out, 256, "%s/%s", work, name);
-    return out;
-}
+static const char *wpath(const char *name) { return test_join(work, name); } // work/name
 
 // ---------------------------------------------------------------- setup
 
