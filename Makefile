@@ -17,7 +17,7 @@ CFLAGS  := $(filter-out -O3,$(CFLAGS)) -O1 -g -fno-omit-frame-pointer -fsanitize
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c distill/*.c train/*.c eval/*.c)
+LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c distill/*.c train/*.c eval/*.c gen/*.c)
 # The model's compute code is compiled twice: float32 and a float64 twin (-DGK_REAL_F64).
 REAL_SRC = model/acts.c model/forward.c model/backward.c model/head.c $(wildcard model/cpu/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(REAL_SRC:%.c=$(BUILD)/%_f64.o)

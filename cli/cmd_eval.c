@@ -23,29 +23,6 @@ typedef struct {
     long long seq_len, tokens, window, batch;
 } eval_args;
 
-// The tokenizer: --tokenizer, else one in the model dir; it must be the one the
-// model records (gemmakd.json) when it records one. NULL without either.
-static int load_tokenizer(const eval_args *a, tokenizer **tok, gk_err *err) {
-    *tok = NULL;
-    const char *names[] = {"tokenizer.json", "tokenizer.model"};
-    char *found = NULL;
-    for (int i = 0; !a->tokenizer_path && !found && i < 2; i++) {
-        char *p = path_join(a->model, names[i]);
-        if (p && path_exists(p)) found = p;
-        else free(p);
-    }
-    const char *path = a->tokenizer_path ? a->tokenizer_path : found;
-    int rc = path ? tokenizer_load(path, tok, err) : 0;
-    char sha[65];
-    bool recorded = false;
-    if (rc == 0 && *tok && model_dir_tokenizer(a->model, sha, &recorded, err)) rc = -1;
-    if (rc == 0 && *tok && recorded && strcmp(sha, tokenizer_sha256(*tok)))
-        rc = gk_fail(err, GK_EINPUT, "%s: model %s was trained with another tokenizer (sha256 %.12s..., this one %.12s...)",
-                     path, a->model, sha, tokenizer_sha256(*tok));
-    free(found);
-    return rc;
-}
-
 static void corpus_json(const eval_args *a, const model_state *m, const corpus_eval_result *r, strbuf *out) {
     double loss = r->tokens ? r->nll / (double)r->tokens : NAN;
     sb_puts(out, ",\n  \"data\": {\"shards\": ");
@@ -153,7 +130,7 @@ int cmd_eval(int argc, char **argv, gk_err *err) {
     tokenizer *tok = NULL;
     strbuf out = {0};
     rc = model_load_dir(a.model, &m, err);
-    if (rc == 0) rc = load_tokenizer(&a, &tok, err);
+    if (rc == 0) rc = tokenizer_for_model(a.model, a.tokenizer_path, &tok, err);
     if (rc == 0 && !tok && (a.tasks || a.ll))
         rc = gk_fail(err, GK_EUSAGE, "--tasks and --loglikelihood need a tokenizer: --tokenizer FILE (the model dir has none)");
     sb_puts(&out, "{\"model\": ");

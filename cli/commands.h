@@ -16,5 +16,6 @@ int cmd_decode(int argc, char **argv, gk_err *err);
 int cmd_teacher_logits(int argc, char **argv, gk_err *err);
 int cmd_average(int argc, char **argv, gk_err *err);
 int cmd_eval(int argc, char **argv, gk_err *err);
+int cmd_generate(int argc, char **argv, gk_err *err);
 
 #endif

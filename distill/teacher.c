@@ -76,3 +76,28 @@ void online_teacher_close(online_teacher *t) {
     acts_free_f32(&t->acts);
     model_state_free(&t->model);
 }
+
+int tokenizer_for_model(const char *model_dir, const char *path, tokenizer **tok, gk_err *err) {
+    *tok = NULL;
+    const char *names[] = {"tokenizer.json", "tokenizer.model"};
+    char *found = NULL;
+    for (int i = 0; !path && !found && i < 2; i++) {
+        char *p = path_join(model_dir, names[i]);
+        if (p && path_exists(p)) found = p;
+        else free(p);
+    }
+    const char *use = path ? path : found;
+    int rc = use ? tokenizer_load(use, tok, err) : 0;
+    char sha[65];
+    bool recorded = false;
+    if (rc == 0 && *tok && model_dir_tokenizer(model_dir, sha, &recorded, err)) rc = -1;
+    if (rc == 0 && *tok && recorded && strcmp(sha, tokenizer_sha256(*tok)))
+        rc = gk_fail(err, GK_EINPUT, "%s: model %s was trained with another tokenizer (sha256 %.12s..., this one %.12s...)",
+                     use, model_dir, sha, tokenizer_sha256(*tok));
+    if (rc) {
+        tokenizer_free(*tok);
+        *tok = NULL;
+    }
+    free(found);
+    return rc;
+}

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "data/tokenizer.h"
 #include "model/checkpoint.h"
 #include "model/gemma2.h"
 
@@ -28,5 +29,9 @@ void online_teacher_close(online_teacher *t);
 // tokenizer.model, else the "tokenizer_sha256" of its gemmakd.json. *found is
 // false when the dir records none.
 int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *err);
+// The tokenizer for a model: `path` when given, else a tokenizer.json or
+// tokenizer.model in the model dir (*tok = NULL when neither); it must be the
+// one the model records, when it records one.
+int tokenizer_for_model(const char *model_dir, const char *path, tokenizer **tok, gk_err *err);
 
 #endif

@@ -27,9 +27,25 @@ static int copy_batch(const model_config *cfg, FN(acts) *a, const token_batch *b
     return 0;
 }
 
+// The attention step of a layer: l->q, l->k, l->v (after RoPE) -> l->attn. Training
+// and scoring attend within the batch; decoding (model/decode.c) through a KV cache.
+typedef void (*attend_fn)(void *ctx, FN(layer_acts) *l, int layer);
+
+typedef struct {
+    const model_config *cfg;
+    FN(acts) *a;
+    int window;
+} batch_attention;
+
+static void attend_in_batch(void *ctx, FN(layer_acts) *l, int layer) {
+    batch_attention *b = ctx;
+    attn_shape shape = FN(layer_attention_shape)(b->cfg, b->a, layer, b->window);
+    FN(attention_forward)(l->attn, l->lse, l->q, l->k, l->v, &shape, b->a->scratch);
+}
+
 // One decoder layer: x -> x + PostNorm(Attn(Norm(x))) -> + PostNorm(MLP(Norm(.))).
 static void layer_forward(const model_config *cfg, const FN(layer_weights) *w, FN(layer_acts) *l, real *out,
-                          const FN(acts) *a, const attn_shape *shape) {
+                          const FN(acts) *a, int layer, attend_fn attend, void *attend_ctx) {
     int N = a->B * a->T, d = cfg->d_model, ff = cfg->d_ff, qd = cfg_q_dim(cfg), kvd = cfg_kv_dim(cfg);
     FN(rmsnorm_forward)(l->xn_attn, l->rstd_in, l->resid_in, w->input_norm, N, d, cfg->rms_eps);
     FN(matmul_forward)(l->q, l->xn_attn, w->wq, N, d, qd);
@@ -37,7 +53,7 @@ static void layer_forward(const model_config *cfg, const FN(layer_weights) *w, F
     FN(matmul_forward)(l->v, l->xn_attn, w->wv, N, d, kvd);
     FN(rope_apply)(l->q, a->pos, a->rope_cos, a->rope_sin, N, cfg->n_heads, cfg->head_dim, false);
     FN(rope_apply)(l->k, a->pos, a->rope_cos, a->rope_sin, N, cfg->n_kv_heads, cfg->head_dim, false);
-    FN(attention_forward)(l->attn, l->lse, l->q, l->k, l->v, shape, a->scratch);
+    attend(attend_ctx, l, layer);
     FN(matmul_forward)(l->o, l->attn, w->wo, N, qd, d);
     FN(rmsnorm_forward)(l->resid_mid, l->rstd_post_attn, l->o, w->post_attn_norm, N, d, cfg->rms_eps);
     FN(add)(l->resid_mid, l->resid_mid, l->resid_in, (size_t)N * d);
@@ -51,17 +67,24 @@ static void layer_forward(const model_config *cfg, const FN(layer_weights) *w, F
     FN(add)(out, out, l->resid_mid, (size_t)N * d);
 }
 
-int FN(model_forward)(const model_config *cfg, const FN(weights) *w, FN(acts) *a, const token_batch *batch, int window,
-                      gk_err *err) {
-    if (copy_batch(cfg, a, batch, err)) return -1;
+// Embedding, every layer, final norm over a->tokens at positions a->pos.
+static void run_layers(const model_config *cfg, const FN(weights) *w, FN(acts) *a, attend_fn attend, void *ctx) {
     int N = a->B * a->T, d = cfg->d_model;
     FN(embed_forward)(a->layers[0].resid_in, w->embed, a->tokens, N, d);
     for (int l = 0; l < cfg->n_layers; l++) {
         FN(layer_acts) *la = &a->layers[l % a->n_slots];
         real *out = l + 1 < cfg->n_layers ? a->layers[(l + 1) % a->n_slots].resid_in : a->resid_final;
-        attn_shape shape = FN(layer_attention_shape)(cfg, a, l, window);
-        layer_forward(cfg, &w->layers[l], la, out, a, &shape);
+        layer_forward(cfg, &w->layers[l], la, out, a, l, attend, ctx);
     }
     FN(rmsnorm_forward)(a->xn_final, a->rstd_final, a->resid_final, w->final_norm, N, d, cfg->rms_eps);
+}
+
+int FN(model_forward)(const model_config *cfg, const FN(weights) *w, FN(acts) *a, const token_batch *batch, int window,
+                      gk_err *err) {
+    if (copy_batch(cfg, a, batch, err)) return -1;
+    batch_attention ctx = {cfg, a, window};
+    run_layers(cfg, w, a, attend_in_batch, &ctx);
     return 0;
 }
+
+#include "model/decode.inc" // the same layers through a KV cache

@@ -1,0 +1,114 @@
+// gemmakd generate: sampling with a KV cache (gen/generate.h). Two forms:
+//   --tokens 2,5,9           raw ids in, the generated ids out as a JSON array;
+//   --prompts IN --out OUT   chat prompts (JSONL) in, answered conversations out (gen/prompts.h).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "common/file.h"
+#include "common/rng.h"
+#include "gen/generate.h"
+#include "gen/prompts.h"
+
+static const char *USAGE = "gemmakd generate --model DIR (--tokens IDS | --prompts IN.jsonl --out OUT.jsonl) "
+                           "[--max-new-tokens N] [--greedy | --temperature T [--top-k K] [--top-p P] [--min-p M]] "
+                           "[--seed S] [--no-stop] [--batch B] [--tokenizer FILE]";
+
+static int parse_sampling(const arg_spec *specs, int n, sampling *s, gk_err *err) {
+    *s = (sampling){.greedy = arg_flag(specs, n, "greedy"), .temperature = 1, .top_p = 1};
+    const char *v;
+    long long k;
+    if ((v = arg_get(specs, n, "temperature")) && parse_double("temperature", v, &s->temperature, err)) return -1;
+    if ((v = arg_get(specs, n, "top-k")) && parse_int("top-k", v, 0, 1 << 30, &k, err)) return -1;
+    if (v) s->top_k = (int)k;
+    if ((v = arg_get(specs, n, "top-p")) && parse_double("top-p", v, &s->top_p, err)) return -1;
+    if ((v = arg_get(specs, n, "min-p")) && parse_double("min-p", v, &s->min_p, err)) return -1;
+    if (s->greedy && (arg_get(specs, n, "temperature") || arg_get(specs, n, "top-k") || arg_get(specs, n, "top-p") ||
+                      arg_get(specs, n, "min-p")))
+        return gk_fail(err, GK_EUSAGE, "--greedy takes no sampling settings (--temperature, --top-k, --top-p, --min-p)");
+    return sampling_check(s, err);
+}
+
+// The raw form: one request, the generated ids printed as a JSON array.
+static int generate_ids(const generator *g, const char *ids_text, int max_new, uint64_t seed, gk_err *err) {
+    int64_t *ids;
+    size_t n;
+    if (parse_id_list("tokens", ids_text, &ids, &n, err)) return -1;
+    int32_t *prompt = gk_calloc(n ? n : 1, sizeof *prompt, err);
+    int rc = prompt ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (ids[i] >= g->m->cfg.vocab_size)
+            rc = gk_fail(err, GK_EINPUT, "--tokens: id %lld is outside the vocabulary [0, %d)", (long long)ids[i],
+                         g->m->cfg.vocab_size);
+        else prompt[i] = (int32_t)ids[i];
+    }
+    if (rc == 0 && n == 0) rc = gk_fail(err, GK_EUSAGE, "--tokens: needs at least one id");
+    gen_request q = {prompt, n, max_new, seed};
+    gen_output out;
+    gen_stats st;
+    if (rc == 0) rc = generate(g, &q, 1, &out, &st, err);
+    if (rc == 0) {
+        printf("[");
+        for (size_t i = 0; i < out.n; i++) printf("%s%d", i ? ", " : "", out.tokens[i]);
+        printf("]\n");
+        gen_outputs_free(&out, 1);
+    }
+    free(prompt);
+    free(ids);
+    return rc;
+}
+
+int cmd_generate(int argc, char **argv, gk_err *err) {
+    arg_spec specs[] = {
+        {"model", "DIR", "model directory", NULL},
+        {"tokens", "IDS", "prompt token ids, e.g. 2,5,9: prints the generated ids as a JSON array", NULL},
+        {"prompts", "FILE", "JSONL of {\"messages\"}, {\"prompt\"} or LMSYS {\"conversation\"} records", NULL},
+        {"out", "FILE", "JSONL of the answered conversations (a rerun skips the records already answered)", NULL},
+        {"tokenizer", "FILE", "tokenizer.json or .model (default: the model dir's)", NULL},
+        {"max-new-tokens", "N", "at most N new tokens per answer (default 256)", NULL},
+        {"greedy", NULL, "always the most likely token", NULL},
+        {"temperature", "T", "sampling temperature (default 1)", NULL},
+        {"top-k", "K", "sample among the K most likely tokens (default: all)", NULL},
+        {"top-p", "P", "sample among the most likely tokens holding P of the mass (default 1)", NULL},
+        {"min-p", "M", "drop tokens less likely than M times the most likely one (default 0)", NULL},
+        {"seed", "S", "sampling seed (default 0); each record draws from its own stream", NULL},
+        {"no-stop", NULL, "do not stop at <end_of_turn> or <eos>", NULL},
+        {"batch", "B", "sequences decoded together (default 16)", NULL},
+        {"skip-bad", NULL, "skip malformed prompt records (counted) instead of stopping", NULL},
+        {"threads", "N", "threads (default: all cores)", NULL},
+    };
+    int n = sizeof specs / sizeof specs[0];
+    int rc = args_parse(argc, argv, USAGE, specs, n, err);
+    if (rc) return rc > 0 ? 0 : -1;
+    const char *model = arg_get(specs, n, "model"), *ids = arg_get(specs, n, "tokens"), *v;
+    const char *prompts = arg_get(specs, n, "prompts"), *out = arg_get(specs, n, "out");
+    long long max_new = 256, seed = 0, batch = 16;
+    if (!model || !ids == !prompts) return gk_fail(err, GK_EUSAGE, "generate needs --model and one of --tokens and --prompts");
+    if (prompts && !out) return gk_fail(err, GK_EUSAGE, "--prompts needs --out");
+    if ((v = arg_get(specs, n, "max-new-tokens")) && parse_int("max-new-tokens", v, 1, 1 << 24, &max_new, err)) return -1;
+    if ((v = arg_get(specs, n, "seed")) && parse_int("seed", v, 0, INT64_MAX, &seed, err)) return -1;
+    if ((v = arg_get(specs, n, "batch")) && parse_int("batch", v, 1, 4096, &batch, err)) return -1;
+    generator g = {.batch = (int)batch, .progress = prompts != NULL};
+    if (parse_sampling(specs, n, &g.sampling, err) || set_threads(arg_get(specs, n, "threads"), err)) return -1;
+    model_state m = {0};
+    if (model_load_dir(model, &m, err)) return -1;
+    g.m = &m;
+    tokenizer *tok = NULL;
+    rc = prompts_load_tokenizer(model, arg_get(specs, n, "tokenizer"), prompts != NULL, &tok, err);
+    int32_t stops[2];
+    if (rc == 0 && !arg_flag(specs, n, "no-stop")) {
+        if (m.cfg.eos_id >= 0) stops[g.n_stop++] = m.cfg.eos_id;
+        int32_t eot = tok ? tokenizer_token_id(tok, "<end_of_turn>") : -1;
+        if (eot >= 0 && eot != m.cfg.eos_id) stops[g.n_stop++] = eot;
+        g.stop_ids = stops;
+    }
+    if (rc == 0 && ids) rc = generate_ids(&g, ids, (int)max_new, hash64((uint64_t)seed), err);
+    prompts_job job = {.in = prompts, .out = out, .model = model, .tok = tok, .max_new = (int)max_new,
+                       .seed = (uint64_t)seed, .skip_bad = arg_flag(specs, n, "skip-bad")};
+    if (rc == 0 && prompts) rc = prompts_answer(&g, &job, err);
+    tokenizer_free(tok);
+    model_state_free(&m);
+    return rc;
+}

@@ -1,0 +1,164 @@
+#include "gen/generate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/progress.h"
+#include "common/rng.h"
+#include "common/timer.h"
+#include "model/gemma2.h"
+#include "model/kernels.h"
+
+typedef struct {
+    long req;     // request index, -1 = free
+    int32_t pos;  // position fed in the next step
+    gen_output out;
+} row_state;
+
+typedef struct {
+    const generator *g;
+    const gen_request *reqs;
+    size_t n, next;     // requests, the next one to start
+    weights_f32 w;
+    kv_cache_f32 cache;
+    row_state *rows;
+    int32_t *tokens, *pos; // [B]
+    float *logits;         // [B, V]
+    sample_cand *work;     // [V]
+    gen_output *outs;
+    gen_stats *st;
+} gen_run;
+
+static int32_t token_at(const gen_run *r, const row_state *s) {
+    const gen_request *q = &r->reqs[s->req];
+    return (size_t)s->pos < q->n_prompt ? q->prompt[s->pos] : s->out.tokens[(size_t)s->pos - q->n_prompt];
+}
+
+static void start_rows(gen_run *r) {
+    const model_config *cfg = &r->g->m->cfg;
+    for (int b = 0; b < r->g->batch && r->next < r->n; b++) {
+        row_state *s = &r->rows[b];
+        if (s->req >= 0) continue;
+        *s = (row_state){.req = (long)r->next++};
+        kv_cache_reset_row_f32(&r->cache, cfg, b);
+        r->st->prompt_tokens += (int64_t)r->reqs[s->req].n_prompt;
+    }
+}
+
+static bool is_stop(const generator *g, int32_t id) {
+    for (size_t i = 0; i < g->n_stop; i++)
+        if (g->stop_ids[i] == id) return true;
+    return false;
+}
+
+// Appends the token chosen from row b's logits; finishes the request when due.
+static int emit(gen_run *r, int b, gk_err *err) {
+    row_state *s = &r->rows[b];
+    const gen_request *q = &r->reqs[s->req];
+    int V = r->g->m->cfg.vocab_size;
+    const float *l = r->logits + (size_t)b * V;
+    if (r->g->on_logits) r->g->on_logits(r->g->ctx, (size_t)s->req, s->out.n, l, V);
+    int32_t id = sample_token(l, V, &r->g->sampling, hash_uniform(q->seed, s->out.n), r->work);
+    int32_t *grown = realloc(s->out.tokens, (s->out.n + 1) * sizeof *grown);
+    if (!grown) return gk_fail(err, GK_ENOMEM, "out of memory");
+    s->out.tokens = grown;
+    s->out.tokens[s->out.n++] = id;
+    r->st->new_tokens++;
+    bool stop = is_stop(r->g, id);
+    if (!stop && s->out.n < (size_t)q->max_new) return 0;
+    s->out.finish = stop ? GEN_STOP : GEN_LENGTH;
+    int rc = r->g->on_done ? r->g->on_done(r->g->ctx, (size_t)s->req, &s->out, err) : 0;
+    if (r->outs) r->outs[s->req] = s->out;
+    else free(s->out.tokens);
+    s->req = -1;
+    return rc;
+}
+
+static int step(gen_run *r, gk_err *err) {
+    const model_config *cfg = &r->g->m->cfg;
+    int B = r->g->batch;
+    for (int b = 0; b < B; b++) {
+        row_state *s = &r->rows[b];
+        r->pos[b] = s->req >= 0 ? s->pos : -1;
+        r->tokens[b] = s->req >= 0 ? token_at(r, s) : 0;
+    }
+    if (model_decode_step_f32(cfg, &r->w, &r->cache, r->tokens, r->pos, err)) return -1;
+    matmul_forward_f32(r->logits, r->cache.acts.xn_final, r->w.embed, B, cfg->d_model, cfg->vocab_size);
+    softcap_forward_f32(r->logits, (size_t)B * cfg->vocab_size, cfg->final_softcap);
+    for (int b = 0; b < B; b++) {
+        row_state *s = &r->rows[b];
+        if (s->req < 0) continue;
+        bool generating = (size_t)s->pos + 1 >= r->reqs[s->req].n_prompt; // this position predicts a new token
+        s->pos++;
+        if (generating && emit(r, b, err)) return -1;
+    }
+    return 0;
+}
+
+static int check_requests(const model_config *cfg, const gen_request *reqs, size_t n, int *max_len, gk_err *err) {
+    *max_len = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t need = reqs[i].n_prompt + (size_t)reqs[i].max_new;
+        if (reqs[i].n_prompt < 1 || reqs[i].max_new < 1)
+            return gk_fail(err, GK_EINPUT, "request %zu: needs a prompt of at least one token and max_new >= 1", i + 1);
+        if (need > (size_t)cfg->max_seq_len)
+            return gk_fail(err, GK_EINPUT, "request %zu: %zu prompt + %d new tokens exceed the model's %d positions", i + 1,
+                           reqs[i].n_prompt, reqs[i].max_new, cfg->max_seq_len);
+        for (size_t t = 0; t < reqs[i].n_prompt; t++)
+            if (reqs[i].prompt[t] < 0 || reqs[i].prompt[t] >= cfg->vocab_size)
+                return gk_fail(err, GK_EINPUT, "request %zu: token %d is outside the vocabulary [0, %d)", i + 1,
+                               reqs[i].prompt[t], cfg->vocab_size);
+        if ((int)need > *max_len) *max_len = (int)need;
+    }
+    return 0;
+}
+
+int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *outs, gen_stats *st, gk_err *err) {
+    const model_config *cfg = &g->m->cfg;
+    memset(st, 0, sizeof *st);
+    if (outs) memset(outs, 0, n * sizeof *outs);
+    int max_len, B = g->batch;
+    if (check_requests(cfg, reqs, n, &max_len, err) || sampling_check(&g->sampling, err)) return -1;
+    gen_run r = {.g = g, .reqs = reqs, .n = n, .outs = outs, .st = st};
+    weights_point_f32(&g->m->layout, g->m->params, &r.w);
+    int rc = kv_cache_init_f32(&r.cache, cfg, B, max_len, err);
+    r.rows = gk_calloc((size_t)B, sizeof *r.rows, err);
+    r.tokens = gk_calloc((size_t)B, sizeof *r.tokens, err);
+    r.pos = gk_calloc((size_t)B, sizeof *r.pos, err);
+    r.logits = gk_malloc((size_t)B * cfg->vocab_size * sizeof *r.logits, err);
+    r.work = gk_malloc((size_t)cfg->vocab_size * sizeof *r.work, err);
+    if (rc == 0 && (!r.rows || !r.tokens || !r.pos || !r.logits || !r.work)) rc = -1;
+    for (int b = 0; r.rows && b < B; b++) r.rows[b].req = -1;
+    progress prog;
+    progress_init(&prog, 2.0);
+    double start = now_seconds();
+    for (bool busy = true; rc == 0 && busy;) {
+        start_rows(&r);
+        busy = false;
+        for (int b = 0; b < B; b++) busy = busy || r.rows[b].req >= 0;
+        if (busy) rc = step(&r, err);
+        double t = now_seconds() - start;
+        if (g->progress)
+            progress_show(&prog, !busy, "generate: %zu/%zu requests started, %lld new tokens, %.1f tokens/s", r.next, n,
+                          (long long)st->new_tokens, t > 0 ? (double)st->new_tokens / t : 0.0);
+    }
+    if (g->progress) progress_done(&prog);
+    st->seconds = now_seconds() - start;
+    for (int b = 0; r.rows && b < B; b++)
+        if (r.rows[b].req >= 0) free(r.rows[b].out.tokens); // an error stopped it
+    kv_cache_free_f32(&r.cache);
+    free(r.rows);
+    free(r.tokens);
+    free(r.pos);
+    free(r.logits);
+    free(r.work);
+    if (rc && outs) gen_outputs_free(outs, n);
+    return rc;
+}
+
+void gen_outputs_free(gen_output *outs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(outs[i].tokens);
+        outs[i].tokens = NULL;
+    }
+}

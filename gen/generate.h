@@ -1,0 +1,56 @@
+// Generation with a KV cache: requests (prompt ids, a token budget, a seed)
+// are decoded `batch` rows at a time; a row that finishes takes the next
+// request at once (continuous batching). Prompts are fed one position per
+// step through the same cache. A request's draws come from its own seed, so
+// its output does not depend on the batch or on the other requests.
+#ifndef GK_GEN_GENERATE_H
+#define GK_GEN_GENERATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gen/sample.h"
+#include "model/checkpoint.h"
+
+typedef struct {
+    const int32_t *prompt; // [n_prompt] >= 1 ids
+    size_t n_prompt;
+    int max_new;           // >= 1
+    uint64_t seed;
+} gen_request;
+
+typedef enum { GEN_STOP, GEN_LENGTH } gen_finish; // a stop id (kept as the last token) / max_new reached
+
+typedef struct {
+    int32_t *tokens; // [n] generated ids (malloc'd)
+    size_t n;
+    gen_finish finish;
+} gen_output;
+
+// Called with the logits [V] (after the soft-cap) that chose generated token `index` of `request`.
+typedef void (*gen_logits_fn)(void *ctx, size_t request, size_t index, const float *logits, int V);
+// Called when request `request` is finished; out stays owned by the generator until generate returns.
+typedef int (*gen_done_fn)(void *ctx, size_t request, const gen_output *out, gk_err *err);
+
+typedef struct {
+    const model_state *m;
+    sampling sampling;
+    const int32_t *stop_ids; // ids that end a request (none: n_stop 0)
+    size_t n_stop;
+    int batch;
+    gen_logits_fn on_logits; // optional
+    gen_done_fn on_done;     // optional
+    void *ctx;
+    bool progress;           // a progress line on stderr
+} generator;
+
+typedef struct {
+    int64_t prompt_tokens, new_tokens;
+    double seconds;
+} gen_stats;
+
+// outs[n] (may be NULL when on_done consumes the results; else free with gen_outputs_free).
+int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *outs, gen_stats *st, gk_err *err);
+void gen_outputs_free(gen_output *outs, size_t n);
+
+#endif

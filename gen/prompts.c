@@ -1,0 +1,297 @@
+#include "gen/prompts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/file.h"
+#include "common/json.h"
+#include "common/rng.h"
+#include "common/strbuf.h"
+#include "data/chat.h"
+#include "data/records.h"
+#include "distill/teacher.h"
+
+typedef struct {
+    size_t line;        // input line: the record's id
+    record rec;
+    chat_message *kept; // system and user turns, in order
+    size_t n_kept, n_user;
+    char **answers;     // [n_user] the model's answers so far
+    int tokens;
+    gen_finish finish;
+} conversation;
+
+typedef struct {
+    const generator *g;
+    const prompts_job *job;
+    conversation *convs;
+    size_t n_convs, round, written;
+    conversation **active; // [requests of this round]
+    FILE *out;
+} answer_run;
+
+int prompts_load_tokenizer(const char *model_dir, const char *path, bool required, tokenizer **tok, gk_err *err) {
+    if (tokenizer_for_model(model_dir, path, tok, err)) return -1;
+    if (required && !*tok)
+        return gk_fail(err, GK_EUSAGE, "%s has no tokenizer.json or tokenizer.model: give --tokenizer FILE", model_dir);
+    return 0;
+}
+
+static void conversation_free(conversation *c) {
+    for (size_t i = 0; c->answers && i < c->n_user; i++) free(c->answers[i]);
+    free(c->answers);
+    free(c->kept);
+    record_free(&c->rec);
+}
+
+// ---------------------------------------------------------------- what is already answered
+
+// Records named by "meta": {"record": N} in path (a text of lines); the length of
+// its valid part in *keep (a line cut short by a kill is dropped).
+static int read_done(const char *path, const char *text, size_t len, bool **done, size_t *n_done, size_t *keep,
+                     gk_err *err) {
+    *keep = 0;
+    size_t line = 0;
+    for (const char *p = text, *end; p < text + len; p = end + 1) {
+        end = memchr(p, '\n', (size_t)(text + len - p));
+        line++;
+        json_doc doc;
+        gk_err why;
+        if (!end || json_parse(p, (size_t)(end - p), path, &doc, &why)) {
+            if (!end) break; // the last line was cut short: answered again
+            return gk_fail(err, GK_EINPUT, "%s:%zu: not an output line of gemmakd generate: %s", path, line, why.msg);
+        }
+        const json_value *r = json_get(json_get(doc.root, "meta"), "record");
+        long long rec = r && r->is_integer ? r->integer : -1;
+        json_free(&doc);
+        if (rec < 1) return gk_fail(err, GK_EINPUT, "%s:%zu: no \"meta\": {\"record\": N}", path, line);
+        if ((size_t)rec >= *n_done) {
+            bool *bigger = realloc(*done, (size_t)(rec + 1) * sizeof *bigger);
+            if (!bigger) return gk_fail(err, GK_ENOMEM, "out of memory");
+            memset(bigger + *n_done, 0, ((size_t)rec + 1 - *n_done) * sizeof *bigger);
+            *done = bigger;
+            *n_done = (size_t)rec + 1;
+        }
+        (*done)[rec] = true;
+        *keep = (size_t)(end + 1 - text);
+    }
+    return 0;
+}
+
+// Opens OUT.tmp for appending, starting from OUT.tmp (a run that stopped) or OUT (a finished one).
+static int open_output(const char *out, const char *tmp, bool **done, size_t *n_done, FILE **f, gk_err *err) {
+    const char *from = path_exists(tmp) ? tmp : path_exists(out) ? out : NULL;
+    char *text = NULL;
+    size_t len = 0, keep = 0;
+    if (from && file_read_all(from, &text, &len, err)) return -1;
+    int rc = from ? read_done(from, text, len, done, n_done, &keep, err) : 0;
+    if (rc == 0) rc = file_write_atomic(tmp, text ? text : "", keep, err); // the valid lines only
+    free(text);
+    if (rc == 0 && !(*f = fopen(tmp, "ab"))) rc = gk_fail(err, GK_EIO, "%s: cannot open for appending", tmp);
+    return rc;
+}
+
+// ---------------------------------------------------------------- reading prompts
+
+static int keep_turns(conversation *c, const char *file, gk_err *err) {
+    c->kept = calloc(c->rec.n_messages ? c->rec.n_messages : 1, sizeof *c->kept);
+    if (!c->kept) return gk_fail(err, GK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->rec.n_messages; i++) {
+        chat_message m = c->rec.messages[i];
+        if (m.role == ROLE_MODEL) continue; // the original answers are dropped
+        if (m.role == ROLE_SYSTEM && c->n_kept) return gk_fail(err, GK_EINPUT, "%s:%zu: a system message after the first turn", file, c->line);
+        c->kept[c->n_kept++] = m;
+        c->n_user += m.role == ROLE_USER;
+    }
+    if (!c->n_user) return gk_fail(err, GK_EINPUT, "%s:%zu: no user turn to answer", file, c->line);
+    c->answers = calloc(c->n_user, sizeof *c->answers);
+    return c->answers ? 0 : gk_fail(err, GK_ENOMEM, "out of memory");
+}
+
+static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *skipped_done, size_t *bad, gk_err *err) {
+    const prompts_job *j = r->job;
+    char *text;
+    size_t len, line = 0;
+    if (file_read_all(j->in, &text, &len, err)) return -1;
+    int rc = 0;
+    for (char *p = text, *end; rc == 0 && p < text + len; p = end + 1) {
+        end = memchr(p, '\n', (size_t)(text + len - p));
+        if (!end) end = text + len;
+        line++;
+        const char *q = p;
+        while (q < end && strchr(" \t\r", *q)) q++;
+        if (q == end) continue;
+        if (line < n_done && done[line]) {
+            (*skipped_done)++;
+            continue;
+        }
+        conversation c = {.line = line};
+        gk_err why = {0};
+        int bad_rc = record_parse(p, (size_t)(end - p), j->in, line, &c.rec, &why);
+        if (bad_rc == 0 && c.rec.kind != RECORD_CHAT)
+            bad_rc = gk_fail(&why, GK_EINPUT, "%s:%zu: a \"text\" record has no turns to answer", j->in, line);
+        if (bad_rc == 0) bad_rc = keep_turns(&c, j->in, &why);
+        if (bad_rc && !j->skip_bad) {
+            *err = why;
+            rc = -1;
+        } else if (bad_rc) {
+            fprintf(stderr, "skipped: %s\n", why.msg);
+            (*bad)++;
+        }
+        if (bad_rc) {
+            conversation_free(&c);
+            continue;
+        }
+        conversation *bigger = realloc(r->convs, (r->n_convs + 1) * sizeof *bigger);
+        if (!bigger) {
+            conversation_free(&c);
+            rc = gk_fail(err, GK_ENOMEM, "out of memory");
+        } else {
+            r->convs = bigger;
+            r->convs[r->n_convs++] = c;
+        }
+    }
+    free(text);
+    return rc;
+}
+
+// ---------------------------------------------------------------- answering
+
+// The chat so far, up to user turn `round` (0-based), with the answers to the earlier ones.
+static int build_prompt(const conversation *c, size_t round, const tokenizer *tok, int32_t **ids, size_t *n, gk_err *err) {
+    chat_message *m = calloc(c->n_kept + round + 1, sizeof *m);
+    if (!m) return gk_fail(err, GK_ENOMEM, "out of memory");
+    size_t k = 0, users = 0;
+    for (size_t i = 0; i < c->n_kept && users <= round; i++) {
+        m[k++] = c->kept[i];
+        if (c->kept[i].role != ROLE_USER) continue;
+        if (users < round) m[k++] = (chat_message){ROLE_MODEL, c->answers[users], strlen(c->answers[users])};
+        users++;
+    }
+    chat_rendered r;
+    int32_t *body = NULL;
+    size_t nb = 0;
+    int rc = chat_render(m, k, true, &r, err);
+    if (rc == 0) {
+        rc = tokenizer_encode(tok, r.text, r.len, false, &body, NULL, &nb, err);
+        chat_rendered_free(&r);
+    }
+    int32_t bos = tokenizer_bos_id(tok);
+    *n = nb + (bos >= 0);
+    if (rc == 0 && !(*ids = malloc(*n * sizeof **ids))) rc = gk_fail(err, GK_ENOMEM, "out of memory");
+    if (rc == 0) {
+        if (bos >= 0) (*ids)[0] = bos;
+        memcpy(*ids + (bos >= 0), body, nb * sizeof *body);
+    }
+    free(body);
+    free(m);
+    return rc;
+}
+
+static void write_record(answer_run *r, const conversation *c) {
+    const generator *g = r->g;
+    const sampling *s = &g->sampling;
+    static const char *role_names[] = {"system", "user", "assistant"};
+    strbuf sb = {0};
+    sb_puts(&sb, "{\"messages\": [");
+    size_t users = 0;
+    for (size_t i = 0; i < c->n_kept; i++) {
+        const chat_message *m = &c->kept[i];
+        sb_printf(&sb, "%s{\"role\": \"%s\", \"content\": ", i ? ", " : "", role_names[m->role]);
+        sb_json_string(&sb, m->content, m->len);
+        sb_puts(&sb, "}");
+        if (m->role != ROLE_USER) continue;
+        sb_puts(&sb, ", {\"role\": \"assistant\", \"content\": ");
+        sb_json_string(&sb, c->answers[users], strlen(c->answers[users]));
+        sb_puts(&sb, "}");
+        users++;
+    }
+    sb_printf(&sb, "], \"meta\": {\"record\": %zu, \"model\": ", c->line);
+    sb_json_string(&sb, r->job->model, strlen(r->job->model));
+    if (s->greedy) sb_puts(&sb, ", \"sampling\": {\"greedy\": true");
+    else
+        sb_printf(&sb, ", \"sampling\": {\"temperature\": %g, \"top_k\": %d, \"top_p\": %g, \"min_p\": %g", s->temperature,
+                  s->top_k, s->top_p, s->min_p);
+    sb_printf(&sb, ", \"seed\": %llu, \"max_new_tokens\": %d}, \"tokens\": %d, \"finish\": \"%s\"}}\n",
+              (unsigned long long)r->job->seed, r->job->max_new, c->tokens, c->finish == GEN_STOP ? "stop" : "length");
+    fwrite(sb.data, 1, sb.len, r->out);
+    fflush(r->out); // a kill loses at most the line being written
+    sb_free(&sb);
+    r->written++;
+}
+
+static int on_answer(void *ctx, size_t request, const gen_output *out, gk_err *err) {
+    answer_run *r = ctx;
+    conversation *c = r->active[request];
+    size_t n = out->n - (out->finish == GEN_STOP); // the stop id is not part of the answer
+    char *text;
+    size_t len;
+    if (tokenizer_decode(r->job->tok, out->tokens, n, true, &text, &len, err)) return -1;
+    c->answers[r->round] = text;
+    c->tokens += (int)out->n;
+    c->finish = out->finish;
+    if (r->round + 1 == c->n_user) write_record(r, c);
+    return 0;
+}
+
+// Round `round`: every conversation with that many user turns gets its next answer.
+static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
+    size_t n = 0;
+    gen_request *reqs = gk_calloc(r->n_convs ? r->n_convs : 1, sizeof *reqs, err);
+    r->active = gk_calloc(r->n_convs ? r->n_convs : 1, sizeof *r->active, err);
+    int rc = reqs && r->active ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < r->n_convs; i++) {
+        conversation *c = &r->convs[i];
+        if (c->n_user <= r->round) continue;
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        if (build_prompt(c, r->round, r->job->tok, &ids, &n_ids, err)) {
+            rc = gk_wrap(err, "%s:%zu", r->job->in, c->line);
+            break;
+        }
+        reqs[n] = (gen_request){ids, n_ids, r->job->max_new, hash64(r->job->seed ^ hash64(c->line * 1000003u + r->round))};
+        r->active[n++] = c;
+    }
+    generator g = *r->g;
+    g.on_done = on_answer;
+    g.ctx = r;
+    gen_stats st;
+    if (rc == 0 && n) rc = generate(&g, reqs, n, NULL, &st, err);
+    if (rc == 0 && n) {
+        total->prompt_tokens += st.prompt_tokens;
+        total->new_tokens += st.new_tokens;
+        total->seconds += st.seconds;
+    }
+    for (size_t i = 0; reqs && i < n; i++) free((void *)reqs[i].prompt);
+    free(reqs);
+    free(r->active);
+    r->active = NULL;
+    return rc;
+}
+
+int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
+    answer_run r = {.g = g, .job = job};
+    size_t n_done = 0, skipped = 0, bad = 0, rounds = 0;
+    bool *done = NULL;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", job->out);
+    int rc = open_output(job->out, tmp, &done, &n_done, &r.out, err);
+    if (rc == 0) rc = read_prompts(&r, done, n_done, &skipped, &bad, err);
+    for (size_t i = 0; i < r.n_convs; i++) rounds = r.convs[i].n_user > rounds ? r.convs[i].n_user : rounds;
+    gen_stats st = {0};
+    for (r.round = 0; rc == 0 && r.round < rounds; r.round++) rc = answer_round(&r, &st, err);
+    if (r.out && fclose(r.out) && rc == 0) rc = gk_fail(err, GK_EIO, "%s: cannot write", tmp);
+    if (rc == 0 && rename(tmp, job->out) != 0) rc = gk_fail(err, GK_EIO, "%s: cannot rename from %s", job->out, tmp);
+    if (rc == 0)
+        fprintf(stderr,
+                "generate: answered %zu record(s) (%zu already answered, %zu skipped as malformed) in %s; "
+                "%lld new tokens in %.1f s (%.1f tokens/s)\n",
+                r.written, skipped, bad, job->out, (long long)st.new_tokens, st.seconds,
+                st.seconds > 0 ? (double)st.new_tokens / st.seconds : 0.0);
+    for (size_t i = 0; i < r.n_convs; i++) conversation_free(&r.convs[i]);
+    free(r.convs);
+    free(done);
+    return rc;
+}

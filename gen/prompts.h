@@ -1,0 +1,35 @@
+// Teacher-written chat data: prompts in (JSONL: {"messages": [...]},
+// {"prompt": "..."} or LMSYS-Chat {"conversation": [...]}), the model's
+// answers out. The system and user turns of a record are kept and its
+// original answers dropped; the user turns are answered in order, each with the
+// model's own earlier answers in the context (round r answers turn r of every
+// record that has one). Output lines, in the order records finish:
+//   {"messages": [..., {"role": "assistant", "content": ...}, ...],
+//    "meta": {"record": LINE, "model": DIR, "sampling": {...}, "tokens": N, "finish": "stop"|"length"}}
+// They are appended to OUT.tmp as records finish; a rerun reads it (and OUT)
+// and answers only the records not there yet; OUT appears once every record is
+// answered. Each record draws from its own seed, so the answers do not depend
+// on batching or on which records a rerun skips.
+#ifndef GK_GEN_PROMPTS_H
+#define GK_GEN_PROMPTS_H
+
+#include <stdbool.h>
+
+#include "data/tokenizer.h"
+#include "gen/generate.h"
+
+typedef struct {
+    const char *in, *out, *model;
+    const tokenizer *tok;
+    int max_new;
+    uint64_t seed;
+    bool skip_bad; // malformed records are counted and skipped instead of stopping the run
+} prompts_job;
+
+int prompts_answer(const generator *g, const prompts_job *job, gk_err *err);
+
+// The tokenizer for a model (distill/teacher.h: tokenizer_for_model); an error
+// when `required` and there is none.
+int prompts_load_tokenizer(const char *model_dir, const char *path, bool required, tokenizer **tok, gk_err *err);
+
+#endif

@@ -1,0 +1,49 @@
+#include "gen/sample.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+int sampling_check(const sampling *s, gk_err *err) {
+    if (s->greedy) return 0;
+    if (!(s->temperature > 0)) return gk_fail(err, GK_EUSAGE, "--temperature must be > 0 (or use --greedy)");
+    if (s->top_k < 0) return gk_fail(err, GK_EUSAGE, "--top-k must be >= 0");
+    if (!(s->top_p > 0 && s->top_p <= 1)) return gk_fail(err, GK_EUSAGE, "--top-p must lie in (0, 1]");
+    if (!(s->min_p >= 0 && s->min_p < 1)) return gk_fail(err, GK_EUSAGE, "--min-p must lie in [0, 1)");
+    return 0;
+}
+
+static int by_p_desc(const void *a, const void *b) {
+    const sample_cand *x = a, *y = b;
+    return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
+}
+
+int32_t sample_token(const float *logits, int V, const sampling *s, double u, sample_cand *work) {
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (s->greedy) return best;
+    double sum = 0;
+    for (int i = 0; i < V; i++) {
+        work[i] = (sample_cand){exp(((double)logits[i] - logits[best]) / s->temperature), i};
+        sum += work[i].p;
+    }
+    qsort(work, (size_t)V, sizeof *work, by_p_desc);
+    int n = s->top_k > 0 && s->top_k < V ? s->top_k : V;
+    if (n < V) { // top-p works on what top-k left
+        sum = 0;
+        for (int i = 0; i < n; i++) sum += work[i].p;
+    }
+    double kept = 0, cut = s->top_p * sum;
+    int m = 0;
+    while (m < n && (m == 0 || kept < cut)) kept += work[m++].p; // top-p: stop once the mass reaches p
+    n = m;
+    while (n > 1 && work[n - 1].p < s->min_p * work[0].p) n--; // min-p, relative to the most likely token
+    double total = 0;
+    for (int i = 0; i < n; i++) total += work[i].p;
+    double target = u * total, acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += work[i].p;
+        if (target < acc) return work[i].id;
+    }
+    return work[n - 1].id;
+}

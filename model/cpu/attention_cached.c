@@ -1,0 +1,38 @@
+// Attention of one new token per row against a KV cache (generation).
+#include <string.h>
+
+#include "model/real.h"
+
+void FN(attention_cached)(real *out, const real *q, const real *k, const real *v, const int32_t *slot_pos,
+                          const int32_t *pos, int B, int S, const attn_shape *s) {
+    int H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, group = H / KV, qd = H * hd, kvd = KV * hd;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            real *o = out + (size_t)b * qd + (size_t)h * hd;
+            memset(o, 0, (size_t)hd * sizeof *o);
+            if (pos[b] < 0) continue;
+            const real *qh = q + (size_t)b * qd + (size_t)h * hd;
+            double acc[512] = {0}, m = -INFINITY, l = 0; // online softmax: running max m and sum l
+            for (int j = 0; j < S; j++) {
+                int32_t p = slot_pos[(size_t)b * S + j];
+                if (p < 0 || p > pos[b] || (s->window > 0 && pos[b] - p >= s->window)) continue;
+                const real *kj = k + ((size_t)b * S + j) * kvd + (size_t)(h / group) * hd;
+                const real *vj = v + ((size_t)b * S + j) * kvd + (size_t)(h / group) * hd;
+                double score = 0;
+                for (int i = 0; i < hd; i++) score += (double)qh[i] * kj[i];
+                score *= s->scale;
+                if (s->softcap > 0) score = s->softcap * tanh(score / s->softcap);
+                if (score > m) {
+                    double shrink = exp(m - score);
+                    for (int i = 0; i < hd; i++) acc[i] *= shrink;
+                    l *= shrink;
+                    m = score;
+                }
+                double w = exp(score - m);
+                l += w;
+                for (int i = 0; i < hd; i++) acc[i] += w * vj[i];
+            }
+            for (int i = 0; l > 0 && i < hd; i++) o[i] = (real)(acc[i] / l);
+        }
+}

@@ -1,0 +1,407 @@
+// Generation with a KV cache: greedy output equals transformers' generate
+// (scripts/reference/generate_fixture.py); the logits behind every generated
+// token equal a full-sequence forward pass of the float64 build, well past the
+// sliding window and with continuous batching; the samplers against their
+// definitions; sampled output independent of the batch; and the JSONL prompt
+// pipeline: answers in place of the original ones, resume, bad records.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/file.h"
+#include "common/json.h"
+#include "common/strbuf.h"
+#include "common/rng.h"
+#include "gen/generate.h"
+#include "model/gemma2.h"
+#include "model/init.h"
+#include "tests/check.h"
+
+const char *test_program = "test_generate";
+
+static char gemmakd[1024], work[64];
+
+static const char *wpath(const char *name) { return test_join(work, name); } // work/name
+
+static char *read_text(const char *path) {
+    char *text = NULL;
+    size_t len;
+    gk_err err;
+    return file_read_all(path, &text, &len, &err) ? strdup("") : text;
+}
+
+// Runs gemmakd with argv (after the binary), stdout to outfile; returns the wait status.
+static int run_to(const char *outfile, const char *const *args) {
+    const char *argv[40] = {gemmakd};
+    int n = 1;
+    while (*args && n < 39) argv[n++] = *args++;
+    argv[n] = NULL;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(outfile, "w", stdout) || !freopen(test_join(work, "err"), "w", stderr)) _exit(126);
+        execv(gemmakd, (char *const *)argv);
+        _exit(127);
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+static int make_model(const char *dir, int vocab, int window, model_state *m, gk_err *err) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"model_type\": \"gemma2\", \"hidden_size\": 32, \"intermediate_size\": 48, \"num_hidden_layers\": 3, "
+             "\"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 8, \"query_pre_attn_scalar\": 8, "
+             "\"sliding_window\": %d, \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, "
+             "\"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-6, \"vocab_size\": %d, \"max_position_embeddings\": 96, "
+             "\"hidden_activation\": \"gelu_pytorch_tanh\"}",
+             window, vocab);
+    int rc = model_config_parse(json, strlen(json), "test config", &m->cfg, err);
+    if (rc == 0) rc = param_layout_build(&m->cfg, &m->layout, err);
+    if (rc == 0 && !(m->params = param_buffer_alloc(&m->layout, err))) rc = -1;
+    if (rc == 0) {
+        model_init_random(&m->cfg, &m->layout, m->params, 5);
+        for (int i = 0; i < m->layout.n_tensors; i++) // random norm scales: varied continuations
+            if (m->layout.tensors[i].kind == PARAM_NORM)
+                for (size_t j = 0; j < m->layout.tensors[i].numel; j++)
+                    m->params[m->layout.tensors[i].offset + j] = (float)(0.5 * hash_normal(77, m->layout.tensors[i].offset + j));
+        if (dir) rc = model_create_dir(dir, m, ST_F32, 0, err);
+    }
+    return rc;
+}
+
+// ---------------------------------------------------------------- against transformers
+
+static void greedy_matches_transformers(test_case *tc) {
+    char *text = read_text(fixture_path("generate/cases.json"));
+    json_doc doc;
+    gk_err err = {0};
+    if (json_parse(text, strlen(text), "cases.json", &doc, &err)) {
+        CHECK(tc, 0, "%s", err.msg);
+        free(text);
+        return;
+    }
+    const json_value *cases = json_get(doc.root, "cases");
+    for (size_t c = 0; c < cases->count; c++) {
+        const json_value *p = json_get(cases->items[c], "prompt"), *want = json_get(cases->items[c], "generated");
+        strbuf ids = {0};
+        for (size_t i = 0; i < p->count; i++) sb_printf(&ids, "%s%lld", i ? "," : "", p->items[i]->integer);
+        char n[16];
+        snprintf(n, sizeof n, "%zu", want->count);
+        int st = run_to(wpath("out"), (const char *[]){"generate", "--model", fixture_path("generate"), "--tokens", ids.data,
+                                                      "--max-new-tokens", n, "--greedy", "--no-stop", NULL});
+        char *got = read_text(wpath("out"));
+        json_doc g;
+        bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && json_parse(got, strlen(got), "output", &g, &err) == 0;
+        CHECK(tc, ok, "case %zu: status %d: %s", c, st, got);
+        if (ok) {
+            bool same = g.root->count == want->count;
+            for (size_t i = 0; same && i < want->count; i++) same = g.root->items[i]->integer == want->items[i]->integer;
+            CHECK(tc, same, "case %zu: %s differs from transformers", c, got);
+            json_free(&g);
+        }
+        free(got);
+        sb_free(&ids);
+    }
+    json_free(&doc);
+    free(text);
+}
+
+// ---------------------------------------------------------------- against the full forward pass
+
+enum { N_REQ = 3, MAX_NEW = 40 };
+static float hooked[N_REQ][MAX_NEW][600]; // the logits behind each generated token
+
+static void keep_logits(void *ctx, size_t request, size_t index, const float *logits, int V) {
+    (void)ctx;
+    memcpy(hooked[request][index], logits, (size_t)V * sizeof *logits);
+}
+
+static double head_rows(void *ctx, const double *logits, double *dl, size_t first, size_t count, int V) {
+    (void)dl;
+    memcpy((double *)ctx + first * (size_t)V, logits, count * (size_t)V * sizeof *logits);
+    return 0;
+}
+
+// Logits [n, V] of a sequence, float64 build.
+static double *full_logits(const model_state *m, const int32_t *ids, int n, gk_err *err) {
+    int V = m->cfg.vocab_size;
+    double *p = malloc(m->layout.n_floats * sizeof *p), *out = malloc((size_t)n * V * sizeof *out), loss;
+    for (size_t i = 0; i < m->layout.n_floats; i++) p[i] = m->params[i];
+    weights_f64 w;
+    weights_point_f64(&m->layout, p, &w);
+    acts_f64 a;
+    token_batch b = {.B = 1, .T = n, .tokens = ids};
+    int rc = acts_init_f64(&a, &m->cfg, 1, n, false, err);
+    if (rc == 0) rc = model_forward_f64(&m->cfg, &w, &a, &b, 0, err);
+    if (rc == 0) rc = model_head_f64(&m->cfg, &w, &a, NULL, head_rows, out, n, &loss, err);
+    acts_free_f64(&a);
+    free(p);
+    if (rc) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void decode_logits_match_full_forward(test_case *tc) {
+    model_state m = {0};
+    gk_err err = {0};
+    CHECK(tc, make_model(NULL, 600, 4, &m, &err) == 0, "%s", err.msg);
+    int32_t p0[] = {2}, p1[] = {2, 10, 20, 30, 40}, p2[] = {2, 9, 8, 7, 6, 5, 4, 3, 300, 301};
+    gen_request reqs[N_REQ] = {{p0, 1, MAX_NEW, 1}, {p1, 5, MAX_NEW, 2}, {p2, 10, 25, 3}};
+    generator g = {.m = &m, .sampling = {.greedy = true}, .batch = 2, .on_logits = keep_logits}; // continuous batching
+    gen_output outs[N_REQ];
+    gen_stats st;
+    CHECK(tc, generate(&g, reqs, N_REQ, outs, &st, &err) == 0, "%s", err.msg);
+    if (tc->failed) return;
+    int V = m.cfg.vocab_size;
+    for (int r = 0; r < N_REQ; r++) {
+        int n = (int)(reqs[r].n_prompt + outs[r].n);
+        int32_t ids[128];
+        memcpy(ids, reqs[r].prompt, reqs[r].n_prompt * sizeof *ids);
+        memcpy(ids + reqs[r].n_prompt, outs[r].tokens, outs[r].n * sizeof *ids);
+        CHECK(tc, outs[r].n == (size_t)reqs[r].max_new && outs[r].finish == GEN_LENGTH, "request %d: %zu tokens", r, outs[r].n);
+        double *full = full_logits(&m, ids, n, &err);
+        CHECK(tc, full, "%s", err.msg);
+        double worst = 0, scale = 0;
+        for (size_t i = 0; full && i < outs[r].n; i++) { // token i was chosen at position n_prompt - 1 + i
+            const double *want = full + (reqs[r].n_prompt - 1 + i) * (size_t)V;
+            for (int v = 0; v < V; v++) {
+                worst = fmax(worst, fabs(hooked[r][i][v] - want[v]));
+                scale = fmax(scale, fabs(want[v]));
+            }
+        }
+        CHECK(tc, worst <= 1e-5 * scale, "request %d: decode logits differ from the full forward by %.3g (scale %.3g)", r,
+              worst, scale);
+        free(full);
+    }
+    int distinct = 0; // the test means something only if the continuation varies
+    for (size_t i = 1; i < outs[1].n; i++) distinct += outs[1].tokens[i] != outs[1].tokens[i - 1];
+    CHECK(tc, distinct >= 5, "request 1 repeats itself (%d changes); the model is too degenerate for this test", distinct);
+    gen_outputs_free(outs, N_REQ);
+    model_state_free(&m);
+}
+
+// ---------------------------------------------------------------- sampling
+
+static void samplers_follow_their_definitions(test_case *tc) {
+    enum { V = 6, DRAWS = 100000 };
+    float logits[V] = {2.0f, 1.0f, 0.5f, 0.5f, -1.0f, -3.0f};
+    double p[V], z = 0;
+    for (int i = 0; i < V; i++) z += p[i] = exp(logits[i] / 0.7);
+    for (int i = 0; i < V; i++) p[i] /= z;
+    sample_cand work[V];
+    struct {
+        sampling s;
+        bool keep[V]; // the tokens each setting may draw
+    } cases[] = {
+        {{.temperature = 0.7, .top_p = 1}, {1, 1, 1, 1, 1, 1}},
+        {{.temperature = 0.7, .top_k = 3, .top_p = 1}, {1, 1, 1, 0, 0, 0}}, // tie at rank 3: the lower id
+        {{.temperature = 0.7, .top_p = 0.8}, {1, 1, 0, 0, 0, 0}},
+        {{.temperature = 0.7, .top_p = 1, .min_p = 0.2}, {1, 1, 0, 0, 0, 0}}, // p2 / p0 = 0.12
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double mass = 0;
+        for (int i = 0; i < V; i++) mass += cases[c].keep[i] ? p[i] : 0;
+        int count[V] = {0};
+        for (int d = 0; d < DRAWS; d++) count[sample_token(logits, V, &cases[c].s, (d + 0.5) / DRAWS, work)]++;
+        for (int i = 0; i < V; i++) {
+            double want = cases[c].keep[i] ? p[i] / mass : 0;
+            CHECK(tc, fabs(count[i] / (double)DRAWS - want) <= 2.0 / DRAWS, "case %zu token %d: frequency %.5f, expected %.5f",
+                  c, i, count[i] / (double)DRAWS, want);
+        }
+    }
+    sampling greedy = {.greedy = true};
+    float tie[4] = {0, 3, 3, 1};
+    CHECK(tc, sample_token(tie, 4, &greedy, 0.9, work) == 1, "greedy: the lowest id among equal maxima");
+}
+
+static void sampled_output_independent_of_batch(test_case *tc) {
+    model_state m = {0};
+    gk_err err = {0};
+    CHECK(tc, make_model(NULL, 600, 4, &m, &err) == 0, "%s", err.msg);
+    int32_t a[] = {2, 5}, b[] = {2, 7, 9, 11}, c[] = {2};
+    gen_request reqs[3] = {{a, 2, 20, 11}, {b, 4, 12, 12}, {c, 1, 30, 13}};
+    generator g = {.m = &m, .sampling = {.temperature = 0.9, .top_k = 50, .top_p = 0.95}, .batch = 1};
+    gen_output one[3], three[3];
+    gen_stats st;
+    CHECK(tc, generate(&g, reqs, 3, one, &st, &err) == 0, "%s", err.msg);
+    g.batch = 3;
+    CHECK(tc, generate(&g, reqs, 3, three, &st, &err) == 0, "%s", err.msg);
+    for (int r = 0; !tc->failed && r < 3; r++)
+        CHECK(tc, one[r].n == three[r].n && !memcmp(one[r].tokens, three[r].tokens, one[r].n * sizeof(int32_t)),
+              "request %d differs between batch 1 and batch 3", r);
+    int32_t stop = one[2].tokens[3]; // a stop id ends the request there, kept as its last token
+    g.stop_ids = &stop;
+    g.n_stop = 1;
+    gen_output stopped[3];
+    CHECK(tc, generate(&g, reqs, 3, stopped, &st, &err) == 0, "%s", err.msg);
+    size_t first = 0;
+    while (first < one[2].n && one[2].tokens[first] != stop) first++;
+    CHECK(tc, !tc->failed && stopped[2].finish == GEN_STOP && stopped[2].n == first + 1, "stop id: %zu tokens, expected %zu",
+          stopped[2].n, first + 1);
+    if (!tc->failed) {
+        gen_outputs_free(stopped, 3);
+        gen_outputs_free(one, 3);
+        gen_outputs_free(three, 3);
+    }
+    model_state_free(&m);
+}
+
+// ---------------------------------------------------------------- the JSONL pipeline
+
+static char model_dir[256], prompts_path[256], out_path[256];
+
+static const char *prompt_lines[] = {
+    "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Who begat Enos?\"}, "
+    "{\"role\": \"assistant\", \"content\": \"ORIGINAL\"}, {\"role\": \"user\", \"content\": \"And then?\"}, "
+    "{\"role\": \"assistant\", \"content\": \"ORIGINAL\"}]}",
+    "{\"prompt\": \"Define turbidity.\"}",
+    "",
+    "{\"conversation\": [{\"role\": \"user\", \"content\": \"Hello there\"}, {\"role\": \"assistant\", \"content\": \"ORIGINAL\"}]}",
+    "{\"text\": \"plain text has nothing to answer\"}",
+    "{\"prompt\": \"What is a fortune?\"}",
+};
+
+static int write_prompts(size_t n) {
+    strbuf sb = {0};
+    for (size_t i = 0; i < n; i++) sb_printf(&sb, "%s\n", prompt_lines[i]);
+    gk_err err;
+    int rc = file_write_atomic(prompts_path, sb.data, sb.len, &err);
+    sb_free(&sb);
+    return rc;
+}
+
+static int answer(const char *out, bool skip_bad) {
+    const char *args[] = {"generate", "--model", model_dir, "--tokenizer", fixture_path("tokenizer/spm_bpe.model"),
+                          "--prompts", prompts_path, "--out", out, "--max-new-tokens", "12", "--temperature", "0.8",
+                          "--seed", "4", "--batch", "2", skip_bad ? "--skip-bad" : NULL, NULL};
+    return run_to(wpath("stdout"), args);
+}
+
+// The output lines of a file by record number (line i of the input at index i).
+static int by_record(const char *path, char *lines[8]) {
+    char *text = read_text(path);
+    int n = 0;
+    for (char *p = text, *end; *p; p = end + 1) {
+        end = strchr(p, '\n');
+        if (!end) break;
+        const char *r = strstr(p, "\"record\": ");
+        int rec = r && r < end ? atoi(r + 10) : 0;
+        if (rec > 0 && rec < 8) lines[rec] = strndup(p, (size_t)(end - p)), n++;
+    }
+    free(text);
+    return n;
+}
+
+static void prompts_pipeline(test_case *tc) {
+    CHECK(tc, write_prompts(5) == 0, "cannot write prompts");
+    int st = answer(out_path, false); // line 5 is a text record
+    char *msg = read_text(wpath("err"));
+    char want[300];
+    snprintf(want, sizeof want, "%s:5:", prompts_path);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, want) && !path_exists(out_path),
+          "a bad record: status %d, %s", st, msg);
+    free(msg);
+    st = answer(out_path, true);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "--skip-bad: status %d", st);
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
+    CHECK(tc, path_exists(out_path) && !path_exists(tmp), "output not renamed into place");
+    char *first[8] = {0};
+    CHECK(tc, by_record(out_path, first) == 3 && first[1] && first[2] && first[4], "expected records 1, 2 and 4");
+    if (tc->failed) return;
+    // Original answers dropped; one assistant turn after each user turn; the system message kept.
+    json_doc d;
+    gk_err err;
+    CHECK(tc, json_parse(first[1], strlen(first[1]), "line", &d, &err) == 0, "%s", err.msg);
+    const json_value *msgs = json_get(d.root, "messages");
+    const char *roles[] = {"system", "user", "assistant", "user", "assistant"};
+    CHECK(tc, msgs && msgs->count == 5 && !strstr(first[1], "ORIGINAL"), "record 1: %s", first[1]);
+    for (size_t i = 0; !tc->failed && i < 5; i++)
+        CHECK(tc, !strcmp(json_get(msgs->items[i], "role")->string, roles[i]), "record 1 message %zu", i);
+    const json_value *meta = json_get(d.root, "meta");
+    CHECK(tc, meta && json_get(meta, "tokens")->integer >= 2 && json_get(meta, "finish"), "record 1 meta: %s", first[1]);
+    json_free(&d);
+    // Resume: two records more; the answered ones are kept as they are, the new ones
+    // equal a fresh run's (each record draws from its own seed).
+    CHECK(tc, write_prompts(6) == 0, "cannot write prompts");
+    st = answer(out_path, true);
+    char *second[8] = {0};
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && by_record(out_path, second) == 4, "resume: status %d", st);
+    char fresh_path[300];
+    snprintf(fresh_path, sizeof fresh_path, "%s", wpath("fresh.jsonl"));
+    st = answer(fresh_path, true);
+    char *fresh[8] = {0};
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && by_record(fresh_path, fresh) == 4, "fresh run: status %d", st);
+    for (int r = 1; !tc->failed && r < 7; r++) {
+        if (!fresh[r]) continue;
+        CHECK(tc, second[r] && !strcmp(second[r], fresh[r]), "record %d differs between the resumed and a fresh run", r);
+        CHECK(tc, !first[r] || !strcmp(first[r], second[r]), "record %d changed on resume", r);
+    }
+    // A kill while writing: OUT.tmp ends in half a line; the rerun answers that record again.
+    char *all = read_text(fresh_path);
+    char *cut = strchr(strchr(all, '\n') + 1, '\n');
+    size_t keep = (size_t)(cut - all) - 10;
+    snprintf(tmp, sizeof tmp, "%s.tmp", fresh_path);
+    CHECK(tc, file_write_atomic(tmp, all, keep, &err) == 0, "%s", err.msg);
+    unlink(fresh_path);
+    st = answer(fresh_path, true);
+    char *again[8] = {0};
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && by_record(fresh_path, again) == 4, "after a cut line: status %d", st);
+    for (int r = 1; !tc->failed && r < 7; r++) CHECK(tc, !fresh[r] == !again[r] && (!fresh[r] || !strcmp(fresh[r], again[r])), "record %d after a cut line", r);
+    free(all);
+    for (int r = 0; r < 8; r++) free(first[r]), free(second[r]), free(fresh[r]), free(again[r]);
+}
+
+static void usage_errors(test_case *tc) {
+    const struct {
+        const char *args[12];
+        int status;
+        const char *want;
+    } cases[] = {
+        {{"generate", "--model", model_dir, "--tokens", "2,5", "--greedy", "--temperature", "0.5"}, 2, "--greedy takes no"},
+        {{"generate", "--model", model_dir, "--tokens", "2,99999"}, 1, "outside the vocabulary"},
+        {{"generate", "--model", model_dir, "--tokens", "2,5", "--max-new-tokens", "200"}, 1, "exceed the model's 96 positions"},
+        {{"generate", "--model", model_dir, "--prompts", prompts_path}, 2, "--prompts needs --out"},
+        {{"generate", "--model", model_dir, "--tokens", "2", "--top-p", "0"}, 2, "--top-p"},
+        {{"generate", "--model", model_dir, "--prompts", prompts_path, "--out", wpath("x.jsonl")}, 2, "no tokenizer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int st = run_to(wpath("stdout"), cases[i].args);
+        char *msg = read_text(wpath("err"));
+        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == cases[i].status && strstr(msg, cases[i].want),
+              "case %zu: status %d: %s", i, st, msg);
+        free(msg);
+    }
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
+    snprintf(work, sizeof work, "/tmp/gk_generate_XXXXXX");
+    if (!mkdtemp(work)) return 1;
+    snprintf(model_dir, sizeof model_dir, "%s/model", work);
+    snprintf(prompts_path, sizeof prompts_path, "%s/prompts.jsonl", work);
+    snprintf(out_path, sizeof out_path, "%s/answers.jsonl", work);
+    model_state m = {0};
+    gk_err err = {0};
+    if (make_model(model_dir, 8000, 4, &m, &err)) {
+        printf("FAIL %s/setup: %s\n", test_program, err.msg);
+        return 1;
+    }
+    model_state_free(&m);
+    test_run("greedy_matches_transformers", greedy_matches_transformers);
+    test_run("decode_logits_match_full_forward", decode_logits_match_full_forward);
+    test_run("samplers_follow_their_definitions", samplers_follow_their_definitions);
+    test_run("sampled_output_independent_of_batch", sampled_output_independent_of_batch);
+    test_run("prompts_pipeline", prompts_pipeline);
+    test_run("usage_errors", usage_errors);
+    if (test_main_result() == 0) dir_remove_tree(work, &err);
+    return test_main_result();
+}
