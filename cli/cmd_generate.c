@@ -97,6 +97,7 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
     g.m = &m;
     tokenizer *tok = NULL;
     rc = prompts_load_tokenizer(model, arg_get(specs, n, "tokenizer"), prompts != NULL, &tok, err);
+    if (tok) g.vocab_limit = tokenizer_vocab_size(tok);
     int32_t stops[2];
     if (rc == 0 && !arg_flag(specs, n, "no-stop")) {
         if (m.cfg.eos_id >= 0) stops[g.n_stop++] = m.cfg.eos_id;

@@ -58,7 +58,8 @@ static int emit(gen_run *r, int b, gk_err *err) {
     int V = r->g->m->cfg.vocab_size;
     const float *l = r->logits + (size_t)b * V;
     if (r->g->on_logits) r->g->on_logits(r->g->ctx, (size_t)s->req, s->out.n, l, V);
-    int32_t id = sample_token(l, V, &r->g->sampling, hash_uniform(q->seed, s->out.n), r->work);
+    int drawable = r->g->vocab_limit > 0 && r->g->vocab_limit < V ? r->g->vocab_limit : V;
+    int32_t id = sample_token(l, drawable, &r->g->sampling, hash_uniform(q->seed, s->out.n), r->work);
     int32_t *grown = realloc(s->out.tokens, (s->out.n + 1) * sizeof *grown);
     if (!grown) return gk_fail(err, GK_ENOMEM, "out of memory");
     s->out.tokens = grown;

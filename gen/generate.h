@@ -38,6 +38,7 @@ typedef struct {
     const int32_t *stop_ids; // ids that end a request (none: n_stop 0)
     size_t n_stop;
     int batch;
+    int vocab_limit;         // > 0: draw only ids below it (a model vocabulary padded past its tokenizer's)
     gen_logits_fn on_logits; // optional
     gen_done_fn on_done;     // optional
     void *ctx;

@@ -47,3 +47,15 @@ for tok in "$gemma" tests/fixtures/tokenizer/spm_bpe.model; do
         python3 scripts/reference/tokenizer_bench.py --tokenizer "$tok" --text "$text"
     fi
 done
+
+echo
+echo "== 4. generation with the KV cache (demo-student shape, random weights): batch 1 and 16"
+tmp=$(mktemp -d)
+$G init --config configs/models/demo-student.json --seed 1 --out "$tmp/model" >/dev/null
+for i in $(seq 1 32); do echo "{\"prompt\": \"Question $i: what is the meaning of verse $i?\"}"; done > "$tmp/prompts.jsonl"
+for b in 1 16; do
+    printf 'batch %s: ' "$b"
+    $G generate --model "$tmp/model" --tokenizer tests/fixtures/tokenizer/spm_bpe.model --prompts "$tmp/prompts.jsonl" \
+        --out "$tmp/out-$b.jsonl" --max-new-tokens 64 --no-stop --greedy --batch "$b" 2>&1 | tail -1 | sed 's/.*; //'
+done
+rm -rf "$tmp"

@@ -245,6 +245,14 @@ static void sampled_output_independent_of_batch(test_case *tc) {
     while (first < one[2].n && one[2].tokens[first] != stop) first++;
     CHECK(tc, !tc->failed && stopped[2].finish == GEN_STOP && stopped[2].n == first + 1, "stop id: %zu tokens, expected %zu",
           stopped[2].n, first + 1);
+    g.stop_ids = NULL; // a padded vocabulary: only ids below the tokenizer's are drawn
+    g.n_stop = 0;
+    g.vocab_limit = 40;
+    gen_output limited[3];
+    CHECK(tc, generate(&g, reqs, 3, limited, &st, &err) == 0, "%s", err.msg);
+    for (int r = 0; !tc->failed && r < 3; r++)
+        for (size_t i = 0; i < limited[r].n; i++) CHECK(tc, limited[r].tokens[i] < 40, "id %d drawn past the limit", limited[r].tokens[i]);
+    if (!tc->failed) gen_outputs_free(limited, 3);
     if (!tc->failed) {
         gen_outputs_free(stopped, 3);
         gen_outputs_free(one, 3);
