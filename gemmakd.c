@@ -23,6 +23,7 @@ static const command commands[] = {
     {"teacher-logits", cmd_teacher_logits, "run a teacher over token shards -> HDF5 teacher cache (resumable, --part i/n)"},
     {"average", cmd_average, "average checkpoints (uniform, weighted, last-k, EMA, SLERP) into a new model dir"},
     {"generate", cmd_generate, "sample from a model with a KV cache: raw ids, or answers to JSONL chat prompts"},
+    {"chat", cmd_chat, "talk with a model on the terminal (multi-turn, the Gemma chat template)"},
     {"eval", cmd_eval, "perplexity, bits per byte, teacher agreement, multiple-choice and log-likelihood tasks"},
     {"bench", cmd_bench, "time a forward+backward step; report tokens/s and GFLOP/s"},
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/gen_flags.h"
 #include "cli/commands.h"
 #include "common/file.h"
 #include "common/rng.h"
@@ -15,21 +16,6 @@
 static const char *USAGE = "gemmakd generate --model DIR (--tokens IDS | --prompts IN.jsonl --out OUT.jsonl) "
                            "[--max-new-tokens N] [--greedy | --temperature T [--top-k K] [--top-p P] [--min-p M]] "
                            "[--seed S] [--no-stop] [--batch B] [--tokenizer FILE]";
-
-static int parse_sampling(const arg_spec *specs, int n, sampling *s, gk_err *err) {
-    *s = (sampling){.greedy = arg_flag(specs, n, "greedy"), .temperature = 1, .top_p = 1};
-    const char *v;
-    long long k;
-    if ((v = arg_get(specs, n, "temperature")) && parse_double("temperature", v, &s->temperature, err)) return -1;
-    if ((v = arg_get(specs, n, "top-k")) && parse_int("top-k", v, 0, 1 << 30, &k, err)) return -1;
-    if (v) s->top_k = (int)k;
-    if ((v = arg_get(specs, n, "top-p")) && parse_double("top-p", v, &s->top_p, err)) return -1;
-    if ((v = arg_get(specs, n, "min-p")) && parse_double("min-p", v, &s->min_p, err)) return -1;
-    if (s->greedy && (arg_get(specs, n, "temperature") || arg_get(specs, n, "top-k") || arg_get(specs, n, "top-p") ||
-                      arg_get(specs, n, "min-p")))
-        return gk_fail(err, GK_EUSAGE, "--greedy takes no sampling settings (--temperature, --top-k, --top-p, --min-p)");
-    return sampling_check(s, err);
-}
 
 // The raw form: one request, the generated ids printed as a JSON array.
 static int generate_ids(const generator *g, const char *ids_text, int max_new, uint64_t seed, gk_err *err) {
@@ -68,11 +54,7 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
         {"out", "FILE", "JSONL of the answered conversations (a rerun skips the records already answered)", NULL},
         {"tokenizer", "FILE", "tokenizer.json or .model (default: the model dir's)", NULL},
         {"max-new-tokens", "N", "at most N new tokens per answer (default 256)", NULL},
-        {"greedy", NULL, "always the most likely token", NULL},
-        {"temperature", "T", "sampling temperature (default 1)", NULL},
-        {"top-k", "K", "sample among the K most likely tokens (default: all)", NULL},
-        {"top-p", "P", "sample among the most likely tokens holding P of the mass (default 1)", NULL},
-        {"min-p", "M", "drop tokens less likely than M times the most likely one (default 0)", NULL},
+        SAMPLING_FLAG_SPECS,
         {"seed", "S", "sampling seed (default 0); each record draws from its own stream", NULL},
         {"no-stop", NULL, "do not stop at <end_of_turn> or <eos>", NULL},
         {"batch", "B", "sequences decoded together (default 16)", NULL},
@@ -91,7 +73,7 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
     if ((v = arg_get(specs, n, "seed")) && parse_int("seed", v, 0, INT64_MAX, &seed, err)) return -1;
     if ((v = arg_get(specs, n, "batch")) && parse_int("batch", v, 1, 4096, &batch, err)) return -1;
     generator g = {.batch = (int)batch, .progress = prompts != NULL};
-    if (parse_sampling(specs, n, &g.sampling, err) || set_threads(arg_get(specs, n, "threads"), err)) return -1;
+    if (sampling_from_flags(specs, n, &g.sampling, err) || set_threads(arg_get(specs, n, "threads"), err)) return -1;
     model_state m = {0};
     if (model_load_dir(model, &m, err)) return -1;
     g.m = &m;
@@ -100,9 +82,7 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
     if (tok) g.vocab_limit = tokenizer_vocab_size(tok);
     int32_t stops[2];
     if (rc == 0 && !arg_flag(specs, n, "no-stop")) {
-        if (m.cfg.eos_id >= 0) stops[g.n_stop++] = m.cfg.eos_id;
-        int32_t eot = tok ? tokenizer_token_id(tok, "<end_of_turn>") : -1;
-        if (eot >= 0 && eot != m.cfg.eos_id) stops[g.n_stop++] = eot;
+        g.n_stop = stop_ids_for(&m.cfg, tok, stops);
         g.stop_ids = stops;
     }
     if (rc == 0 && ids) rc = generate_ids(&g, ids, (int)max_new, hash64((uint64_t)seed), err);

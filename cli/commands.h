@@ -17,5 +17,6 @@ int cmd_teacher_logits(int argc, char **argv, gk_err *err);
 int cmd_average(int argc, char **argv, gk_err *err);
 int cmd_eval(int argc, char **argv, gk_err *err);
 int cmd_generate(int argc, char **argv, gk_err *err);
+int cmd_chat(int argc, char **argv, gk_err *err);
 
 #endif

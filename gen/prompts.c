@@ -159,6 +159,32 @@ static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *
 
 // ---------------------------------------------------------------- answering
 
+int chat_prompt_ids(const tokenizer *tok, const chat_message *m, size_t n, int32_t **ids, size_t *n_ids, gk_err *err) {
+    chat_rendered r;
+    int32_t *body = NULL;
+    size_t nb = 0;
+    *ids = NULL;
+    int rc = chat_render(m, n, true, &r, err);
+    if (rc == 0) {
+        rc = tokenizer_encode(tok, r.text, r.len, false, &body, NULL, &nb, err);
+        chat_rendered_free(&r);
+    }
+    int32_t bos = tokenizer_bos_id(tok);
+    *n_ids = nb + (bos >= 0);
+    if (rc == 0 && !(*ids = malloc(*n_ids * sizeof **ids))) rc = gk_fail(err, GK_ENOMEM, "out of memory");
+    if (rc == 0) {
+        if (bos >= 0) (*ids)[0] = bos;
+        memcpy(*ids + (bos >= 0), body, nb * sizeof *body);
+    }
+    free(body);
+    return rc;
+}
+
+int answer_text(const tokenizer *tok, const gen_output *out, char **text, gk_err *err) {
+    size_t len, n = out->n - (out->finish == GEN_STOP); // the stop id is not part of the answer
+    return tokenizer_decode(tok, out->tokens, n, true, text, &len, err);
+}
+
 // The chat so far, up to user turn `round` (0-based), with the answers to the earlier ones.
 static int build_prompt(const conversation *c, size_t round, const tokenizer *tok, int32_t **ids, size_t *n, gk_err *err) {
     chat_message *m = calloc(c->n_kept + round + 1, sizeof *m);
@@ -170,22 +196,7 @@ static int build_prompt(const conversation *c, size_t round, const tokenizer *to
         if (users < round) m[k++] = (chat_message){ROLE_MODEL, c->answers[users], strlen(c->answers[users])};
         users++;
     }
-    chat_rendered r;
-    int32_t *body = NULL;
-    size_t nb = 0;
-    int rc = chat_render(m, k, true, &r, err);
-    if (rc == 0) {
-        rc = tokenizer_encode(tok, r.text, r.len, false, &body, NULL, &nb, err);
-        chat_rendered_free(&r);
-    }
-    int32_t bos = tokenizer_bos_id(tok);
-    *n = nb + (bos >= 0);
-    if (rc == 0 && !(*ids = malloc(*n * sizeof **ids))) rc = gk_fail(err, GK_ENOMEM, "out of memory");
-    if (rc == 0) {
-        if (bos >= 0) (*ids)[0] = bos;
-        memcpy(*ids + (bos >= 0), body, nb * sizeof *body);
-    }
-    free(body);
+    int rc = chat_prompt_ids(tok, m, k, ids, n, err);
     free(m);
     return rc;
 }
@@ -225,10 +236,8 @@ static void write_record(answer_run *r, const conversation *c) {
 static int on_answer(void *ctx, size_t request, const gen_output *out, gk_err *err) {
     answer_run *r = ctx;
     conversation *c = r->active[request];
-    size_t n = out->n - (out->finish == GEN_STOP); // the stop id is not part of the answer
     char *text;
-    size_t len;
-    if (tokenizer_decode(r->job->tok, out->tokens, n, true, &text, &len, err)) return -1;
+    if (answer_text(r->job->tok, out, &text, err)) return -1;
     c->answers[r->round] = text;
     c->tokens += (int)out->n;
     c->finish = out->finish;

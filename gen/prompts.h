@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 
+#include "data/chat.h"
 #include "data/tokenizer.h"
 #include "gen/generate.h"
 
@@ -27,6 +28,11 @@ typedef struct {
 } prompts_job;
 
 int prompts_answer(const generator *g, const prompts_job *job, gk_err *err);
+
+// <bos> and the chat template of messages[n] with the generation prompt, as ids (*ids malloc'd).
+int chat_prompt_ids(const tokenizer *tok, const chat_message *m, size_t n, int32_t **ids, size_t *n_ids, gk_err *err);
+// The text of a generated answer (without its stop id), malloc'd.
+int answer_text(const tokenizer *tok, const gen_output *out, char **text, gk_err *err);
 
 // The tokenizer for a model (distill/teacher.h: tokenizer_for_model); an error
 // when `required` and there is none.

@@ -33,8 +33,9 @@ static char *read_text(const char *path) {
     return file_read_all(path, &text, &len, &err) ? strdup("") : text;
 }
 
-// Runs gemmakd with argv (after the binary), stdout to outfile; returns the wait status.
-static int run_to(const char *outfile, const char *const *args) {
+// Runs gemmakd with argv (after the binary), stdin from infile (or /dev/null),
+// stdout to outfile; returns the wait status.
+static int run_io(const char *infile, const char *outfile, const char *const *args) {
     const char *argv[40] = {gemmakd};
     int n = 1;
     while (*args && n < 39) argv[n++] = *args++;
@@ -42,7 +43,9 @@ static int run_to(const char *outfile, const char *const *args) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        if (!freopen(outfile, "w", stdout) || !freopen(test_join(work, "err"), "w", stderr)) _exit(126);
+        if (!freopen(infile ? infile : "/dev/null", "r", stdin) || !freopen(outfile, "w", stdout) ||
+            !freopen(test_join(work, "err"), "w", stderr))
+            _exit(126);
         execv(gemmakd, (char *const *)argv);
         _exit(127);
     }
@@ -50,6 +53,8 @@ static int run_to(const char *outfile, const char *const *args) {
     waitpid(pid, &st, 0);
     return st;
 }
+
+static int run_to(const char *outfile, const char *const *args) { return run_io(NULL, outfile, args); }
 
 static int make_model(const char *dir, int vocab, int window, model_state *m, gk_err *err) {
     char json[1024];
@@ -367,6 +372,41 @@ static void prompts_pipeline(test_case *tc) {
     for (int r = 0; r < 8; r++) free(first[r]), free(second[r]), free(fresh[r]), free(again[r]);
 }
 
+// chat answers a conversation as generate --prompts does (greedy: the same text).
+static void chat_matches_prompts(test_case *tc) {
+    const char *rec = "{\"messages\": [{\"role\": \"user\", \"content\": \"Who begat Enos?\"}, "
+                      "{\"role\": \"assistant\", \"content\": \"ORIGINAL\"}, {\"role\": \"user\", \"content\": \"And then?\"}]}\n";
+    const char *input = "Who begat Enos?\nAnd then?\n";
+    char in[300], chat_in[300], out[300], chat_out[300];
+    snprintf(in, sizeof in, "%s", wpath("chat-prompts.jsonl"));
+    snprintf(chat_in, sizeof chat_in, "%s", wpath("chat-in.txt"));
+    snprintf(out, sizeof out, "%s", wpath("chat-answers.jsonl"));
+    snprintf(chat_out, sizeof chat_out, "%s", wpath("chat-out.txt"));
+    gk_err err;
+    CHECK(tc, file_write_atomic(in, rec, strlen(rec), &err) == 0 && file_write_atomic(chat_in, input, strlen(input), &err) == 0,
+          "%s", err.msg);
+    const char *tokfile = fixture_path("tokenizer/spm_bpe.model");
+    int st = run_to(wpath("stdout"), (const char *[]){"generate", "--model", model_dir, "--tokenizer", tokfile, "--prompts", in,
+                                                      "--out", out, "--greedy", "--max-new-tokens", "10", NULL});
+    int st2 = run_io(chat_in, chat_out, (const char *[]){"chat", "--model", model_dir, "--tokenizer", tokfile, "--greedy",
+                                                        "--max-new-tokens", "10", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && WIFEXITED(st2) && WEXITSTATUS(st2) == 0, "status %d / %d", st, st2);
+    char *line = read_text(out), *said = read_text(chat_out);
+    json_doc d;
+    if (!tc->failed && json_parse(line, strlen(line), "answers", &d, &err) == 0) {
+        const json_value *m = json_get(d.root, "messages");
+        strbuf want = {0};
+        sb_printf(&want, "%s\n%s\n", json_get(m->items[1], "content")->string, json_get(m->items[3], "content")->string);
+        CHECK(tc, strlen(said) > 6 && !strcmp(want.data, said), "chat said:\n%s\ngenerate --prompts answered:\n%s", said, want.data);
+        sb_free(&want);
+        json_free(&d);
+    } else {
+        CHECK(tc, 0, "cannot read %s: %s", out, line);
+    }
+    free(line);
+    free(said);
+}
+
 static void usage_errors(test_case *tc) {
     const struct {
         const char *args[12];
@@ -409,6 +449,7 @@ int main(int argc, char **argv) {
     test_run("samplers_follow_their_definitions", samplers_follow_their_definitions);
     test_run("sampled_output_independent_of_batch", sampled_output_independent_of_batch);
     test_run("prompts_pipeline", prompts_pipeline);
+    test_run("chat_matches_prompts", chat_matches_prompts);
     test_run("usage_errors", usage_errors);
     if (test_main_result() == 0) dir_remove_tree(work, &err);
     return test_main_result();

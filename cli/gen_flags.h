@@ -1,0 +1,20 @@
+// Flags shared by the commands that generate (generate, chat).
+#ifndef GK_CLI_GEN_FLAGS_H
+#define GK_CLI_GEN_FLAGS_H
+
+#include "cli/args.h"
+#include "data/tokenizer.h"
+#include "gen/generate.h"
+
+#define SAMPLING_FLAG_SPECS                                                                                           \
+    {"greedy", NULL, "always the most likely token", NULL},                                                          \
+        {"temperature", "T", "sampling temperature (default 1)", NULL},                                             \
+        {"top-k", "K", "sample among the K most likely tokens (default: all)", NULL},                               \
+        {"top-p", "P", "sample among the most likely tokens holding P of the mass (default 1)", NULL},              \
+        {"min-p", "M", "drop tokens less likely than M times the most likely one (default 0)", NULL}
+
+int sampling_from_flags(const arg_spec *specs, int n, sampling *s, gk_err *err);
+// The ids that end an answer: the config's <eos> and the tokenizer's <end_of_turn> (when it has one).
+size_t stop_ids_for(const model_config *cfg, const tokenizer *tok, int32_t stops[2]);
+
+#endif
