@@ -11,6 +11,8 @@
 #     and a narrowed sliding window;
 #  8. gemmakd eval of every model: loss, perplexity, bits per byte, narrowed windows,
 #     teacher agreement, a multiple-choice task, and an average of checkpoints;
+#  9. the teacher-answers pipeline (scripts/chat_pipeline.sh): prompts, the teacher's
+#     answers, SFT and distillation of the student on them, agreement before and after;
 #     then the training-step speed.
 # The students see the same tokens in the same order (same seed). Every run
 # resumes where it stopped, so a second `make demo` only redoes what is missing.
@@ -87,6 +89,11 @@ $python scripts/eval_table.py "student, scratch=runs/demo-eval-scratch.json" \
     "student, distilled=runs/demo-eval-distill.json" "student, from cache=runs/demo-eval-distill-cache.json" \
     "teacher=runs/demo-eval-teacher.json" "distilled, window 64=runs/demo-eval-distill-w64.json" \
     "distilled, window 32=runs/demo-eval-distill-w32.json" "scratch, average of last 3=runs/demo-eval-scratch-avg3.json"
+
+echo
+echo "== 9. teacher answers: 400 corpus prompts answered by the teacher, the student fine-tuned (SFT)"
+echo "     and distilled on them, and its agreement with the teacher on 60 held-out prompts"
+PYTHON=$python ./scripts/chat_pipeline.sh
 
 echo
 $G bench --config configs/models/demo-student.json --batch 8 --seq-len 256 --steps 3 --optimizer adamw

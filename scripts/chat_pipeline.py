@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Helpers of the teacher-answers pipeline (scripts/chat_pipeline.sh); standard library only.
+
+  prompts CORPUS.jsonl N OUT.jsonl   N chat prompts about dictionary entries and verses of the corpus
+  pairs ANSWERS.jsonl OUT.jsonl      (chat prompt, answer) pairs for `gemmakd eval --loglikelihood`
+  table NAME=TEACHER_ON_STUDENT.json:STUDENT_ON_TEACHER.json ...
+                                     the agreement table from `gemmakd eval` results: the teacher's
+                                     log-prob per token of each student's greedy answers, and the
+                                     student's loss, KL to the teacher and top-1 agreement with it on
+                                     the teacher's own greedy answers (model turns only)
+"""
+import json
+import random
+import re
+import sys
+
+HEAD = re.compile(r"^([A-Z][A-Za-z'-]+), ((?:[a-z]+\. ?)+)")
+VERSE = re.compile(r"(\d+:\d+) ([^\n]{30,200})")
+
+
+def prompts(corpus, n, out):
+    rng = random.Random(20261123)
+    found = []
+    for line in open(corpus, encoding="utf-8"):
+        text = json.loads(line)["text"]
+        m = HEAD.match(text)
+        if m:
+            found.append(f"What does the word \"{m.group(1)}\" mean?")
+            continue
+        v = VERSE.search(text)
+        if v:
+            words = v.group(2).split()
+            found.append("Continue this verse: " + " ".join(words[: max(4, len(words) // 3)]))
+    rng.shuffle(found)
+    with open(out, "w", encoding="utf-8") as f:
+        for p in found[:n]:
+            f.write(json.dumps({"prompt": p}) + "\n")
+
+
+def render(messages):  # the Gemma chat template up to the model turn (gemmakd adds <bos>)
+    text = ""
+    for m in messages:
+        role = "model" if m["role"] == "assistant" else m["role"]
+        text += f"<start_of_turn>{role}\n{m['content'].strip()}<end_of_turn>\n"
+    return text + "<start_of_turn>model\n"
+
+
+def pairs(path, out):
+    records = sorted((json.loads(line) for line in open(path, encoding="utf-8")), key=lambda r: r["meta"]["record"])
+    with open(out, "w", encoding="utf-8") as f:
+        for r in records:
+            msgs, answer = r["messages"][:-1], r["messages"][-1]["content"]
+            if answer.strip():
+                f.write(json.dumps({"context": render(msgs), "continuation": answer + "<end_of_turn>"}) + "\n")
+
+
+def table(specs):
+    print("| student | teacher's log-prob per token of the student's greedy answers |"
+          " student's loss on the teacher's answers | KL(teacher ‖ student) there | top-1 agreement there |")
+    print("|---|---|---|---|---|")
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        teacher_on_student, student_on_teacher = rest.split(":")
+        t = json.load(open(teacher_on_student))["loglikelihood"][0]["results"]
+        s = json.load(open(student_on_teacher))
+        lp = sum(x["loglikelihood"] for x in t) / sum(x["tokens"] for x in t)
+        print(f"| {name} | {lp:.3f} | {s['data']['loss']:.3f} | {s['teacher']['kl']:.3f} |"
+              f" {s['teacher']['top1_agreement']:.1%} |")
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "prompts":
+        prompts(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif cmd == "pairs":
+        pairs(sys.argv[2], sys.argv[3])
+    else:
+        table(sys.argv[2:])
