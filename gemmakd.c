@@ -19,7 +19,7 @@ static const command commands[] = {
     {"encode", cmd_encode, "text -> token ids (tokenizer.json or tokenizer.model), printed as a JSON array"},
     {"decode", cmd_decode, "token ids -> text"},
     {"tokenize", cmd_tokenize, "text or JSONL (plain or chat) -> HDF5 token shards"},
-    {"train", cmd_train, "train a model from a run config (scratch or SFT; --resume continues)"},
+    {"train", cmd_train, "train a model from a run config (scratch, SFT or distillation; --resume continues)"},
     {"teacher-logits", cmd_teacher_logits, "run a teacher over token shards -> HDF5 teacher cache (resumable, --part i/n)"},
     {"average", cmd_average, "average checkpoints (uniform, weighted, last-k, EMA, SLERP) into a new model dir"},
     {"generate", cmd_generate, "sample from a model with a KV cache: raw ids, or answers to JSONL chat prompts"},
