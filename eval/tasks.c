@@ -7,6 +7,7 @@
 
 #include "common/file.h"
 #include "common/json.h"
+#include "common/lines.h"
 #include "eval/scorer.h"
 
 // ---------------------------------------------------------------- requests
@@ -143,14 +144,9 @@ static int jsonl_read(const char *path, jsonl *j, gk_err *err) {
     size_t len;
     if (file_read_all(path, &text, &len, err)) return -1;
     int rc = 0;
-    size_t line = 0;
-    for (char *p = text, *end; rc == 0 && p < text + len; p = end + 1) {
-        end = memchr(p, '\n', (size_t)(text + len - p));
-        if (!end) end = text + len;
-        line++;
-        const char *q = p;
-        while (q < end && strchr(" \t\r", *q)) q++;
-        if (q == end) continue;
+    line_iter it = lines_of(text, len);
+    for (const char *p, *end; rc == 0 && next_line(&it, &p, &end);) {
+        size_t line = it.line;
         json_doc *bigger = realloc(j->docs, (j->n + 1) * sizeof *bigger);
         size_t *lines = realloc(j->lines, (j->n + 1) * sizeof *lines);
         if (bigger) j->docs = bigger;

@@ -7,6 +7,7 @@
 
 #include "common/file.h"
 #include "common/json.h"
+#include "common/lines.h"
 #include "common/rng.h"
 #include "common/strbuf.h"
 #include "data/chat.h"
@@ -113,16 +114,12 @@ static int keep_turns(conversation *c, const char *file, gk_err *err) {
 static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *skipped_done, size_t *bad, gk_err *err) {
     const prompts_job *j = r->job;
     char *text;
-    size_t len, line = 0;
+    size_t len;
     if (file_read_all(j->in, &text, &len, err)) return -1;
     int rc = 0;
-    for (char *p = text, *end; rc == 0 && p < text + len; p = end + 1) {
-        end = memchr(p, '\n', (size_t)(text + len - p));
-        if (!end) end = text + len;
-        line++;
-        const char *q = p;
-        while (q < end && strchr(" \t\r", *q)) q++;
-        if (q == end) continue;
+    line_iter it = lines_of(text, len);
+    for (const char *p, *end; rc == 0 && next_line(&it, &p, &end);) {
+        size_t line = it.line;
         if (line < n_done && done[line]) {
             (*skipped_done)++;
             continue;
