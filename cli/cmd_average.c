@@ -96,19 +96,19 @@ static int method_weights(avg_method m, const arg_spec *specs, int ns, size_t n,
     if (m != AVG_EMA && ds) return gk_fail(err, GK_EUSAGE, "--decay goes with --method ema");
     if (m == AVG_WEIGHTED) {
         if (!ws) return gk_fail(err, GK_EUSAGE, "--method weighted needs --weights w1,w2,... (one per checkpoint)");
-        char *copy = strdup(ws), *save = NULL;
+        char *list = NULL;
+        const char **items = NULL;
         size_t k = 0;
-        int rc = copy ? 0 : gk_fail(err, GK_ENOMEM, "out of memory");
-        for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; rc == 0 && tok; tok = strtok_r(NULL, ",", &save)) {
-            double v;
-            if (k == n) rc = gk_fail(err, GK_EUSAGE, "--weights: more weights than the %zu checkpoints", n);
-            else if (parse_double("weights", tok, &v, err)) rc = -1;
-            else if (!(v >= 0 && isfinite(v))) rc = gk_fail(err, GK_EUSAGE, "--weights: '%s' is not a weight >= 0", tok);
-            else w[k++] = v;
+        int rc = split_commas("weights", ws, &list, &items, &k, err);
+        if (rc == 0 && k != n) rc = gk_fail(err, GK_EUSAGE, "--weights: %zu weights for %zu checkpoints", k, n);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (parse_double("weights", items[i], &w[i], err)) rc = -1;
+            else if (!(w[i] >= 0 && isfinite(w[i])))
+                rc = gk_fail(err, GK_EUSAGE, "--weights: '%s' is not a weight >= 0", items[i]);
         }
-        free(copy);
+        free(list);
+        free(items);
         if (rc) return -1;
-        if (k != n) return gk_fail(err, GK_EUSAGE, "--weights: %zu weights for %zu checkpoints", k, n);
         double sum = 0;
         for (size_t i = 0; i < n; i++) sum += w[i];
         if (!(sum > 0)) return gk_fail(err, GK_EUSAGE, "--weights: the weights sum to 0");
@@ -190,7 +190,7 @@ int cmd_average(int argc, char **argv, gk_err *err) {
     if (rc == 0) rc = param_layout_build(&m.cfg, &m.layout, err);
     if (rc == 0 && !(m.params = param_buffer_alloc(&m.layout, err))) rc = -1;
     if (rc == 0) rc = method == AVG_SLERP ? average_slerp(&in, t, &m, err) : average_model_dirs(in.dirs, w, in.n, &m, err);
-    if (rc == 0) rc = model_create_dir_tagged(out, &m, dtype, 5000000000ull, sha, err);
+    if (rc == 0) rc = model_create_dir(out, &m, dtype, MODEL_SHARD_BYTES, sha, err);
     size_t used = method == AVG_SLERP ? 2 : 0;
     for (size_t i = 0; method != AVG_SLERP && w && i < in.n; i++) used += w[i] > 0;
     if (rc == 0) printf("averaged %zu of %zu checkpoint(s) (%s) into %s\n", used, in.n, ms ? ms : "uniform", out);

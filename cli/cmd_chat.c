@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/gen_flags.h"
 #include "common/rng.h"
+#include "distill/teacher.h"
 #include "gen/prompts.h"
 
 typedef struct {
@@ -81,7 +82,7 @@ int cmd_chat(int argc, char **argv, gk_err *err) {
     model_state m = {0};
     tokenizer *tok = NULL;
     if (model_load_dir(model, &m, err)) return -1;
-    rc = prompts_load_tokenizer(model, arg_get(specs, n, "tokenizer"), true, &tok, err);
+    rc = tokenizer_for_model(model, arg_get(specs, n, "tokenizer"), true, &tok, err);
     int32_t stops[2];
     g.m = &m;
     g.n_stop = tok ? stop_ids_for(&m.cfg, tok, stops) : 0;

@@ -130,9 +130,7 @@ int cmd_eval(int argc, char **argv, gk_err *err) {
     tokenizer *tok = NULL;
     strbuf out = {0};
     rc = model_load_dir(a.model, &m, err);
-    if (rc == 0) rc = tokenizer_for_model(a.model, a.tokenizer_path, &tok, err);
-    if (rc == 0 && !tok && (a.tasks || a.ll))
-        rc = gk_fail(err, GK_EUSAGE, "--tasks and --loglikelihood need a tokenizer: --tokenizer FILE (the model dir has none)");
+    if (rc == 0) rc = tokenizer_for_model(a.model, a.tokenizer_path, a.tasks || a.ll, &tok, err);
     sb_puts(&out, "{\"model\": ");
     sb_json_string(&out, a.model, strlen(a.model));
     if (rc == 0 && a.data) rc = run_data(&a, &m, tok, &out, err);

@@ -8,8 +8,8 @@
 #include "cli/args.h"
 #include "cli/gen_flags.h"
 #include "cli/commands.h"
-#include "common/file.h"
 #include "common/rng.h"
+#include "distill/teacher.h"
 #include "gen/generate.h"
 #include "gen/prompts.h"
 
@@ -78,7 +78,7 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
     if (model_load_dir(model, &m, err)) return -1;
     g.m = &m;
     tokenizer *tok = NULL;
-    rc = prompts_load_tokenizer(model, arg_get(specs, n, "tokenizer"), prompts != NULL, &tok, err);
+    rc = tokenizer_for_model(model, arg_get(specs, n, "tokenizer"), prompts != NULL, &tok, err);
     if (tok) g.vocab_limit = tokenizer_vocab_size(tok);
     int32_t stops[2];
     if (rc == 0 && !arg_flag(specs, n, "no-stop")) {

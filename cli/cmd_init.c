@@ -22,7 +22,7 @@ int cmd_init(int argc, char **argv, gk_err *err) {
     const char *config = arg_get(specs, n, "config"), *out = arg_get(specs, n, "out");
     const char *seed_s = arg_get(specs, n, "seed"), *dtype_s = arg_get(specs, n, "dtype");
     const char *shard_s = arg_get(specs, n, "max-shard-size");
-    size_t max_shard = 5000000000ull;
+    size_t max_shard = MODEL_SHARD_BYTES;
     if (shard_s && parse_size("max-shard-size", shard_s, &max_shard, err)) return -1;
     if (!config || !out) return gk_fail(err, GK_EUSAGE, "init needs --config and --out");
     long long seed = 0;
@@ -38,7 +38,7 @@ int cmd_init(int argc, char **argv, gk_err *err) {
     if (rc == 0 && !(m.params = param_buffer_alloc(&m.layout, err))) rc = -1;
     if (rc == 0) {
         model_init_random(&m.cfg, &m.layout, m.params, (uint64_t)seed);
-        rc = model_create_dir(out, &m, dtype, max_shard, err);
+        rc = model_create_dir(out, &m, dtype, max_shard, NULL, err);
     }
     if (rc == 0)
         printf("initialised %zu parameters (seed %lld) in %s\n", m.layout.n_params, seed, out);

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "common/file.h"
+
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -79,4 +81,12 @@ void sha256_hex(const void *data, size_t len, char hex[65]) {
         hex[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
     }
     hex[64] = 0;
+}
+
+int sha256_file(const char *path, char hex[65], gk_err *err) {
+    file_map m;
+    if (file_map_open(path, &m, err)) return -1;
+    sha256_hex(m.data ? (const void *)m.data : "", m.size, hex);
+    file_map_close(&m);
+    return 0;
 }

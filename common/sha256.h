@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
+
 typedef struct {
     uint32_t state[8];
     uint64_t bytes;         // message length so far
@@ -18,5 +20,7 @@ void sha256_final(sha256_ctx *c, unsigned char digest[32]);
 
 // digest of data[0..len) as 64 lowercase hex digits + NUL
 void sha256_hex(const void *data, size_t len, char hex[65]);
+// The same of a file's bytes (memory-mapped); -1 with err naming the file when it cannot be read.
+int sha256_file(const char *path, char hex[65], gk_err *err);
 
 #endif

@@ -193,6 +193,11 @@ int loader_open(loader **out, const char *const *paths, size_t n_paths, const lo
                     s->meta.vocab_size, s0->meta.vocab_size, s0->path);
             goto fail;
         }
+        if (opt->max_vocab > 0 && s->meta.vocab_size > opt->max_vocab) {
+            gk_fail(err, GK_EINPUT, "%s: the shards' vocabulary has %" PRId64 " ids but the model's only %" PRId64, s->path,
+                    s->meta.vocab_size, opt->max_vocab);
+            goto fail;
+        }
         uint64_t windows = (s->n_tokens - 1) / opt->seq_len;
         l->first[i + 1] = l->first[i] + windows;
         all_tokens += s->n_tokens;
@@ -240,6 +245,26 @@ int loader_batch_alloc(loader_batch *b, size_t capacity, size_t seq_len, gk_err 
         return -1;
     }
     return 0;
+}
+
+void loader_batch_stage(const loader_batch *b, size_t B, int32_t *tokens, int32_t *doc_begin, int32_t *targets) {
+    size_t T = b->seq_len;
+    for (size_t r = 0; r < B; r++) {
+        bool live = r < b->batch_size;
+        const int32_t *w = b->tokens + r * (T + 1); // [T + 1]: inputs, then one more for the last target
+        for (size_t t = 0; t < T; t++) {
+            size_t i = r * T + t;
+            tokens[i] = live ? w[t] : 0;
+            doc_begin[i] = live ? b->doc_begin[i] : 0;
+            targets[i] = live && b->target_mask[i] ? w[t + 1] : -1;
+        }
+    }
+}
+
+size_t loader_batch_targets(const loader_batch *b) {
+    size_t n = 0;
+    for (size_t i = 0; i < b->batch_size * b->seq_len; i++) n += b->target_mask[i];
+    return n;
 }
 
 void loader_batch_free(loader_batch *b) {

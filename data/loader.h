@@ -41,6 +41,7 @@ typedef struct {
     uint64_t seed;
     const char *tokenizer_sha256; // every shard must have it (NULL: they must agree with each other)
     int64_t vocab_size;           // every shard must have it (0: they must agree with each other)
+    int64_t max_vocab;            // > 0: the model's vocabulary; shards with a larger one are refused
 } loader_options;
 
 // Where the stream stands: the next window is position `index` of epoch
@@ -73,6 +74,12 @@ typedef struct {
 
 int loader_batch_alloc(loader_batch *b, size_t capacity, size_t seq_len, gk_err *err);
 void loader_batch_free(loader_batch *b);
+// A model's inputs from the batch, padded to B >= batch_size rows (padding: token 0,
+// no targets): tokens, doc_begin [B, T] (doc_begin may be b->doc_begin itself) and
+// targets [B, T], the next token where target_mask is set, else -1.
+void loader_batch_stage(const loader_batch *b, size_t B, int32_t *tokens, int32_t *doc_begin, int32_t *targets);
+// How many targets the batch has (target_mask set).
+size_t loader_batch_targets(const loader_batch *b);
 
 typedef struct loader loader;
 

@@ -5,16 +5,11 @@
 
 #include "model/kernels.h"
 
-// Teacher logits of tokens first..first+count-1: hidden . E_T^T, soft-capped.
-static void teacher_chunk(kd_head_ctx *c, size_t first, size_t count, int vocab) {
-    int d = c->teacher_cfg->d_model;
-    matmul_forward_f32(c->teacher_logits, c->teacher_hidden + first * d, c->teacher_embed, (int)count, d, vocab);
-    softcap_forward_f32(c->teacher_logits, count * (size_t)vocab, c->teacher_cfg->final_softcap);
-}
-
 double kd_head_f32(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
     kd_head_ctx *c = ctx_;
-    if (c->teacher_hidden) teacher_chunk(c, first, count, vocab);
+    if (c->teacher_hidden) // the teacher's logits of the same tokens
+        model_logits_f32(c->teacher_cfg, c->teacher_embed, c->teacher_hidden + first * (size_t)c->teacher_cfg->d_model,
+                         (int)count, c->teacher_logits);
     int failed = 0;
 #pragma omp parallel for schedule(static) reduction(| : failed)
     for (size_t r = 0; r < count; r++) {

@@ -11,16 +11,13 @@ int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *e
     *found = false;
     const char *files[] = {"tokenizer.json", "tokenizer.model"};
     for (int i = 0; i < 2 && !*found; i++) {
-        char *path = path_join(dir, files[i]), *data;
-        size_t len;
+        char *path = path_join(dir, files[i]);
         if (path && path_exists(path)) {
-            if (file_read_all(path, &data, &len, err)) {
-                free(path);
-                return -1;
-            }
-            sha256_hex(data, len, sha256);
-            free(data);
+            int rc = sha256_file(path, sha256, err);
+            free(path);
+            if (rc) return -1;
             *found = true;
+            continue;
         }
         free(path);
     }
@@ -77,7 +74,7 @@ void online_teacher_close(online_teacher *t) {
     model_state_free(&t->model);
 }
 
-int tokenizer_for_model(const char *model_dir, const char *path, tokenizer **tok, gk_err *err) {
+int tokenizer_for_model(const char *model_dir, const char *path, bool required, tokenizer **tok, gk_err *err) {
     *tok = NULL;
     const char *names[] = {"tokenizer.json", "tokenizer.model"};
     char *found = NULL;
@@ -88,9 +85,11 @@ int tokenizer_for_model(const char *model_dir, const char *path, tokenizer **tok
     }
     const char *use = path ? path : found;
     int rc = use ? tokenizer_load(use, tok, err) : 0;
+    if (rc == 0 && !use && required)
+        rc = gk_fail(err, GK_EUSAGE, "%s has no tokenizer.json or tokenizer.model: give --tokenizer FILE", model_dir);
     char sha[65];
-    bool recorded = false;
-    if (rc == 0 && *tok && model_dir_tokenizer(model_dir, sha, &recorded, err)) rc = -1;
+    bool recorded = false; // the model dir's own tokenizer file is its record: nothing to compare
+    if (rc == 0 && path && model_dir_tokenizer(model_dir, sha, &recorded, err)) rc = -1;
     if (rc == 0 && *tok && recorded && strcmp(sha, tokenizer_sha256(*tok)))
         rc = gk_fail(err, GK_EINPUT, "%s: model %s was trained with another tokenizer (sha256 %.12s..., this one %.12s...)",
                      use, model_dir, sha, tokenizer_sha256(*tok));

@@ -30,8 +30,8 @@ void online_teacher_close(online_teacher *t);
 // false when the dir records none.
 int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *err);
 // The tokenizer for a model: `path` when given, else a tokenizer.json or
-// tokenizer.model in the model dir (*tok = NULL when neither); it must be the
-// one the model records, when it records one.
-int tokenizer_for_model(const char *model_dir, const char *path, tokenizer **tok, gk_err *err);
+// tokenizer.model in the model dir (*tok = NULL when neither, an error naming
+// --tokenizer when required); it must be the one the model records, when it records one.
+int tokenizer_for_model(const char *model_dir, const char *path, bool required, tokenizer **tok, gk_err *err);
 
 #endif

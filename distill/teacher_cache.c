@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/file.h"
+#include "common/sha256.h"
 #include "common/half.h"
 #include "data/h5util.h"
 #include "data/zstd_filter.h"
@@ -215,7 +216,7 @@ int teacher_cache_open(teacher_cache **out, const char *dir, loader *l, const te
 #pragma omp parallel for schedule(dynamic, 1) if (rc == 0)
     for (size_t i = 0; i < (rc == 0 ? c->n_shards : 0); i++) {
         gk_err e1 = {0};
-        if (file_sha256(loader_shard(l, i)->path, sha[i], &e1)) {
+        if (sha256_file(loader_shard(l, i)->path, sha[i], &e1)) {
 #pragma omp critical
             if (!failed++) first_err = e1;
         }

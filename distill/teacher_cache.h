@@ -135,8 +135,6 @@ int teacher_cache_row(void *ctx, size_t row, sparse_row *out);
 
 // ---------------------------------------------------------------- shared
 
-// sha256 of a file's bytes (mmap), as 64 lowercase hex digits.
-int file_sha256(const char *path, char hex[65], gk_err *err);
 
 // A cheap fingerprint of a model directory: sha256 over config.json's bytes, then
 // for each weight file (model.safetensors, or model.safetensors.index.json and

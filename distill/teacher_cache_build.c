@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/file.h"
+#include "common/sha256.h"
 #include "common/half.h"
 #include "common/progress.h"
 #include "common/timer.h"
@@ -124,7 +125,7 @@ static int open_inputs(builder *b, gk_err *err) {
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t i = 0; i < n; i++) {
         gk_err e = {0};
-        if (file_sha256(loader_shard(b->l, i)->path, b->shard_sha[i], &e)) {
+        if (sha256_file(loader_shard(b->l, i)->path, b->shard_sha[i], &e)) {
 #pragma omp critical
             if (!failed++) first_err = e;
         }

@@ -26,14 +26,6 @@ int teacher_cache_method_parse(const char *name, teacher_cache_method *out) {
 
 // ---------------------------------------------------------------- hashes
 
-int file_sha256(const char *path, char hex[65], gk_err *err) {
-    file_map m;
-    if (file_map_open(path, &m, err)) return -1;
-    sha256_hex(m.data ? (const void *)m.data : "", m.size, hex);
-    file_map_close(&m);
-    return 0;
-}
-
 static void put_u64(sha256_ctx *c, uint64_t v) {
     unsigned char b[8];
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));

@@ -64,30 +64,13 @@ static int open_teacher(corpus_run *c, const model_state *m, const corpus_eval_j
     return 0;
 }
 
-// Inputs, document starts and targets of the loaded windows; rows past them score nothing.
-static void stage(corpus_run *c) {
-    scorer *s = &c->s;
-    size_t T = (size_t)s->T;
-    for (size_t b = 0; b < (size_t)s->B; b++)
-        for (size_t t = 0; t < T; t++) {
-            size_t i = b * T + t;
-            bool live = b < c->batch.batch_size;
-            const int32_t *w = c->batch.tokens + b * (T + 1);
-            s->tokens[i] = live ? w[t] : 0;
-            s->doc_begin[i] = live ? c->batch.doc_begin[i] : 0;
-            s->targets[i] = live && c->batch.target_mask[i] ? w[t + 1] : -1;
-        }
-}
-
 int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_result *r, gk_err *err) {
     memset(r, 0, sizeof *r);
     corpus_run c = {0};
-    loader_options opt = {.seq_len = (size_t)j->seq_len, .tokenizer_sha256 = j->tokenizer_sha256};
+    loader_options opt = {.seq_len = (size_t)j->seq_len, .tokenizer_sha256 = j->tokenizer_sha256,
+                          .max_vocab = m->cfg.vocab_size};
     int rc = loader_open(&c.l, j->data, j->n_data, &opt, err);
     const shard_file *first = rc == 0 ? loader_shard(c.l, 0) : NULL;
-    if (rc == 0 && first->meta.vocab_size > m->cfg.vocab_size)
-        rc = gk_fail(err, GK_EINPUT, "%s: the shards' vocabulary (%lld ids) is larger than the model's (%d)", first->path,
-                     (long long)first->meta.vocab_size, m->cfg.vocab_size);
     if (rc == 0) rc = loader_batch_alloc(&c.batch, (size_t)j->batch, (size_t)j->seq_len, err);
     if (rc == 0) rc = scorer_init(&c.s, m, j->batch, j->seq_len, j->window, err);
     if (rc == 0 && (j->teacher_dir || j->cache_dir))
@@ -99,7 +82,7 @@ int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_resu
     for (uint64_t done = 0; rc == 0 && done < windows;) {
         size_t rows = windows - done < (uint64_t)j->batch ? (size_t)(windows - done) : (size_t)j->batch;
         if (loader_next(c.l, rows, &c.batch, err)) rc = -1;
-        stage(&c);
+        loader_batch_stage(&c.batch, (size_t)c.s.B, c.s.tokens, c.s.doc_begin, c.s.targets);
         token_batch tb = {.B = c.s.B, .T = c.s.T, .tokens = c.s.tokens, .doc_begin = c.s.doc_begin};
         if (rc == 0 && c.has_teacher) {
             rc = online_teacher_forward(&c.teacher, &tb, err);
@@ -107,7 +90,7 @@ int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_resu
         }
         if (rc == 0 && c.cache) rc = teacher_cache_batch(c.cache, &c.batch, &c.rows, err);
         double nll;
-        if (rc == 0) rc = scorer_run(&c.s, r->teacher ? &c.kd : NULL, c.cache && !strcmp(r->cache_method, "sample"), &nll, err);
+        if (rc == 0) rc = scorer_run(&c.s, r->teacher ? &c.kd : NULL, &nll, err);
         if (rc == 0 && !isfinite(nll)) rc = gk_fail(err, GK_EINPUT, "non-finite loss (the model or teacher cache holds NaN or inf)");
         for (size_t i = 0; rc == 0 && i < (size_t)c.s.B * c.s.T; i++) {
             int32_t t = c.s.targets[i];

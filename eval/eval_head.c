@@ -15,7 +15,7 @@ static int teacher_argmax(const eval_head_ctx *c, size_t first, size_t r, int vo
     kd_head_ctx *k = c->teacher;
     if (k->teacher_hidden) return argmax(k->teacher_logits + r * (size_t)vocab, vocab);
     sparse_row row;
-    if (c->sampled_cache || k->rows(k->rows_ctx, first + r, &row) || row.k < 1) return -1;
+    if (k->sparse == SPARSE_SAMPLED || k->rows(k->rows_ctx, first + r, &row) || row.k < 1) return -1; // draws: no argmax
     return row.ids[0];
 }
 

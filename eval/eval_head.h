@@ -17,7 +17,6 @@ typedef struct {
     uint8_t *greedy;        // [N] out: 1 when target == argmax of the model's logits
     kd_head_ctx *teacher;   // NULL, or the teacher (its targets must be these targets, scale 1)
     uint8_t *top1;          // [N] out with a teacher: TOP1_*
-    int sampled_cache;      // the teacher is a cache of samples (no argmax)
 } eval_head_ctx;
 
 // model_head_f32 callback (dlogits must be NULL); returns the chunk's summed -log p(target).

@@ -22,11 +22,11 @@ int scorer_init(scorer *s, const model_state *m, int B, int T, int window, gk_er
     return s->tokens && s->doc_begin && s->targets && s->logprob && s->greedy && s->top1 ? 0 : -1;
 }
 
-int scorer_run(scorer *s, kd_head_ctx *teacher, int sampled_cache, double *nll, gk_err *err) {
+int scorer_run(scorer *s, kd_head_ctx *teacher, double *nll, gk_err *err) {
     token_batch batch = {.B = s->B, .T = s->T, .tokens = s->tokens, .doc_begin = s->doc_begin};
     if (model_forward_f32(&s->m->cfg, &s->w, &s->acts, &batch, s->window, err)) return -1;
     eval_head_ctx c = {.targets = s->targets, .logprob = s->logprob, .greedy = s->greedy, .teacher = teacher,
-                       .top1 = teacher ? s->top1 : NULL, .sampled_cache = sampled_cache};
+                       .top1 = teacher ? s->top1 : NULL};
     if (teacher) teacher->targets = s->targets;
     int chunk = scorer_head_chunk(s->m->cfg.vocab_size, s->B * s->T);
     if (model_head_f32(&s->m->cfg, &s->w, &s->acts, NULL, eval_head_f32, &c, chunk, nll, err)) return -1;

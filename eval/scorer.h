@@ -21,7 +21,7 @@ typedef struct {
 int scorer_init(scorer *s, const model_state *m, int B, int T, int window, gk_err *err);
 // Scores the batch; with a teacher (its logits or rows ready for this batch),
 // also KL sums (in teacher->sums) and top1. *nll: summed -log p(target).
-int scorer_run(scorer *s, kd_head_ctx *teacher, int sampled_cache, double *nll, gk_err *err);
+int scorer_run(scorer *s, kd_head_ctx *teacher, double *nll, gk_err *err);
 void scorer_free(scorer *s);
 
 // Tokens per head chunk for a vocabulary: about 32 MB of float logits.

@@ -70,7 +70,7 @@ static void place(packer *p, const request *q, size_t index) {
 static int flush(packer *p, const request *qs, ll_result *out, gk_err *err) {
     if (!p->n_pending) return 0;
     double nll;
-    if (scorer_run(&p->s, NULL, 0, &nll, err)) return -1;
+    if (scorer_run(&p->s, NULL, &nll, err)) return -1;
     for (size_t k = 0; k < p->n_pending; k++) {
         const request *q = &qs[p->pending[k]];
         size_t base = p->req_row[k] * (size_t)p->s.T + p->req_at[k];

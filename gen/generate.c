@@ -7,7 +7,6 @@
 #include "common/rng.h"
 #include "common/timer.h"
 #include "model/gemma2.h"
-#include "model/kernels.h"
 
 typedef struct {
     long req;     // request index, -1 = free
@@ -23,7 +22,9 @@ typedef struct {
     kv_cache_f32 cache;
     row_state *rows;
     int32_t *tokens, *pos; // [B]
-    float *logits;         // [B, V]
+    float *hidden;         // [B, d] final-norm outputs of the rows that choose a token this step
+    float *logits;         // [B, V] their logits
+    int *choosing;         // [B] those rows
     sample_cand *work;     // [V]
     gen_output *outs;
     gen_stats *st;
@@ -51,12 +52,11 @@ static bool is_stop(const generator *g, int32_t id) {
     return false;
 }
 
-// Appends the token chosen from row b's logits; finishes the request when due.
-static int emit(gen_run *r, int b, gk_err *err) {
+// Appends the token row b chooses from logits l [V]; finishes the request when due.
+static int emit(gen_run *r, int b, const float *l, gk_err *err) {
     row_state *s = &r->rows[b];
     const gen_request *q = &r->reqs[s->req];
     int V = r->g->m->cfg.vocab_size;
-    const float *l = r->logits + (size_t)b * V;
     if (r->g->on_logits) r->g->on_logits(r->g->ctx, (size_t)s->req, s->out.n, l, V);
     int drawable = r->g->vocab_limit > 0 && r->g->vocab_limit < V ? r->g->vocab_limit : V;
     int32_t id = sample_token(l, drawable, &r->g->sampling, hash_uniform(q->seed, s->out.n), r->work);
@@ -84,15 +84,20 @@ static int step(gen_run *r, gk_err *err) {
         r->tokens[b] = s->req >= 0 ? token_at(r, s) : 0;
     }
     if (model_decode_step_f32(cfg, &r->w, &r->cache, r->tokens, r->pos, err)) return -1;
-    matmul_forward_f32(r->logits, r->cache.acts.xn_final, r->w.embed, B, cfg->d_model, cfg->vocab_size);
-    softcap_forward_f32(r->logits, (size_t)B * cfg->vocab_size, cfg->final_softcap);
+    size_t d = (size_t)cfg->d_model, V = (size_t)cfg->vocab_size;
+    int n = 0; // rows whose position predicts a new token (not idle, past their prompt): only they need logits
     for (int b = 0; b < B; b++) {
         row_state *s = &r->rows[b];
         if (s->req < 0) continue;
-        bool generating = (size_t)s->pos + 1 >= r->reqs[s->req].n_prompt; // this position predicts a new token
+        if ((size_t)s->pos + 1 >= r->reqs[s->req].n_prompt) {
+            memcpy(r->hidden + n * d, r->cache.acts.xn_final + b * d, d * sizeof *r->hidden);
+            r->choosing[n++] = b;
+        }
         s->pos++;
-        if (generating && emit(r, b, err)) return -1;
     }
+    if (n) model_logits_f32(cfg, r->w.embed, r->hidden, n, r->logits);
+    for (int k = 0; k < n; k++)
+        if (emit(r, r->choosing[k], r->logits + k * V, err)) return -1;
     return 0;
 }
 
@@ -126,9 +131,11 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
     r.rows = gk_calloc((size_t)B, sizeof *r.rows, err);
     r.tokens = gk_calloc((size_t)B, sizeof *r.tokens, err);
     r.pos = gk_calloc((size_t)B, sizeof *r.pos, err);
+    r.hidden = gk_malloc((size_t)B * cfg->d_model * sizeof *r.hidden, err);
     r.logits = gk_malloc((size_t)B * cfg->vocab_size * sizeof *r.logits, err);
+    r.choosing = gk_calloc((size_t)B, sizeof *r.choosing, err);
     r.work = gk_malloc((size_t)cfg->vocab_size * sizeof *r.work, err);
-    if (rc == 0 && (!r.rows || !r.tokens || !r.pos || !r.logits || !r.work)) rc = -1;
+    if (rc == 0 && (!r.rows || !r.tokens || !r.pos || !r.hidden || !r.logits || !r.choosing || !r.work)) rc = -1;
     for (int b = 0; r.rows && b < B; b++) r.rows[b].req = -1;
     progress prog;
     progress_init(&prog, 2.0);
@@ -151,7 +158,9 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
     free(r.rows);
     free(r.tokens);
     free(r.pos);
+    free(r.hidden);
     free(r.logits);
+    free(r.choosing);
     free(r.work);
     if (rc && outs) gen_outputs_free(outs, n);
     return rc;

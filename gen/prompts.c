@@ -12,7 +12,6 @@
 #include "common/strbuf.h"
 #include "data/chat.h"
 #include "data/records.h"
-#include "distill/teacher.h"
 
 typedef struct {
     size_t line;        // input line: the record's id
@@ -33,13 +32,6 @@ typedef struct {
     FILE *out;
 } answer_run;
 
-int prompts_load_tokenizer(const char *model_dir, const char *path, bool required, tokenizer **tok, gk_err *err) {
-    if (tokenizer_for_model(model_dir, path, tok, err)) return -1;
-    if (required && !*tok)
-        return gk_fail(err, GK_EUSAGE, "%s has no tokenizer.json or tokenizer.model: give --tokenizer FILE", model_dir);
-    return 0;
-}
-
 static void conversation_free(conversation *c) {
     for (size_t i = 0; c->answers && i < c->n_user; i++) free(c->answers[i]);
     free(c->answers);
@@ -54,16 +46,14 @@ static void conversation_free(conversation *c) {
 static int read_done(const char *path, const char *text, size_t len, bool **done, size_t *n_done, size_t *keep,
                      gk_err *err) {
     *keep = 0;
-    size_t line = 0;
-    for (const char *p = text, *end; p < text + len; p = end + 1) {
-        end = memchr(p, '\n', (size_t)(text + len - p));
-        line++;
+    line_iter it = lines_of(text, len);
+    for (const char *p, *end; next_line(&it, &p, &end);) {
+        if (end == text + len) break; // a last line without its newline was cut short: answered again
+        size_t line = it.line;
         json_doc doc;
         gk_err why;
-        if (!end || json_parse(p, (size_t)(end - p), path, &doc, &why)) {
-            if (!end) break; // the last line was cut short: answered again
+        if (json_parse(p, (size_t)(end - p), path, &doc, &why))
             return gk_fail(err, GK_EINPUT, "%s:%zu: not an output line of gemmakd generate: %s", path, line, why.msg);
-        }
         const json_value *r = json_get(json_get(doc.root, "meta"), "record");
         long long rec = r && r->is_integer ? r->integer : -1;
         json_free(&doc);

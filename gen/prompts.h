@@ -34,8 +34,4 @@ int chat_prompt_ids(const tokenizer *tok, const chat_message *m, size_t n, int32
 // The text of a generated answer (without its stop id), malloc'd.
 int answer_text(const tokenizer *tok, const gen_output *out, char **text, gk_err *err);
 
-// The tokenizer for a model (distill/teacher.h: tokenizer_for_model); an error
-// when `required` and there is none.
-int prompts_load_tokenizer(const char *model_dir, const char *path, bool required, tokenizer **tok, gk_err *err);
-
 #endif

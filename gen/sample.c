@@ -27,17 +27,20 @@ int32_t sample_token(const float *logits, int V, const sampling *s, double u, sa
         work[i] = (sample_cand){exp(((double)logits[i] - logits[best]) / s->temperature), i};
         sum += work[i].p;
     }
-    qsort(work, (size_t)V, sizeof *work, by_p_desc);
     int n = s->top_k > 0 && s->top_k < V ? s->top_k : V;
+    if (n < V || s->top_p < 1 || s->min_p > 0) // the filters need the tokens by probability; a plain draw does not
+        qsort(work, (size_t)V, sizeof *work, by_p_desc);
     if (n < V) { // top-p works on what top-k left
         sum = 0;
         for (int i = 0; i < n; i++) sum += work[i].p;
     }
-    double kept = 0, cut = s->top_p * sum;
-    int m = 0;
-    while (m < n && (m == 0 || kept < cut)) kept += work[m++].p; // top-p: stop once the mass reaches p
-    n = m;
-    while (n > 1 && work[n - 1].p < s->min_p * work[0].p) n--; // min-p, relative to the most likely token
+    if (s->top_p < 1) { // top-p: stop once the mass reaches p
+        double kept = 0, cut = s->top_p * sum;
+        int m = 0;
+        while (m < n && (m == 0 || kept < cut)) kept += work[m++].p;
+        n = m;
+    }
+    while (s->min_p > 0 && n > 1 && work[n - 1].p < s->min_p * work[0].p) n--; // min-p, relative to the most likely
     double total = 0;
     for (int i = 0; i < n; i++) total += work[i].p;
     double target = u * total, acc = 0;

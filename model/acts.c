@@ -65,8 +65,8 @@ static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, car
     a->rstd_final = carve(c, N);
     a->xn_final = carve(c, N * d);
     a->d_xn_final = training ? carve(c, N * d) : NULL;
-    a->rope_cos = carve(c, (size_t)a->T * cfg->head_dim / 2);
-    a->rope_sin = carve(c, (size_t)a->T * cfg->head_dim / 2);
+    a->rope_cos = carve(c, (size_t)a->rope_len * cfg->head_dim / 2);
+    a->rope_sin = carve(c, (size_t)a->rope_len * cfg->head_dim / 2);
     attn_shape shape = {.B = a->B, .T = a->T, .n_heads = cfg->n_heads, .n_kv_heads = cfg->n_kv_heads,
                         .head_dim = cfg->head_dim, .n_threads = a->n_threads};
     size_t attn = attention_scratch_floats(&shape, training);
@@ -79,7 +79,8 @@ static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, car
 }
 
 size_t FN(acts_floats)(const model_config *cfg, int B, int T, bool training) {
-    FN(acts) a = {.B = B, .T = T, .n_slots = training ? cfg->n_layers : 1, .n_threads = omp_get_max_threads()};
+    FN(acts) a = {.B = B, .T = T, .rope_len = T, .n_slots = training ? cfg->n_layers : 1,
+                  .n_threads = omp_get_max_threads()};
     a.layers = calloc((size_t)a.n_slots, sizeof *a.layers);
     if (!a.layers) return 0;
     carver count = {0};
@@ -89,9 +90,14 @@ size_t FN(acts_floats)(const model_config *cfg, int B, int T, bool training) {
 }
 
 int FN(acts_init)(FN(acts) *a, const model_config *cfg, int B, int T, bool training, gk_err *err) {
+    return FN(acts_init_rope)(a, cfg, B, T, training, T, err);
+}
+
+int FN(acts_init_rope)(FN(acts) *a, const model_config *cfg, int B, int T, bool training, int rope_len, gk_err *err) {
     memset(a, 0, sizeof *a);
     a->B = B;
     a->T = T;
+    a->rope_len = rope_len;
     a->n_slots = training ? cfg->n_layers : 1;
     a->n_threads = omp_get_max_threads();
     a->layers = gk_calloc((size_t)a->n_slots, sizeof *a->layers, err);
@@ -107,7 +113,7 @@ int FN(acts_init)(FN(acts) *a, const model_config *cfg, int B, int T, bool train
     }
     carver fill = {a->block, 0};
     layout_acts(a, cfg, training, &fill);
-    FN(rope_tables)(a->rope_cos, a->rope_sin, T, cfg->head_dim, cfg->rope_theta);
+    FN(rope_tables)(a->rope_cos, a->rope_sin, rope_len, cfg->head_dim, cfg->rope_theta);
     return 0;
 }
 

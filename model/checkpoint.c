@@ -355,7 +355,8 @@ static int write_weights(const char *dir, const param_layout *L, const st_out_te
     return rc;
 }
 
-int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes, gk_err *err) {
+int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
+                   const char *tokenizer_sha256, gk_err *err) {
     if (dtype != ST_F32 && dtype != ST_BF16)
         return gk_fail(err, GK_EINPUT, "%s: cannot save weights as %s (F32 or BF16 only)", dir, st_dtype_name(dtype));
     const param_layout *L = &m->layout;
@@ -375,6 +376,7 @@ int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t
     int n_shards = rc == 0 ? plan_shards(L, st_dtype_size(dtype), max_shard_bytes, shard_of) : 0;
     if (rc == 0) rc = write_weights(dir, L, outs, shard_of, n_shards, dtype, err);
     if (rc == 0) rc = remove_stale(dir, n_shards, err);
+    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(dir, tokenizer_sha256, err);
     free(shard_of);
     free(outs);
     return rc;
@@ -389,12 +391,8 @@ int model_dir_write_tokenizer(const char *dir, const char *tokenizer_sha256, gk_
     return rc;
 }
 
-int model_create_dir(const char *dir_arg, const model_state *m, st_dtype dtype, size_t max_shard_bytes, gk_err *err) {
-    return model_create_dir_tagged(dir_arg, m, dtype, max_shard_bytes, NULL, err);
-}
-
-int model_create_dir_tagged(const char *dir_arg, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
-                            const char *tokenizer_sha256, gk_err *err) {
+int model_create_dir(const char *dir_arg, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
+                     const char *tokenizer_sha256, gk_err *err) {
     if (path_exists(dir_arg)) return gk_fail(err, GK_EINPUT, "%s already exists; choose a new directory", dir_arg);
     size_t n = strlen(dir_arg) + 32;
     char *dir = gk_malloc(n, err), *tmp = gk_malloc(n, err);
@@ -409,8 +407,7 @@ int model_create_dir_tagged(const char *dir_arg, const model_state *m, st_dtype 
     gk_err ignored;
     dir_remove_tree(tmp, &ignored); // left over from a killed run with the same pid
     int rc = dir_create(tmp, err);
-    if (rc == 0) rc = model_save_dir(tmp, m, dtype, max_shard_bytes, err);
-    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(tmp, tokenizer_sha256, err);
+    if (rc == 0) rc = model_save_dir(tmp, m, dtype, max_shard_bytes, tokenizer_sha256, err);
     if (rc == 0 && rename(tmp, dir) != 0)
         rc = gk_fail(err, GK_EIO, "%s: cannot rename from %s: %s", dir, tmp, strerror(errno));
     if (rc) {

@@ -21,16 +21,19 @@ typedef struct {
 int model_load_dir(const char *dir, model_state *m, gk_err *err);
 // Loads weights only, into an existing layout/buffer.
 int model_load_weights(const char *dir, const param_layout *layout, float *params, gk_err *err);
+// huggingface_hub's default largest weights file.
+#define MODEL_SHARD_BYTES 5000000000ull
+
 // Writes DIR/config.json and weights (dtype ST_F32 or ST_BF16); shards of at
-// most max_shard_bytes (0 = one file) with an index, as huggingface_hub does.
-// DIR must exist; each file is written atomically.
-int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes, gk_err *err);
-// Writes a complete model dir that must not exist yet: into "DIR.tmp-<pid>",
-// then renamed to DIR, so DIR never holds half a model.
-int model_create_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes, gk_err *err);
-// The same, with DIR/gemmakd.json recording the tokenizer (when not NULL or "").
-int model_create_dir_tagged(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
-                            const char *tokenizer_sha256, gk_err *err);
+// most max_shard_bytes (0 = one file) with an index, as huggingface_hub does;
+// and DIR/gemmakd.json when tokenizer_sha256 is not NULL or "". DIR must
+// exist; each file is written atomically.
+int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
+                   const char *tokenizer_sha256, gk_err *err);
+// The same as a complete model dir that must not exist yet: written into
+// "DIR.tmp-<pid>", then renamed to DIR, so DIR never holds half a model.
+int model_create_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
+                     const char *tokenizer_sha256, gk_err *err);
 // Writes DIR/gemmakd.json, {"tokenizer_sha256": ...}: the tokenizer of the data a
 // model was trained on (teachers and students are checked against it).
 int model_dir_write_tokenizer(const char *dir, const char *tokenizer_sha256, gk_err *err);

@@ -1,5 +1,7 @@
 #include "tests/check.h"
 
+#include "common/file.h"
+
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,12 +81,18 @@ void test_gemmakd_path(const char *argv0, char *out, size_t n) {
 }
 
 int test_spawn(const char *const *argv, const char *env, const char *errfile) {
+    return test_spawn_io(argv, env, NULL, NULL, errfile);
+}
+
+int test_spawn_io(const char *const *argv, const char *env, const char *infile, const char *outfile, const char *errfile) {
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
         if (env) putenv((char *)env);
-        if (!freopen("/dev/null", "w", stdout) || !freopen(errfile ? errfile : "/dev/null", "w", stderr)) _exit(126);
+        if (!freopen(infile ? infile : "/dev/null", "r", stdin) || !freopen(outfile ? outfile : "/dev/null", "w", stdout) ||
+            !freopen(errfile ? errfile : "/dev/null", "w", stderr))
+            _exit(126);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -99,4 +107,16 @@ const char *test_join(const char *dir, const char *name) {
     char *b = buf[next++ % 8];
     snprintf(b, sizeof buf[0], "%s/%s", dir, name);
     return b;
+}
+
+char *test_read_text(const char *path) {
+    char *text = NULL;
+    size_t len;
+    gk_err err;
+    return file_read_all(path, &text, &len, &err) ? strdup("") : text;
+}
+
+int test_one_line(const char *msg) {
+    const char *nl = strchr(msg, '\n');
+    return nl && nl > msg && !nl[1];
 }

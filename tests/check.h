@@ -10,17 +10,6 @@
 // Failure messages quote error messages that may be long; cutting them is fine.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
-// dir/name in one of 8 rotating buffers: a few results may be live at once
-// (copy one that must outlive the next eight calls).
-const char *test_join(const char *dir, const char *name);
-
-// The gemmakd binary beside a test binary: build/tests/test_x -> build/gemmakd.
-void test_gemmakd_path(const char *argv0, char *out, size_t n);
-// Runs argv (argv[0] the program, NULL-terminated) with an optional "NAME=value"
-// environment entry, stdout to /dev/null, stderr to errfile (or /dev/null);
-// returns the wait status.
-int test_spawn(const char *const *argv, const char *env, const char *errfile);
-
 #endif
 
 typedef struct {
@@ -67,5 +56,11 @@ void test_gemmakd_path(const char *argv0, char *out, size_t n);
 // environment entry, stdout to /dev/null, stderr to errfile (or /dev/null);
 // returns the wait status.
 int test_spawn(const char *const *argv, const char *env, const char *errfile);
+// The same with stdin from infile and stdout to outfile (NULL: /dev/null).
+int test_spawn_io(const char *const *argv, const char *env, const char *infile, const char *outfile, const char *errfile);
+// A file's contents as a malloc'd string ("" when it cannot be read).
+char *test_read_text(const char *path);
+// msg is exactly one line ending in '\n' (how every command reports an error).
+int test_one_line(const char *msg);
 
 #endif

@@ -44,7 +44,7 @@ static int make_model(const char *dir, int vocab, uint64_t seed, const char *sha
             if (m.layout.tensors[i].kind == PARAM_NORM)
                 for (size_t j = 0; j < m.layout.tensors[i].numel; j++)
                     m.params[m.layout.tensors[i].offset + j] = (float)sin((double)(seed * 31 + j));
-        rc = model_create_dir_tagged(dir, &m, ST_F32, 0, sha, err);
+        rc = model_create_dir(dir, &m, ST_F32, 0, sha, err);
     }
     if (rc == 0 && keep) *keep = m;
     else model_state_free(&m);
@@ -166,7 +166,7 @@ static void slerp_parallel_is_linear(test_case *tc) {
     model_state m = {0};
     CHECK(tc, model_load_dir(model_dirs[1], &m, &err) == 0, "%s", err.msg);
     for (size_t i = 0; i < m.layout.n_floats; i++) m.params[i] *= 1.5f;
-    CHECK(tc, model_create_dir_tagged(wpath("scaled"), &m, ST_F32, 0, SHA_A, &err) == 0, "%s", err.msg);
+    CHECK(tc, model_create_dir(wpath("scaled"), &m, ST_F32, 0, SHA_A, &err) == 0, "%s", err.msg);
     double *ref = calloc(n_floats(), sizeof *ref);
     for (size_t i = 0; i < n_floats(); i++) ref[i] = 0.75 * inputs[1].params[i] + 0.25 * (double)m.params[i];
     expect_average(tc, "slerp-parallel", (const char *[]){"--method", "slerp", "--t", "0.25", model_dirs[1], wpath("scaled"), NULL}, ref);
@@ -218,11 +218,8 @@ static void refusals(test_case *tc) {
         for (int j = 0; cases[i].args[j]; j++) argv[n++] = cases[i].args[j];
         argv[n] = NULL;
         int st = run_average(wpath("err"), argv);
-        char *msg = NULL;
-        size_t len;
-        if (file_read_all(wpath("err"), &msg, &len, &err)) msg = strdup("");
-        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == cases[i].status && strstr(msg, cases[i].want) &&
-                      strchr(msg, '\n') && !strchr(msg, '\n')[1],
+        char *msg = test_read_text(wpath("err"));
+        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == cases[i].status && strstr(msg, cases[i].want) && test_one_line(msg),
               "case %zu: status %d, stderr: %s", i, st, msg);
         CHECK(tc, access(wpath("refused"), F_OK) != 0, "case %zu left %s behind", i, wpath("refused"));
         free(msg);

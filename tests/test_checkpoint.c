@@ -163,7 +163,7 @@ static void save_load_single_f32(test_case *tc) {
     model_state m, back;
     if (make_dir(tc, dir) || random_model(tc, &m, 1)) return;
     gk_err err = {0};
-    CHECK(tc, model_save_dir(dir, &m, ST_F32, 0, &err) == 0, "save: %s", err.msg);
+    CHECK(tc, model_save_dir(dir, &m, ST_F32, 0, NULL, &err) == 0, "save: %s", err.msg);
     CHECK(tc,
           dir_entry_count(dir) == 2 && path_exists(join(dir, "model.safetensors")) && path_exists(join(dir, "config.json")),
           "expected config.json + model.safetensors");
@@ -241,7 +241,7 @@ static void save_load_sharded(test_case *tc, st_dtype dtype, size_t max_bytes, i
     model_state m, back;
     if (make_dir(tc, dir) || random_model(tc, &m, 2)) return;
     gk_err err = {0};
-    CHECK(tc, model_save_dir(dir, &m, dtype, max_bytes, &err) == 0, "save: %s", err.msg);
+    CHECK(tc, model_save_dir(dir, &m, dtype, max_bytes, NULL, &err) == 0, "save: %s", err.msg);
     CHECK(tc, !path_exists(join(dir, "model.safetensors")), "model.safetensors written with shards");
     int n = tc->failed ? 0 : check_index(tc, dir, &m, st_dtype_size(dtype), max_bytes);
     CHECK(tc, n >= min_shards, "%d shards, expected at least %d", n, min_shards);
@@ -273,17 +273,17 @@ static void save_removes_stale_files(test_case *tc) {
     gk_err err = {0};
     FILE *keep = fopen(join(dir, "tokenizer.json"), "w");
     if (keep) fclose(keep);
-    CHECK(tc, model_save_dir(dir, &m, ST_F32, 300, &err) == 0, "save: %s", err.msg);
+    CHECK(tc, model_save_dir(dir, &m, ST_F32, 300, NULL, &err) == 0, "save: %s", err.msg);
     int many = dir_entry_count(dir);
     CHECK(tc, many > 5, "only %d files", many);
-    CHECK(tc, model_save_dir(dir, &m, ST_F32, 0, &err) == 0, "save: %s", err.msg);
+    CHECK(tc, model_save_dir(dir, &m, ST_F32, 0, NULL, &err) == 0, "save: %s", err.msg);
     CHECK(tc,
           dir_entry_count(dir) == 3 && path_exists(join(dir, "model.safetensors")) &&
               path_exists(join(dir, "tokenizer.json")),
           "single save left %d files", dir_entry_count(dir));
-    CHECK(tc, model_save_dir(dir, &m, ST_F32, 300, &err) == 0, "save: %s", err.msg);
+    CHECK(tc, model_save_dir(dir, &m, ST_F32, 300, NULL, &err) == 0, "save: %s", err.msg);
     CHECK(tc, dir_entry_count(dir) == many && !path_exists(join(dir, "model.safetensors")), "sharded save after single");
-    CHECK(tc, model_save_dir(dir, &m, ST_BF16, 1000, &err) == 0, "save: %s", err.msg);
+    CHECK(tc, model_save_dir(dir, &m, ST_BF16, 1000, NULL, &err) == 0, "save: %s", err.msg);
     int fewer = dir_entry_count(dir);
     CHECK(tc, fewer < many && fewer > 4, "%d files after a save with fewer shards", fewer);
     model_state back;

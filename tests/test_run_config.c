@@ -67,14 +67,14 @@ static void full_file(test_case *tc) {
 
 static void overrides_apply(test_case *tc) {
     char *ov[] = {"optim.lr=1e-3", "optim.betas=[0.8, 0.99]", "data.train=[a.h5, b.h5, c.h5]", "batch.micro=8",
-                  "teacher.model=", "teacher.cache=data/teacher", "kd.loss=jsd", "train.steps=5", "seed=7"};
+                  "teacher.model=", "teacher.cache=data/teacher", "kd.sparse=sampled", "train.steps=5", "seed=7"};
     run_config rc;
     gk_err err = {0};
     CHECK(tc, load_text(FULL, ov, 9, &rc, &err) == 0, "%s", err.msg);
     CHECK(tc, rc.optim.lr == 1e-3 && rc.optim.betas[0] == 0.8 && rc.optim.betas[1] == 0.99, "optim overrides");
     CHECK(tc, rc.data.train.count == 3 && !strcmp(rc.data.train.items[2], "c.h5"), "list override");
     CHECK(tc, rc.batch.micro == 8 && !rc.teacher.model[0] && !strcmp(rc.teacher.cache, "data/teacher"), "teacher");
-    CHECK(tc, !strcmp(rc.kd.loss, "jsd") && rc.train.steps == 5 && rc.seed == 7, "others");
+    CHECK(tc, !strcmp(rc.kd.sparse, "sampled") && rc.train.steps == 5 && rc.seed == 7, "others");
     CHECK(tc, rc.model.init_seed == 7, "init_seed follows seed: %lld", (long long)rc.model.init_seed);
 }
 
@@ -93,6 +93,8 @@ typedef struct {
     const char *override; // or one bad override
     const char *message;  // expected in the error
 } bad_case;
+
+#define MINIMAL "run_dir: r\nmodel: {config: c}\ndata: {train: t, seq_len: 4}\ntrain: {steps: 1}\n"
 
 static void rejections(test_case *tc) {
     const bad_case cases[] = {
@@ -114,6 +116,8 @@ static void rejections(test_case *tc) {
         {NULL, "data.seq_len=0", "'data.seq_len' must be positive"},
         {NULL, "ema.decay=1", "'ema.decay' must lie in [0, 1)"},
         {NULL, "average.last_k=9", "'average.last_k' must not exceed 'checkpoint.keep'"},
+        {MINIMAL "teacher: {model: t}\nkd: {loss: jsd, beta: 1.0}\n", NULL, "strictly between 0 and 1 for jsd"},
+        {MINIMAL "teacher: {cache: c}\nkd: {loss: reverse_kl}\n", NULL, "'kd.loss' must be forward_kl"},
         {NULL, "optim.lr=[1, 2]", "must be a single value"},
         {"run_dir: [unclosed\n", NULL, "invalid YAML"},
         {"- a\n- b\n", NULL, "expected a mapping"},

@@ -543,7 +543,6 @@ static void test_rejections(test_case *tc) {
     gk_err err = {0};
     raw_spec r;
     char path[256];
-    int n_reject = 0;
 #define RAW_CASE(name, needle, ...)                                                               \
     do {                                                                                          \
         raw_defaults(&r);                                                                         \
@@ -551,7 +550,6 @@ static void test_rejections(test_case *tc) {
         snprintf(path, sizeof path, "%s/%s.h5", sc.dir, name);                                    \
         CHECK(tc, write_raw(path, &r) == 0, "writing %s failed", name);                           \
         expect_reject(tc, path, needle);                                                          \
-        n_reject++;                                                                               \
     } while (0)
 
     // The reference file itself is accepted.
@@ -567,14 +565,11 @@ static void test_rejections(test_case *tc) {
     }
 
     expect_reject(tc, scratch_path(&sc, "missing.h5"), "cannot open");
-    n_reject++;
     FILE *f = fopen(scratch_path(&sc, "text.h5"), "w");
     fputs("this is not an HDF5 file\n", f);
     fclose(f);
     expect_reject(tc, scratch_path(&sc, "text.h5"), "not a readable HDF5 file (file signature not found)");
-    n_reject++;
     expect_reject(tc, sc.dir, "not a regular file");
-    n_reject++;
 
     // A written shard cut in half.
     shard_data d;
@@ -585,7 +580,6 @@ static void test_rejections(test_case *tc) {
     struct stat st;
     CHECK(tc, stat(trunc, &st) == 0 && truncate(trunc, st.st_size / 2) == 0, "truncate failed");
     expect_reject(tc, trunc, "not a readable HDF5 file (truncated file");
-    n_reject++;
 
     // A plain HDF5 file without the format attribute (one dataset, nothing else).
     const char *plain = scratch_path(&sc, "plain.h5");
@@ -595,7 +589,6 @@ static void test_rejections(test_case *tc) {
     raw_dataset(h, "x", H5T_IEEE_F64LE, 1, &n, H5T_NATIVE_DOUBLE, x);
     H5Fclose(h);
     expect_reject(tc, plain, "not a gemmakd token shard (no 'format' attribute)");
-    n_reject++;
 
     RAW_CASE("no_format", "no 'format' attribute", r.omit_format = 1);
     RAW_CASE("other_format", "'format' is 'gemmakd-teacher', expected 'gemmakd-tokens'", r.format = "gemmakd-teacher");
@@ -628,7 +621,6 @@ static void test_rejections(test_case *tc) {
         raw_attr_int(g, "n_docs", H5T_STD_U64LE, 4);
         H5Fclose(g);
         expect_reject(tc, path, "attribute 'n_docs' is 4 but /doc_starts has 3 values");
-        n_reject++;
     }
 
     // Tokenizer checks name both values.
@@ -642,14 +634,11 @@ static void test_rejections(test_case *tc) {
         CHECK(tc, shard_check_tokenizer(&s, upper, 0, &err) == 0, "upper-case sha rejected: %s", err.msg);
         CHECK(tc, shard_check_tokenizer(&s, SHA_B, 256000, &err) == -1 && strstr(err.msg, SHA_A) && strstr(err.msg, SHA_B),
               "sha mismatch: '%s'", err.msg);
-        n_reject++;
         CHECK(tc, shard_check_tokenizer(&s, SHA_A, 256128, &err) == -1 && strstr(err.msg, "256000") &&
                       strstr(err.msg, "256128"),
               "vocab mismatch: '%s'", err.msg);
-        n_reject++;
         shard_close(&s);
     }
-    CHECK(tc, n_reject >= 8, "only %d rejections", n_reject);
     data_free(&d);
     scratch_close(&sc);
 }

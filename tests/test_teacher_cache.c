@@ -71,13 +71,9 @@ static int write_teacher(const char *dir, int vocab, gk_err *err) {
         model_init_random(&m.cfg, &m.layout, m.params, 11);
         const param_tensor *e = param_find(&m.layout, "model.embed_tokens.weight");
         for (size_t i = 0; i < e->numel; i++) m.params[e->offset + i] *= 3;
-        rc = model_create_dir(dir, &m, ST_F32, 0, err);
+        rc = model_create_dir(dir, &m, ST_F32, 0, SHA_TOK, err);
     }
     model_state_free(&m);
-    char *path = path_join(dir, "gemmakd.json");
-    const char *rec = "{\"tokenizer_sha256\": \"" SHA_TOK "\"}\n";
-    if (rc == 0) rc = file_write_atomic(path, rec, strlen(rec), err);
-    free(path);
     return rc;
 }
 
@@ -99,13 +95,6 @@ static int run_gk(const char *env, const char *errfile, ...) {
 #define COMMON_BASE "teacher-logits", "--teacher", teacher, "--data", data_arg, "--seq-len", "16", "--segment-windows", "7"
 #define COMMON COMMON_BASE, "--threads", "1", "--batch", "4"
 static bool ok_status(int st) { return WIFEXITED(st) && WEXITSTATUS(st) == 0; }
-
-static char *read_text(const char *path) {
-    char *text = NULL;
-    size_t len;
-    gk_err err;
-    return file_read_all(path, &text, &len, &err) ? strdup("(unreadable)") : text;
-}
 
 // ---------------------------------------------------------------- reference
 
@@ -264,7 +253,7 @@ static void check_topk(test_case *tc, const char *dir, double tau, int k, bool f
 static void topk_f32_matches_naive(test_case *tc) {
     int st = run_gk(NULL, wpath("err"), COMMON, "--method", "topk", "--k", "8", "--logprob-dtype", "float32",
                     "--out", wpath("topk8"), NULL);
-    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, test_read_text(wpath("err")));
     if (!tc->failed) check_topk(tc, wpath("topk8"), 1.0, 8, false, NULL);
 }
 
@@ -272,7 +261,7 @@ static void topk_f32_matches_naive(test_case *tc) {
 static void topk_low_temperature_tiny_leftover(test_case *tc) {
     int st = run_gk(NULL, wpath("err"), COMMON, "--method", "topk", "--k", "32", "--temperature", "0.25",
                     "--logprob-dtype", "float32", "--out", wpath("topk32_cold"), NULL);
-    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, test_read_text(wpath("err")));
     int tiny = 0;
     if (!tc->failed) check_topk(tc, wpath("topk32_cold"), 0.25, 32, false, &tiny);
     CHECK(tc, tiny > 50, "only %d rows with leftover < 1e-6: the case is not exercised", tiny);
@@ -281,7 +270,7 @@ static void topk_low_temperature_tiny_leftover(test_case *tc) {
 static void topk_f16_matches_naive(test_case *tc) {
     int st = run_gk(NULL, wpath("err"), COMMON, "--method", "topk", "--k", "16", "--temperature", "2", "--out",
                     wpath("topk16_f16"), NULL);
-    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, test_read_text(wpath("err")));
     if (!tc->failed) check_topk(tc, wpath("topk16_f16"), 2.0, 16, true, NULL);
 }
 
@@ -349,11 +338,11 @@ static void check_sample(test_case *tc, const char *dir, double tau, int k) {
 static void sample_matches_teacher(test_case *tc) {
     int st = run_gk(NULL, wpath("err"), COMMON, "--method", "sample", "--k", "12", "--seed", "5", "--out",
                     wpath("sample"), NULL);
-    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, test_read_text(wpath("err")));
     if (!tc->failed) check_sample(tc, wpath("sample"), 1.0, 12);
     st = run_gk(NULL, wpath("err"), COMMON, "--method", "sample", "--k", "300", "--temperature", "1.5", "--out",
                 wpath("sample300"), NULL); // > 255 draws: uint16 counts
-    CHECK(tc, ok_status(st), "teacher-logits k=300 failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "teacher-logits k=300 failed (status %d): %s", st, test_read_text(wpath("err")));
     if (!tc->failed) check_sample(tc, wpath("sample300"), 1.5, 300);
 }
 
@@ -416,11 +405,11 @@ static int count_h5(const char *dir) {
 static void sample_other_threads_or_batch(test_case *tc) {
     int st = run_gk(NULL, wpath("err"), COMMON_BASE, "--method", "sample", "--k", "12", "--seed", "5", "--batch", "4",
                     "--threads", "2", "--out", wpath("sample_t2"), NULL);
-    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, test_read_text(wpath("err")));
     if (!tc->failed) compare_caches(tc, wpath("sample"), wpath("sample_t2"), TEACHER_CACHE_SAMPLE, true);
     st = run_gk(NULL, wpath("err"), COMMON_BASE, "--method", "sample", "--k", "12", "--seed", "5", "--batch", "3",
                 "--threads", "1", "--out", wpath("sample_b3"), NULL);
-    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "teacher-logits failed (status %d): %s", st, test_read_text(wpath("err")));
     if (!tc->failed) compare_caches(tc, wpath("sample"), wpath("sample_b3"), TEACHER_CACHE_SAMPLE, true);
 }
 
@@ -434,7 +423,7 @@ static void killed_and_resumed(test_case *tc) {
     CHECK(tc, file_write_atomic(stale, "x", 1, &err) == 0, "%s", err.msg);
     st = run_gk(NULL, wpath("err"), COMMON, "--method", "sample", "--k", "12", "--seed", "5", "--out",
                 wpath("resumed"), NULL);
-    CHECK(tc, ok_status(st), "resume failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "resume failed (status %d): %s", st, test_read_text(wpath("err")));
     CHECK(tc, !path_exists(stale), "the stale temporary file was not removed");
     if (!tc->failed) compare_caches(tc, wpath("sample"), wpath("resumed"), TEACHER_CACHE_SAMPLE, false);
 }
@@ -442,7 +431,7 @@ static void killed_and_resumed(test_case *tc) {
 static void parts_equal_one_run(test_case *tc) {
     int st = run_gk(NULL, wpath("err"), COMMON, "--method", "sample", "--k", "12", "--seed", "5", "--part",
                     "1/2", "--out", wpath("parts"), NULL);
-    CHECK(tc, ok_status(st), "part 1/2 failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "part 1/2 failed (status %d): %s", st, test_read_text(wpath("err")));
     gk_err err = {0};
     loader *l = NULL;
     teacher_cache *c = NULL;
@@ -454,7 +443,7 @@ static void parts_equal_one_run(test_case *tc) {
     loader_close(l);
     st = run_gk(NULL, wpath("err"), COMMON, "--method", "sample", "--k", "12", "--seed", "5", "--part", "0/2",
                 "--out", wpath("parts"), NULL);
-    CHECK(tc, ok_status(st), "part 0/2 failed (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "part 0/2 failed (status %d): %s", st, test_read_text(wpath("err")));
     if (!tc->failed) compare_caches(tc, wpath("sample"), wpath("parts"), TEACHER_CACHE_SAMPLE, false);
 }
 
@@ -462,18 +451,18 @@ static void parts_equal_one_run(test_case *tc) {
 static void resume_with_other_settings_fails(test_case *tc) {
     int st = run_gk(NULL, wpath("err"), COMMON, "--method", "sample", "--k", "10", "--seed", "5", "--out", wpath("sample"),
                     NULL);
-    char *msg = read_text(wpath("err"));
+    char *msg = test_read_text(wpath("err"));
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, "a.000000-000007.h5: attribute 'k' is 12, but this run has 10"),
           "status %d: %s", st, msg);
     free(msg);
     st = run_gk(NULL, wpath("err"), COMMON, "--method", "sample", "--k", "12", "--seed", "6", "--out", wpath("sample"), NULL);
-    msg = read_text(wpath("err"));
+    msg = test_read_text(wpath("err"));
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, "attribute 'seed' is 5, but this run has 6"), "status %d: %s",
           st, msg);
     free(msg);
     st = run_gk(NULL, wpath("err"), "teacher-logits", "--teacher", teacher, "--data", data_arg, "--seq-len", "16",
                 "--segment-windows", "9", "--method", "sample", "--k", "12", "--seed", "5", "--out", wpath("sample"), NULL);
-    msg = read_text(wpath("err"));
+    msg = test_read_text(wpath("err"));
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, "do not match this run's segments of 9 windows"),
           "status %d: %s", st, msg);
     free(msg);
@@ -525,7 +514,7 @@ static void reader_rejects_mismatches(test_case *tc) {
     int st = run_gk(NULL, wpath("err"), "teacher-logits", "--teacher", teacher, "--data", shard_b, "--seq-len", "16",
                     "--segment-windows", "10", "--method", "topk", "--k", "8", "--logprob-dtype", "float32", "--out",
                     wpath("seg10"), NULL);
-    CHECK(tc, ok_status(st), "seg10 cache (status %d): %s", st, read_text(wpath("err")));
+    CHECK(tc, ok_status(st), "seg10 cache (status %d): %s", st, test_read_text(wpath("err")));
     const char *extra = wpath("topk8/b.000010-000020.h5");
     CHECK(tc, link(wpath("seg10/b.000010-000020.h5"), extra) == 0, "link");
     expect_open_error(tc, "overlap", dir, l, e, "windows 10-14 of", "are in both");
@@ -756,14 +745,14 @@ static void usage_errors(test_case *tc) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].a;
         int st = run_gk(NULL, wpath("err"), COMMON, "--out", wpath("usage"), a[0], a[1], a[2], a[3], a[4], a[5], NULL);
-        char *msg = read_text(wpath("err"));
-        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(msg, cases[i].want) && !strchr(msg, '\n')[1],
+        char *msg = test_read_text(wpath("err"));
+        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(msg, cases[i].want) && test_one_line(msg),
               "case %zu: status %d: %s", i, st, msg);
         free(msg);
     }
     int st = run_gk(NULL, wpath("err"), "teacher-logits", "--teacher", wpath("nowhere"), "--data", data_arg, "--seq-len", "16",
                     "--method", "topk", "--k", "4", "--out", wpath("usage"), NULL);
-    char *msg = read_text(wpath("err"));
+    char *msg = test_read_text(wpath("err"));
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, "nowhere"), "missing teacher: status %d: %s", st, msg);
     free(msg);
 }
@@ -792,7 +781,7 @@ static void teacher_vocabulary_padded_or_short(test_case *tc) {
     CHECK(tc, write_teacher(short_teacher, V - 12, &err) == 0, "teacher: %s", err.msg);
     st = run_gk(NULL, wpath("err"), "teacher-logits", "--teacher", short_teacher, "--data", data_arg, "--seq-len", "16",
                 "--method", "topk", "--k", "4", "--out", wpath("cache-v500"), NULL);
-    char *msg = read_text(wpath("err"));
+    char *msg = test_read_text(wpath("err"));
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, "has a vocabulary of 500 ids but the token shards have 512"),
           "short teacher: status %d: %s", st, msg);
     free(msg);

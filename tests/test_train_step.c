@@ -84,35 +84,41 @@ static int teacher_copy(const char *dir, char sha_char, char *out, size_t cap, g
         free(data);
         if (rc) return -1;
     }
-    char path[512], sha[65], record[128];
+    char sha[65];
     memset(sha, sha_char, 64);
     sha[64] = 0;
-    snprintf(path, sizeof path, "%s/gemmakd.json", out);
-    snprintf(record, sizeof record, "{\"tokenizer_sha256\": \"%s\"}", sha);
-    return file_write_atomic(path, record, strlen(record), err);
+    return model_dir_write_tokenizer(out, sha, err);
+}
+
+// One step on the fixture window from the fixture model, run dir and shard in a
+// new temporary dir; false (and a failed case) when the setup fails.
+static bool one_step_config(test_case *tc, char dir[20], window *w, char shard[128], run_config *rc) {
+    gk_err err = {0};
+    strcpy(dir, "/tmp/gk_step_XXXXXX");
+    if (!mkdtemp(dir) || window_load(w, &err)) {
+        CHECK(tc, 0, "setup: %s", err.msg);
+        return false;
+    }
+    snprintf(shard, 128, "%s/train-0.h5", dir);
+    run_config_defaults(rc);
+    snprintf(rc->run_dir, RC_PATH, "%s/run", dir);
+    snprintf(rc->model.from, RC_PATH, "%s", fixture_path("sgd_step/model"));
+    snprintf(rc->data.train.items[0], RC_PATH, "%s", shard);
+    rc->data.train.count = 1;
+    rc->data.seq_len = (int)w->n_tokens - 1;
+    rc->batch.size = 1;
+    rc->train.steps = 1;
+    return true;
 }
 
 static void check_step(test_case *tc, const variant *v) {
     bool sft = v->sft;
-    char dir[] = "/tmp/gk_step_XXXXXX", shard[128], run_dir[128], ckpt[160];
+    char dir[20], shard[128], ckpt[160];
     window w;
     gk_err err = {0};
-    if (!mkdtemp(dir) || window_load(&w, &err)) {
-        CHECK(tc, 0, "setup: %s", err.msg);
-        return;
-    }
-    snprintf(shard, sizeof shard, "%s/train-0.h5", dir);
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    snprintf(ckpt, sizeof ckpt, "%s/step-000001", run_dir);
     run_config rc;
-    run_config_defaults(&rc);
-    snprintf(rc.run_dir, RC_PATH, "%s", run_dir);
-    snprintf(rc.model.from, RC_PATH, "%s", fixture_path("sgd_step/model"));
-    snprintf(rc.data.train.items[0], RC_PATH, "%s", shard);
-    rc.data.train.count = 1;
-    rc.data.seq_len = (int)w.n_tokens - 1;
-    rc.batch.size = 1;
-    rc.train.steps = 1;
+    if (!one_step_config(tc, dir, &w, shard, &rc)) return;
+    snprintf(ckpt, sizeof ckpt, "%s/step-000001", rc.run_dir);
     snprintf(rc.optim.name, RC_NAME, "sgd");
     rc.optim.lr = 1;
     rc.optim.grad_clip = 0;
@@ -184,20 +190,11 @@ static void distill_jsd(test_case *tc) { check_step(tc, &(variant){false, "grad_
 
 // A teacher trained with another tokenizer is refused, naming both.
 static void teacher_tokenizer_mismatch(test_case *tc) {
-    char dir[] = "/tmp/gk_step_XXXXXX", shard[128];
+    char dir[20], shard[128];
     window w;
     gk_err err = {0};
-    if (!mkdtemp(dir) || window_load(&w, &err)) return;
-    snprintf(shard, sizeof shard, "%s/train-0.h5", dir);
     run_config rc;
-    run_config_defaults(&rc);
-    snprintf(rc.run_dir, RC_PATH, "%s/run", dir);
-    snprintf(rc.model.from, RC_PATH, "%s", fixture_path("sgd_step/model"));
-    snprintf(rc.data.train.items[0], RC_PATH, "%s", shard);
-    rc.data.train.count = 1;
-    rc.data.seq_len = (int)w.n_tokens - 1;
-    rc.batch.size = 1;
-    rc.train.steps = 1;
+    if (!one_step_config(tc, dir, &w, shard, &rc)) return;
     int r = write_shard(&w, shard, false, &err);
     if (r == 0) r = teacher_copy(dir, 'b', rc.teacher.model, RC_PATH, &err);
     CHECK(tc, r == 0, "setup: %s", err.msg);

@@ -205,8 +205,7 @@ static int write_ema(const char *dir, const model_state *m, const float *ema, co
     char *sub = join(dir, "ema", err);
     model_state e = {m->cfg, m->layout, (float *)ema};
     int rc = sub ? dir_create(sub, err) : -1;
-    if (rc == 0) rc = model_save_dir(sub, &e, ST_F32, 5000000000ull, err);
-    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(sub, tokenizer_sha256, err);
+    if (rc == 0) rc = model_save_dir(sub, &e, ST_F32, MODEL_SHARD_BYTES, tokenizer_sha256, err);
     free(sub);
     return rc;
 }
@@ -223,10 +222,9 @@ int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, con
         dir_remove_tree(tmp, &ignored);
         rc = dir_create(tmp, err);
     }
-    if (rc == 0) rc = model_save_dir(tmp, m, ST_F32, 5000000000ull, err);
+    if (rc == 0) rc = model_save_dir(tmp, m, ST_F32, MODEL_SHARD_BYTES, tokenizer_sha256, err);
     if (rc == 0) rc = write_optimizer(tmp, o, err);
     if (rc == 0) rc = write_state(tmp, o, s, err);
-    if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(tmp, tokenizer_sha256, err);
     if (rc == 0 && ema) rc = write_ema(tmp, m, ema, tokenizer_sha256, err);
     if (rc == 0) rc = write_manifest(tmp, err);
     if (rc == 0) {

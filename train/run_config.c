@@ -371,6 +371,10 @@ int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
     NEED(rc->kd.alpha >= 0 && rc->kd.alpha <= 1, "'kd.alpha' must lie in [0, 1]");
     NEED(rc->kd.temperature > 0, "'kd.temperature' must be positive");
     NEED(rc->kd.beta >= 0 && rc->kd.beta <= 1, "'kd.beta' must lie in [0, 1]");
+    NEED(strcmp(rc->kd.loss, "jsd") || (rc->kd.beta > 0 && rc->kd.beta < 1),
+         "'kd.beta' must lie strictly between 0 and 1 for jsd (forward_kl and reverse_kl are the end points)");
+    NEED(!rc->teacher.cache[0] || !strcmp(rc->kd.loss, "forward_kl"),
+         "a teacher cache trains forward-KL objectives (kd.sparse), so 'kd.loss' must be forward_kl");
     NEED(rc->eval.every >= 0 && rc->eval.tokens >= 0 && rc->checkpoint.every >= 0, "intervals must not be negative");
     NEED(rc->checkpoint.keep >= 1, "'checkpoint.keep' must be at least 1");
     NEED(rc->log.every >= 1, "'log.every' must be at least 1");

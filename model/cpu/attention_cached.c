@@ -13,7 +13,7 @@ void FN(attention_cached)(real *out, const real *q, const real *k, const real *v
             memset(o, 0, (size_t)hd * sizeof *o);
             if (pos[b] < 0) continue;
             const real *qh = q + (size_t)b * qd + (size_t)h * hd;
-            double acc[512] = {0}, m = -INFINITY, l = 0; // online softmax: running max m and sum l
+            double acc[ATTN_CACHED_MAX_HEAD_DIM] = {0}, m = -INFINITY, l = 0; // online softmax: running max m, sum l
             for (int j = 0; j < S; j++) {
                 int32_t p = slot_pos[(size_t)b * S + j];
                 if (p < 0 || p > pos[b] || (s->window > 0 && pos[b] - p >= s->window)) continue;
