@@ -1,4 +1,5 @@
-// Activation buffers: one allocation sliced into the arrays of gemma2_api.inc.
+// Activation buffers: one allocation sliced into the arrays of gemma2_api.inc
+// (host memory on the CPU, device memory on the GPU).
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ static int32_t *carve_ints(carver *c, size_t n) {
     return (int32_t *)carve(c, (n * sizeof(int32_t) + sizeof(real) - 1) / sizeof(real));
 }
 
+static real_acc *carve_acc(carver *c, size_t n) { return (real_acc *)carve(c, ACC_REALS(n)); }
+
 static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, carver *c) {
     size_t N = (size_t)a->B * a->T, d = cfg->d_model, ff = cfg->d_ff, qd = cfg_q_dim(cfg), kvd = cfg_kv_dim(cfg);
     a->tokens = carve_ints(c, N);
@@ -43,36 +46,36 @@ static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, car
     for (int s = 0; s < a->n_slots; s++) {
         FN(layer_acts) *l = &a->layers[s];
         l->resid_in = carve(c, N * d);
-        l->rstd_in = carve(c, N);
+        l->rstd_in = carve_acc(c, N);
         l->xn_attn = carve(c, N * d);
         l->q = carve(c, N * qd);
         l->k = carve(c, N * kvd);
         l->v = carve(c, N * kvd);
         l->attn = carve(c, N * qd);
-        l->lse = carve(c, N * cfg->n_heads);
+        l->lse = carve_acc(c, N * cfg->n_heads);
         l->o = carve(c, N * d);
-        l->rstd_post_attn = carve(c, N);
+        l->rstd_post_attn = carve_acc(c, N);
         l->resid_mid = carve(c, N * d);
-        l->rstd_pre_ffw = carve(c, N);
+        l->rstd_pre_ffw = carve_acc(c, N);
         l->xn_ffw = carve(c, N * d);
         l->gate = carve(c, N * ff);
         l->up = carve(c, N * ff);
         l->act = carve(c, N * ff);
         l->mlp_out = carve(c, N * d);
-        l->rstd_post_ffw = carve(c, N);
+        l->rstd_post_ffw = carve_acc(c, N);
     }
     a->resid_final = carve(c, N * d);
-    a->rstd_final = carve(c, N);
+    a->rstd_final = carve_acc(c, N);
     a->xn_final = carve(c, N * d);
     a->d_xn_final = training ? carve(c, N * d) : NULL;
-    a->rope_cos = carve(c, (size_t)a->rope_len * cfg->head_dim / 2);
-    a->rope_sin = carve(c, (size_t)a->rope_len * cfg->head_dim / 2);
+    a->rope_cos = carve_acc(c, (size_t)a->rope_len * cfg->head_dim / 2);
+    a->rope_sin = carve_acc(c, (size_t)a->rope_len * cfg->head_dim / 2);
     attn_shape shape = {.B = a->B, .T = a->T, .n_heads = cfg->n_heads, .n_kv_heads = cfg->n_kv_heads,
                         .head_dim = cfg->head_dim, .n_threads = a->n_threads};
-    size_t attn = attention_scratch_floats(&shape, training);
+    size_t attn = FN(attention_scratch)(&shape, training);
     // Backward: 3 [N,d] + 2 [N,ff] + 2 [N,qd] + 2 [N,kvd] + norm partials, beside the attention space.
     size_t backward = training ? 3 * N * d + 2 * N * ff + 2 * N * qd + 2 * N * kvd +
-                                     (size_t)rmsnorm_partial_rows((int)N) * d + 16 * 12
+                                     ACC_REALS((size_t)rmsnorm_partial_rows((int)N) * d) + 16 * 12
                                : 0;
     a->scratch_floats = attn + backward;
     a->scratch = carve(c, a->scratch_floats);
@@ -87,6 +90,23 @@ size_t FN(acts_floats)(const model_config *cfg, int B, int T, bool training) {
     layout_acts(&a, cfg, training, &count);
     free(a.layers);
     return count.used;
+}
+
+// Host copies of tokens, positions and document starts: the arrays themselves
+// where kernels run on the host, a separate block where they run on the GPU.
+static bool host_ids(FN(acts) *a, size_t N, gk_err *err) {
+#ifdef GK_REAL_CUDA
+    if (!(a->host_block = gk_calloc(3 * N, sizeof(int32_t), err))) return false;
+    a->tokens_host = a->host_block;
+    a->pos_host = a->host_block + N;
+    a->doc_begin_host = a->host_block + 2 * N;
+#else
+    (void)N, (void)err;
+    a->tokens_host = a->tokens;
+    a->pos_host = a->pos;
+    a->doc_begin_host = a->doc_begin;
+#endif
+    return true;
 }
 
 int FN(acts_init)(FN(acts) *a, const model_config *cfg, int B, int T, bool training, gk_err *err) {
@@ -104,21 +124,25 @@ int FN(acts_init_rope)(FN(acts) *a, const model_config *cfg, int B, int T, bool 
     if (!a->layers) return -1;
     carver count = {0};
     layout_acts(a, cfg, training, &count);
-    size_t bytes;
-    if (!gk_mul_ok(count.used, sizeof(real), &bytes) || posix_memalign(&a->block, 64, bytes)) {
-        free(a->layers);
-        a->layers = NULL;
+    size_t bytes, N = (size_t)B * T;
+    if (!gk_mul_ok(count.used, sizeof(real), &bytes) || !(a->block = FN(buffer_alloc)(bytes, NULL))) {
+        FN(acts_free)(a);
         return gk_fail(err, GK_ENOMEM, "out of memory allocating %.1f MiB of activations for %d x %d tokens",
                        (double)count.used * sizeof(real) / (1 << 20), B, T);
     }
     carver fill = {a->block, 0};
     layout_acts(a, cfg, training, &fill);
+    if (!host_ids(a, N, err)) {
+        FN(acts_free)(a);
+        return -1;
+    }
     FN(rope_tables)(a->rope_cos, a->rope_sin, rope_len, cfg->head_dim, cfg->rope_theta);
     return 0;
 }
 
 void FN(acts_free)(FN(acts) *a) {
-    free(a->block);
+    if (a->block) FN(buffer_free)(a->block);
+    free(a->host_block);
     free(a->layers);
     memset(a, 0, sizeof *a);
 }

@@ -11,14 +11,14 @@ typedef struct {
     real *d_ff1, *d_ff2;  // [N, ff]
     real *dq, *d_attn;    // [N, qd]
     real *dk, *dv;        // [N, kvd]
-    real *partials;       // [rmsnorm_partial_rows(N), d]
+    real_acc *partials;   // [rmsnorm_partial_rows(N), d]
 } grad_space;
 
 static grad_space carve_space(const model_config *cfg, const FN(acts) *a, const attn_shape *shape) {
     size_t N = (size_t)a->B * a->T, d = cfg->d_model, ff = cfg->d_ff, qd = cfg_q_dim(cfg), kvd = cfg_kv_dim(cfg);
     grad_space g;
     real *p = a->scratch;
-    g.attn = p, p += attention_scratch_floats(shape, true);
+    g.attn = p, p += FN(attention_scratch)(shape, true);
     g.d_resid = p, p += N * d;
     g.d_a = p, p += N * d;
     g.d_b = p, p += N * d;
@@ -28,7 +28,7 @@ static grad_space carve_space(const model_config *cfg, const FN(acts) *a, const 
     g.d_attn = p, p += N * qd;
     g.dk = p, p += N * kvd;
     g.dv = p, p += N * kvd;
-    g.partials = p;
+    g.partials = (real_acc *)p;
     return g;
 }
 

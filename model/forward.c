@@ -16,19 +16,27 @@ static int copy_batch(const model_config *cfg, FN(acts) *a, const token_batch *b
                 return gk_fail(err, GK_EINPUT, "token %d at position %zu is outside the vocabulary [0, %d)", tok, i,
                                cfg->vocab_size);
             // A token continues its predecessor's document or starts one itself.
-            if (t == 0 ? begin != 0 : begin != a->doc_begin[i - 1] && begin != t)
+            if (t == 0 ? begin != 0 : begin != a->doc_begin_host[i - 1] && begin != t)
                 return gk_fail(err, GK_EINPUT, "position %d of row %d: document start %d is neither %d nor %d", t, b,
-                               begin, t == 0 ? 0 : a->doc_begin[i - 1], t);
-            a->tokens[i] = tok;
-            a->doc_begin[i] = begin;
-            a->pos[i] = t - begin;
+                               begin, t == 0 ? 0 : a->doc_begin_host[i - 1], t);
+            a->tokens_host[i] = tok;
+            a->doc_begin_host[i] = begin;
+            a->pos_host[i] = t - begin;
         }
     }
     return 0;
 }
 
+// Hands the host-written ids to the kernels (a no-op where they run on the host).
+static void upload_ids(FN(acts) *a) {
+    size_t bytes = (size_t)a->B * a->T * sizeof(int32_t);
+    FN(buffer_upload)(a->tokens, a->tokens_host, bytes);
+    FN(buffer_upload)(a->pos, a->pos_host, bytes);
+    FN(buffer_upload)(a->doc_begin, a->doc_begin_host, bytes);
+}
+
 // The attention step of a layer: l->q, l->k, l->v (after RoPE) -> l->attn. Training
-// and scoring attend within the batch; decoding (model/decode.c) through a KV cache.
+// and scoring attend within the batch; decoding (model/decode.inc) through a KV cache.
 typedef void (*attend_fn)(void *ctx, FN(layer_acts) *l, int layer);
 
 typedef struct {
@@ -82,6 +90,7 @@ static void run_layers(const model_config *cfg, const FN(weights) *w, FN(acts) *
 int FN(model_forward)(const model_config *cfg, const FN(weights) *w, FN(acts) *a, const token_batch *batch, int window,
                       gk_err *err) {
     if (copy_batch(cfg, a, batch, err)) return -1;
+    upload_ids(a);
     batch_attention ctx = {cfg, a, window};
     run_layers(cfg, w, a, attend_in_batch, &ctx);
     return 0;

@@ -1,4 +1,5 @@
-// CPU compute kernels, declared for float32 (_f32) and float64 (_f64).
+// Compute kernels, declared for float32 (_f32) and float64 (_f64) on the CPU
+// (model/cpu/) and, with GK_WITH_CUDA, for bf16 on the GPU (_cuda, model/cuda/).
 // Shapes are explicit; backward kernels add into parameter gradients.
 #ifndef GK_KERNELS_H
 #define GK_KERNELS_H
@@ -6,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/error.h"
 
 // Geometry of one attention call over a batch of B rows of T tokens.
 typedef struct {
@@ -22,9 +25,6 @@ enum { ATTN_CACHED_MAX_HEAD_DIM = 512 }; // attention_cached accumulates a head 
 enum { NORM_CHUNK = 64 };  // tokens per partial sum in rmsnorm_backward (fixed: results do not depend on threads)
 
 static inline int rmsnorm_partial_rows(int n) { return (n + NORM_CHUNK - 1) / NORM_CHUNK; }
-
-// Work space the attention kernels need, in floats, for s->n_threads threads.
-size_t attention_scratch_floats(const attn_shape *s, bool backward);
 
 #define GK_TEMPLATE "model/kernels_api.inc"
 #include "model/precisions.h"

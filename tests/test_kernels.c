@@ -156,7 +156,7 @@ static void attention_case(test_case *tc, int window, double softcap, int kv_hea
     pair q = pair_random(nq, 1.5, 20), k = pair_random(nkv, 1.5, 21), v = pair_random(nkv, 1, 22);
     pair out = pair_zero(nq), lse = pair_zero(nl), dout = pair_random(nq, 1, 23);
     pair dq = pair_zero(nq), dk = pair_zero(nkv), dv = pair_zero(nkv);
-    size_t scratch_n = attention_scratch_floats(&s, true);
+    size_t scratch_n = attention_scratch_f32(&s, true);
     pair scratch = pair_zero(scratch_n);
     attention_forward_f32(out.f, lse.f, q.f, k.f, v.f, &s, scratch.f);
     attention_forward_f64(out.d, lse.d, q.d, k.d, v.d, &s, scratch.d);

@@ -8,13 +8,11 @@
 
 #include "model/real.h"
 
-#ifndef GK_REAL_F64 // precision-independent: defined once
-size_t attention_scratch_floats(const attn_shape *s, bool backward) {
+size_t FN(attention_scratch)(const attn_shape *s, bool backward) {
     size_t per_thread = (size_t)ATTN_BLOCK * s->T * (backward ? 3 : 1);
     size_t per_head_grads = backward ? 2 * (size_t)s->B * s->n_heads * s->T * s->head_dim : 0;
     return per_head_grads + (size_t)s->n_threads * per_thread;
 }
-#endif
 
 // First key query i (absolute index b*T + i in doc_begin) may attend to.
 static inline int first_key(const attn_shape *s, int b, int i) {
@@ -54,7 +52,7 @@ static void block_scores(real *S, const real *q, const real *k, const attn_shape
     }
 }
 
-void FN(attention_forward)(real *out, real *lse, const real *q, const real *k, const real *v, const attn_shape *s,
+void FN(attention_forward)(real *out, real_acc *lse, const real *q, const real *k, const real *v, const attn_shape *s,
                            real *scratch) {
     int n_blocks = (s->T + ATTN_BLOCK - 1) / ATTN_BLOCK, ldq = s->n_heads * s->head_dim;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(s->n_threads)
@@ -93,7 +91,7 @@ void FN(attention_forward)(real *out, real *lse, const real *q, const real *k, c
 // From capped scores C and dP (= dO . V^T) builds P = exp(C - lse) and the
 // gradient of the raw scaled scores, written over dP:
 // dS = P (dP - rowsum(P dP)) (1 - (C/cap)^2) * scale.
-static void block_score_grads(real *P, real *dP, const real *C, const real *lse_bh, const attn_shape *s, int b, int i0,
+static void block_score_grads(real *P, real *dP, const real *C, const real_acc *lse_bh, const attn_shape *s, int b, int i0,
                               const block_span *sp) {
     real cap = (real)s->softcap, scale = (real)s->scale;
     for (int r = 0; r < sp->m; r++) {
@@ -122,7 +120,7 @@ static void block_score_grads(real *P, real *dP, const real *C, const real *lse_
 }
 
 void FN(attention_backward)(real *dq, real *dk, real *dv, const real *dout, const real *q, const real *k, const real *v,
-                            const real *lse, const attn_shape *s, real *scratch) {
+                            const real_acc *lse, const attn_shape *s, real *scratch) {
     int n_blocks = (s->T + ATTN_BLOCK - 1) / ATTN_BLOCK, hd = s->head_dim;
     int ldq = s->n_heads * hd, ldkv = s->n_kv_heads * hd, group = s->n_heads / s->n_kv_heads;
     size_t head_grads = (size_t)s->B * s->n_heads * s->T * hd;

@@ -36,3 +36,14 @@ void FN(attention_cached)(real *out, const real *q, const real *k, const real *v
             for (int i = 0; l > 0 && i < hd; i++) o[i] = (real)(acc[i] / l);
         }
 }
+
+void FN(kv_store)(real *cache_k, real *cache_v, int32_t *slot_pos, const real *k, const real *v, const int32_t *pos,
+                  int B, int S, int kvd) {
+    for (int b = 0; b < B; b++) {
+        if (pos[b] < 0) continue;
+        size_t slot = (size_t)b * S + (size_t)pos[b] % S;
+        memcpy(cache_k + slot * kvd, k + (size_t)b * kvd, (size_t)kvd * sizeof(real));
+        memcpy(cache_v + slot * kvd, v + (size_t)b * kvd, (size_t)kvd * sizeof(real));
+        slot_pos[slot] = pos[b];
+    }
+}

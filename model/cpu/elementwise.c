@@ -50,14 +50,14 @@ void FN(embed_backward)(real *dE, const real *dx, const int32_t *tokens, int n, 
     }
 }
 
-void FN(softcap_forward)(real *x, size_t n, double cap) {
+void FN(softcap_forward)(real_acc *x, size_t n, double cap) {
     if (cap <= 0) return;
     real c = (real)cap;
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = REAL_TANH(x[i] / c) * c;
 }
 
-void FN(softcap_backward)(real *dx, const real *y, size_t n, double cap) {
+void FN(softcap_backward)(real *dx, const real_acc *y, size_t n, double cap) {
     if (cap <= 0) return;
     real c = (real)cap;
 #pragma omp parallel for simd schedule(static)

@@ -3,7 +3,7 @@
 
 #include "model/real.h"
 
-void FN(rmsnorm_forward)(real *y, real *rstd, const real *x, const real *w, int n, int d, double eps) {
+void FN(rmsnorm_forward)(real *y, real_acc *rstd, const real *x, const real *w, int n, int d, double eps) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
         const real *xi = x + (size_t)i * d;
@@ -19,12 +19,12 @@ void FN(rmsnorm_forward)(real *y, real *rstd, const real *x, const real *w, int 
 
 // y_j = x_j r g_j with g = 1 + w and r = (mean(x^2) + eps)^-1/2:
 // dx_j = r g_j dy_j - x_j r^3 / d * sum_k g_k dy_k x_k;  dw_j = sum_tokens dy_j x_j r.
-void FN(rmsnorm_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w, const real *rstd, int n,
-                          int d, bool accumulate_dx, real *partials) {
+void FN(rmsnorm_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w, const real_acc *rstd,
+                          int n, int d, bool accumulate_dx, real_acc *partials) {
     int n_chunks = rmsnorm_partial_rows(n);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < n_chunks; c++) {
-        real *part = partials + (size_t)c * d;
+        real_acc *part = partials + (size_t)c * d;
         memset(part, 0, (size_t)d * sizeof *part);
         int end = (c + 1) * NORM_CHUNK < n ? (c + 1) * NORM_CHUNK : n;
         for (int i = c * NORM_CHUNK; i < end; i++) {
