@@ -1,6 +1,8 @@
-# gemmakd build.  make | make test | make demo | make bench | make SAN=1 test
+# gemmakd build.  make | make test | make demo | make bench | make SAN=1 test | make GPU=1
 CC      ?= gcc
 BUILD   ?= build
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
 BLAS_INC = /usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB = /usr/lib/x86_64-linux-gnu/openblas-openmp
 HDF5_INC = /usr/include/hdf5/serial
@@ -17,11 +19,28 @@ CFLAGS  := $(filter-out -O3,$(CFLAGS)) -O1 -g -fno-omit-frame-pointer -fsanitize
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# GPU=1: the same gemmakd with the CUDA backend (bf16 kernels in model/cuda/, cuBLASLt), in build-gpu/.
+ifeq ($(GPU),1)
+BUILD     := build-gpu
+CUDA_ARCH ?= 90
+CFLAGS    += -DGK_WITH_CUDA -I$(CUDA_HOME)/include
+NVFLAGS    = -std=c++17 -O3 -gencode arch=compute_$(CUDA_ARCH),code=sm_$(CUDA_ARCH) -DGK_WITH_CUDA -I. -I$(HDF5_INC) \
+             -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
+LDFLAGS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
+LDLIBS    += -lcublasLt -lcudart -lstdc++
+endif
+
 LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c distill/*.c train/*.c eval/*.c gen/*.c)
 # The model's compute code is compiled twice: float32 and a float64 twin (-DGK_REAL_F64).
 REAL_SRC = model/acts.c model/forward.c model/backward.c model/head.c $(wildcard model/cpu/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(REAL_SRC:%.c=$(BUILD)/%_f64.o)
-TEST_SRC = $(wildcard tests/test_*.c)
+TEST_SRC = $(filter-out tests/test_cuda.c,$(wildcard tests/test_*.c))
+ifeq ($(GPU),1)
+# The layer sequence a third time (bf16 on the GPU), beside the kernels; the GPU build's only test compares them with the CPU.
+CUDA_SRC = $(wildcard model/cuda/*.cu)
+LIB_OBJ += $(CUDA_SRC:%.cu=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%_cuda.o,model/acts.c model/forward.c model/backward.c model/head.c)
+TEST_SRC = tests/test_cuda.c
+endif
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test test-bins demo bench clean
@@ -50,15 +69,25 @@ $(BUILD)/%_f64.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DGK_REAL_F64 -c -o $@ $<
 
+$(BUILD)/%_cuda.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DGK_REAL_CUDA -c -o $@ $<
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/libgemmakd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-bins: $(TEST_BIN) $(BUILD)/gemmakd
 
-# The suite runs twice: optimised, and under AddressSanitizer + UBSan (names prefixed "san:").
+# The suite runs twice: optimised, and under AddressSanitizer + UBSan (names prefixed "san:");
+# then the GPU build's test (names prefixed "gpu:"), which needs nvcc to build and a GPU to run.
 test: deps test-bins
 	@$(MAKE) --no-print-directory SAN=1 test-bins
-	@./tests/run.sh build build-san
+	@if [ -x "$(NVCC)" ]; then $(MAKE) --no-print-directory GPU=1 test-bins; else rm -rf build-gpu; fi
+	@./tests/run.sh build build-san build-gpu
 
 demo: all
 	@./scripts/demo.sh
@@ -67,7 +96,7 @@ bench: all
 	@./scripts/bench.sh
 
 clean:
-	rm -rf build build-san gemmakd
+	rm -rf build build-san build-gpu gemmakd
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/gemmakd.d $(TEST_BIN:=.d)
 

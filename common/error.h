@@ -44,6 +44,6 @@ static inline int gk_add_ok(size_t a, size_t b, size_t *out) {
     do {                                                                                 \
         if (!(cond)) gk_abort(__FILE__, __LINE__, #cond);                                \
     } while (0)
-_Noreturn void gk_abort(const char *file, int line, const char *what);
+__attribute__((noreturn)) void gk_abort(const char *file, int line, const char *what); // also read by nvcc
 
 #endif

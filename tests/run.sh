@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every test program and CLI test script for each build directory given
 # (default: build). One line per case; the sanitizer build's names get a
-# "san:" prefix. Ends with "N passed, N failed" (", N skipped" when any).
+# "san:" prefix, the GPU build's (build-gpu, test_cuda only) "gpu:". Ends with "N passed, N failed" (", N skipped" when any).
 [ $# -gt 0 ] || set -- build
 log=$(mktemp)
 out=$(mktemp)
@@ -24,10 +24,16 @@ run_one() {
 for build in "$@"; do
     prefix=
     [ "$build" = build-san ] && prefix=san:
+    [ "$build" = build-gpu ] && prefix=gpu:
+    if [ "$build" = build-gpu ] && [ ! -d build-gpu ]; then
+        echo "SKIP gpu:test_cuda: the CUDA toolkit (nvcc) was not found, so the GPU backend was not built" | tee -a "$log"
+        continue
+    fi
     for t in "$build"/tests/test_*; do
         case "$t" in *.o|*.d) continue ;; esac
         [ -x "$t" ] && run_one "$(basename "$t")" "$prefix" "$t"
     done
+    [ "$build" = build-gpu ] && continue # the CLI scripts ran against the CPU builds; the GPU build adds test_cuda
     for t in tests/cli/*.sh; do
         [ -f "$t" ] && run_one "$(basename "$t" .sh)" "$prefix" env GEMMAKD="$build/gemmakd" sh "$t"
     done

@@ -52,13 +52,19 @@ void optimizer_step(optimizer *o, float *params, const float *grads, double lr) 
         return;
     }
     o->steps++;
-    double bc1 = 1 - pow(o->beta1, (double)o->steps), bc2 = 1 - pow(o->beta2, (double)o->steps);
     for (int t = 0; t < L->n_tensors; t++) {
         const param_tensor *p = &L->tensors[t];
-        float wd = p->kind == PARAM_MATRIX ? (float)o->weight_decay : 0.0f; // none on norms and the embedding
-        adamw_tensor(params + p->offset, grads + p->offset, o->m + p->offset, o->v + p->offset, p->numel, (float)lr,
-                     wd, (float)o->beta1, (float)o->beta2, (float)o->eps, (float)(lr / bc1), (float)sqrt(bc2));
+        adamw_coeffs c = optimizer_adamw_coeffs(o, p, lr);
+        adamw_tensor(params + p->offset, grads + p->offset, o->m + p->offset, o->v + p->offset, p->numel, c.lr, c.wd,
+                     c.beta1, c.beta2, c.eps, c.step_size, c.bc2_sqrt);
     }
+}
+
+adamw_coeffs optimizer_adamw_coeffs(const optimizer *o, const param_tensor *p, double lr) {
+    double bc1 = 1 - pow(o->beta1, (double)o->steps), bc2 = 1 - pow(o->beta2, (double)o->steps);
+    float wd = p->kind == PARAM_MATRIX ? (float)o->weight_decay : 0.0f; // none on norms and the embedding
+    return (adamw_coeffs){(float)lr, wd, (float)o->beta1, (float)o->beta2, (float)o->eps, (float)(lr / bc1),
+                          (float)sqrt(bc2)};
 }
 
 double grad_norm(const param_layout *L, const float *grads) {

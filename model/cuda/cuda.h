@@ -1,0 +1,45 @@
+// The GPU backend's own entry points, beside the templated kernels (suffix
+// _cuda in model/kernels_api.inc): device discovery, bf16 transfers, the
+// optimizer on fp32 master weights. Declared in C; defined in model/cuda/*.cu.
+#ifndef GK_CUDA_H
+#define GK_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "model/bf16.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// 0 and the device's name in what[n] when a CUDA device can be used; else -1
+// and the reason (no driver, no device, ...) in what.
+int gk_cuda_probe(char *what, size_t n);
+
+// Host float32 <-> device bf16 (round to nearest even), n values.
+int gk_cuda_upload_bf16(gk_bf16 *dst, const float *host_src, size_t n, gk_err *err);
+int gk_cuda_download_bf16(float *host_dst, const gk_bf16 *src, size_t n, gk_err *err);
+// Device float32 -> device bf16, n values (the bf16 working copy of master weights).
+void gk_cuda_round_bf16(gk_bf16 *dst, const float *src, size_t n);
+void gk_cuda_zero(void *p, size_t bytes);
+// Waits for the device; a kernel's failure is reported (file, line, CUDA's message) and exits.
+void gk_cuda_sync(void);
+// Peak device memory allocated through buffer_alloc_cuda, in bytes.
+size_t gk_cuda_peak_bytes(void);
+
+// One AdamW step on a tensor as train/optim.c does it (torch.optim.AdamW):
+// master fp32 weights, bf16 gradients, fp32 moments; w gets the rounded weights.
+void gk_cuda_adamw(float *master, gk_bf16 *w, const gk_bf16 *grad, float *m, float *v, size_t n, float lr, float wd,
+                   float beta1, float beta2, float eps, float step_size, float bc2_sqrt);
+// Sum of squares of n bf16 values, accumulated in double in a fixed order.
+double gk_cuda_sum_squares(const gk_bf16 *x, size_t n);
+// x *= s over n bf16 values (gradient clipping).
+void gk_cuda_scale_bf16(gk_bf16 *x, size_t n, float s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
