@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/bench_gpu.h"
 #include "cli/commands.h"
 #include "common/rng.h"
 #include "common/timer.h"
@@ -170,10 +171,11 @@ int cmd_bench(int argc, char **argv, gk_err *err) {
         {"steps", "N", "timed steps after one warm-up step (default 3)", NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
         {"optimizer", "adamw|none", "include grad norm, clipping and an AdamW update in the step (default none)", NULL},
+        {"device", "cpu|cuda", "where the step runs (default cpu; cuda needs a build with make GPU=1)", NULL},
         {"json", NULL, "print one JSON object", NULL},
     };
     int n = sizeof specs / sizeof specs[0];
-    int rc = args_parse(argc, argv, "gemmakd bench [--config FILE] [--batch B] [--seq-len T] [--steps N] [--optimizer adamw|none] [--json]",
+    int rc = args_parse(argc, argv, "gemmakd bench [--config FILE] [--batch B] [--seq-len T] [--steps N] [--optimizer adamw|none] [--device cpu|cuda] [--json]",
                         specs, n, err);
     if (rc) return rc > 0 ? 0 : -1;
     const char *config = arg_get(specs, n, "config"), *s;
@@ -186,6 +188,16 @@ int cmd_bench(int argc, char **argv, gk_err *err) {
     const char *opt = arg_get(specs, n, "optimizer");
     if (opt && strcmp(opt, "adamw") && strcmp(opt, "none"))
         return gk_fail(err, GK_EUSAGE, "--optimizer: expected adamw or none, got '%s'", opt);
+    const char *device = arg_get(specs, n, "device");
+    if (device && strcmp(device, "cpu") && strcmp(device, "cuda"))
+        return gk_fail(err, GK_EUSAGE, "--device: expected cpu or cuda, got '%s'", device);
+    if (device && !strcmp(device, "cuda")) {
+#ifdef GK_WITH_CUDA
+        return bench_gpu(config, (int)B, (int)T, (int)steps, arg_flag(specs, n, "json"), err);
+#else
+        return gk_fail(err, GK_EUSAGE, "--device cuda: this gemmakd was built without CUDA; build it with make GPU=1");
+#endif
+    }
     bench_model b = {.with_opt = opt && !strcmp(opt, "adamw")};
     step_times warm = {0}, t = {0};
     rc = bench_setup(&b, config, (int)B, (int)T, err);
