@@ -28,7 +28,7 @@ static grad_space carve_space(const model_config *cfg, const FN(acts) *a, const 
     g.d_attn = p, p += N * qd;
     g.dk = p, p += N * kvd;
     g.dv = p, p += N * kvd;
-    g.partials = (real_acc *)p;
+    g.partials = (real_acc *)(((uintptr_t)p + 63) & ~(uintptr_t)63); // aligned for real_acc (acts.c leaves slack)
     return g;
 }
 

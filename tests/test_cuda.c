@@ -96,24 +96,16 @@ static int32_t *ints_upload(const int32_t *host, size_t n) {
     return d;
 }
 
-// The GPU's values of t against the CPU's (t->host after the CPU kernel ran).
-#define EXPECT_TENSOR(tc, t, tol, what)                                                                             \
-    do {                                                                                                            \
-        float *_g = tensor_fetch(&(t));                                                                             \
-        double _e = rel_error_f32(_g, (t).host, (t).n);                                                             \
-        CHECK(tc, _e <= (tol), "%s: GPU differs from CPU float32 by %.3g (relative, tolerance %.3g)", what, _e,     \
-              (double)(tol));                                                                                       \
-        free(_g);                                                                                                   \
-    } while (0)
+// gpu (malloc'd, freed here) against the CPU float32 values.
+static void expect_close(test_case *tc, float *gpu, const float *cpu, size_t n, double tol, const char *what) {
+    double e = rel_error_f32(gpu, cpu, n);
+    CHECK(tc, e <= tol, "%s: GPU differs from CPU float32 by %.3g (relative, tolerance %.3g)", what, e, tol);
+    free(gpu);
+}
 
-#define EXPECT_FLOATS(tc, f, tol, what)                                                                             \
-    do {                                                                                                            \
-        float *_g = floats_fetch(&(f));                                                                             \
-        double _e = rel_error_f32(_g, (f).host, (f).n);                                                             \
-        CHECK(tc, _e <= (tol), "%s: GPU differs from CPU float32 by %.3g (relative, tolerance %.3g)", what, _e,     \
-              (double)(tol));                                                                                       \
-        free(_g);                                                                                                   \
-    } while (0)
+// The GPU's values of t against the CPU's (t.host after the CPU kernel ran).
+#define EXPECT_TENSOR(tc, t, tol, what) expect_close(tc, tensor_fetch(&(t)), (t).host, (t).n, tol, what)
+#define EXPECT_FLOATS(tc, f, tol, what) expect_close(tc, floats_fetch(&(f)), (f).host, (f).n, tol, what)
 
 static const double BF16_OUT = 1e-2; // one bf16 rounding of the output (2^-8) and float accumulation order
 

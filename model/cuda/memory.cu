@@ -105,33 +105,33 @@ extern "C" void gk_cuda_round_bf16(gk_bf16 *dst, const float *src, size_t n) {
     CUDA_LAUNCHED();
 }
 
-// Conversion on the host through a staging buffer of at most 16M values at a time.
-static const size_t STAGE = 1 << 24;
-
-extern "C" int gk_cuda_upload_bf16(gk_bf16 *dst, const float *host_src, size_t n, gk_err *err) {
+// Host float32 <-> device bf16, converted on the host through a staging
+// buffer of at most 16M values at a time; to_device: upload, else download.
+static int transfer_bf16(float *host, gk_bf16 *device, size_t n, bool to_device, gk_err *err) {
+    const size_t STAGE = 1 << 24;
     size_t chunk = n < STAGE ? n : STAGE;
     bf16 *stage = (bf16 *)malloc((chunk ? chunk : 1) * sizeof *stage);
-    if (!stage) return gk_fail(err, GK_ENOMEM, "out of memory staging %zu values for the GPU", n);
+    if (!stage) return gk_fail(err, GK_ENOMEM, "out of memory staging %zu values for a GPU transfer", n);
     for (size_t at = 0; at < n; at += chunk) {
-        size_t m = n - at < chunk ? n - at : chunk;
-        for (size_t i = 0; i < m; i++) stage[i] = __float2bfloat16(host_src[at + i]);
-        CUDA_CHECK(cudaMemcpy(dst + at, stage, m * sizeof *stage, cudaMemcpyHostToDevice));
+        size_t m = n - at < chunk ? n - at : chunk, bytes = m * sizeof *stage;
+        if (to_device) {
+            for (size_t i = 0; i < m; i++) stage[i] = __float2bfloat16(host[at + i]);
+            CUDA_CHECK(cudaMemcpy(device + at, stage, bytes, cudaMemcpyHostToDevice));
+        } else {
+            CUDA_CHECK(cudaMemcpy(stage, device + at, bytes, cudaMemcpyDeviceToHost));
+            for (size_t i = 0; i < m; i++) host[at + i] = __bfloat162float(stage[i]);
+        }
     }
     free(stage);
     return 0;
 }
 
+extern "C" int gk_cuda_upload_bf16(gk_bf16 *dst, const float *host_src, size_t n, gk_err *err) {
+    return transfer_bf16(const_cast<float *>(host_src), dst, n, true, err); // read only on upload
+}
+
 extern "C" int gk_cuda_download_bf16(float *host_dst, const gk_bf16 *src, size_t n, gk_err *err) {
-    size_t chunk = n < STAGE ? n : STAGE;
-    bf16 *stage = (bf16 *)malloc((chunk ? chunk : 1) * sizeof *stage);
-    if (!stage) return gk_fail(err, GK_ENOMEM, "out of memory staging %zu values from the GPU", n);
-    for (size_t at = 0; at < n; at += chunk) {
-        size_t m = n - at < chunk ? n - at : chunk;
-        CUDA_CHECK(cudaMemcpy(stage, src + at, m * sizeof *stage, cudaMemcpyDeviceToHost));
-        for (size_t i = 0; i < m; i++) host_dst[at + i] = __bfloat162float(stage[i]);
-    }
-    free(stage);
-    return 0;
+    return transfer_bf16(host_dst, const_cast<gk_bf16 *>(src), n, false, err); // read only on download
 }
 
 // The CPU float32 tables, uploaded: the GPU rotates by exactly the same angles.
