@@ -1,6 +1,7 @@
-// The Gemma 2 model on the CPU: forward, chunked output head and backward.
-// Declared for float32 (suffix _f32, the model) and float64 (_f64, the twin
-// used by the finite-difference tests); both come from the same source.
+// The Gemma 2 model: forward, chunked output head and backward. Declared for
+// float32 (suffix _f32, the model) and float64 (_f64, the twin used by the
+// finite-difference tests) on the CPU, and with GK_WITH_CUDA for bf16 on the
+// GPU (_cuda); all come from the same source.
 #ifndef GK_GEMMA2_H
 #define GK_GEMMA2_H
 
@@ -26,9 +27,9 @@ int doc_begin_from_starts(const int64_t *starts, size_t n_starts, int T, int32_t
 // Cross-entropy head callback context (see model_head_*): targets[i] is the
 // token predicted at position i, or -1 for no loss there.
 typedef struct {
-    const int32_t *targets; // [B*T]
+    const int32_t *targets; // [B*T] (device memory for the GPU's xent_head_cuda)
     double scale;           // each token's loss is multiplied by this (1/count for a mean)
-    float *logprobs;        // optional [B*T]: log p(target) per position (NaN where target < 0)
+    float *logprobs;        // optional host [B*T]: log p(target) per position (NaN where target < 0)
 } xent_ctx;
 
 #define GK_TEMPLATE "model/gemma2_api.inc"
