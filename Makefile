@@ -38,7 +38,7 @@ TEST_SRC = $(filter-out tests/test_cuda.c,$(wildcard tests/test_*.c))
 ifeq ($(GPU),1)
 # The layer sequence a third time (bf16 on the GPU), beside the kernels; the GPU build's only test compares them with the CPU.
 CUDA_SRC = $(wildcard model/cuda/*.cu)
-LIB_OBJ += $(CUDA_SRC:%.cu=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%_cuda.o,model/acts.c model/forward.c model/backward.c model/head.c)
+LIB_OBJ += $(CUDA_SRC:%.cu=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%_cuda.o,$(filter-out model/cpu/%,$(REAL_SRC)))
 TEST_SRC = tests/test_cuda.c
 endif
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)

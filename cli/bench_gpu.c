@@ -1,6 +1,6 @@
-// gemmakd bench --device cuda (GPU builds only): one training step of the
-// bf16 model on the GPU (forward, cross-entropy head, backward, gradient norm
-// and clipping, AdamW on fp32 master weights), its MFU against the bf16
+// gemmakd bench --device cuda (GPU builds only): one step of the bf16 model on
+// the GPU (forward, cross-entropy head, backward; with --optimizer adamw also
+// gradient norm, clipping and AdamW on fp32 master weights), its MFU against the bf16
 // matrix rate measured on the same device, and peak GPU memory.
 #ifdef GK_WITH_CUDA
 #include <math.h>
@@ -30,10 +30,12 @@ typedef struct {
     int32_t *tokens;         // host [B*T]
     int32_t *targets;        // device [B*T]
     optimizer opt;
+    bool with_opt;
 } gpu_bench;
 
-static int gpu_setup(gpu_bench *b, const char *config, int B, int T, gk_err *err) {
+static int gpu_setup(gpu_bench *b, const char *config, int B, int T, bool with_opt, gk_err *err) {
     memset(b, 0, sizeof *b);
+    b->with_opt = with_opt;
     if (model_config_load(config, &b->cfg, err) || param_layout_build(&b->cfg, &b->layout, err)) return -1;
     size_t nf = b->layout.n_floats, N = (size_t)B * T;
     float *host = param_buffer_alloc(&b->layout, err);
@@ -56,7 +58,7 @@ static int gpu_setup(gpu_bench *b, const char *config, int B, int T, gk_err *err
     weights_point_cuda(&b->layout, b->grads, &b->g);
     free(host);
     free(targets);
-    if (optimizer_init_cuda(&b->opt, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.1, &b->layout, err)) return -1;
+    if (with_opt && optimizer_init_cuda(&b->opt, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.1, &b->layout, err)) return -1;
     return acts_init_cuda(&b->acts, &b->cfg, B, T, true, err);
 fail:
     free(host);
@@ -94,9 +96,11 @@ static int gpu_step(gpu_bench *b, gpu_times *t, gk_err *err) {
     model_backward_cuda(&b->cfg, &b->w, &b->g, &b->acts, 0);
     gk_cuda_sync();
     double t3 = now_seconds();
-    double norm = sqrt(gk_cuda_sum_squares(b->grads, b->layout.n_floats)); // as the trainer: norm, clip, AdamW
-    if (norm > 1.0) gk_cuda_scale_bf16(b->grads, b->layout.n_floats, (float)(1.0 / (norm + 1e-6)));
-    optimizer_step_cuda(&b->opt, b->master, b->params, b->grads, 1e-4);
+    if (b->with_opt) { // as the trainer: norm, clip, AdamW
+        double norm = sqrt(gk_cuda_sum_squares(b->grads, b->layout.n_floats));
+        if (norm > 1.0) gk_cuda_scale_bf16(b->grads, b->layout.n_floats, (float)(1.0 / (norm + 1e-6)));
+        optimizer_step_cuda(&b->opt, b->master, b->params, b->grads, 1e-4);
+    }
     gk_cuda_sync();
     double t4 = now_seconds();
     t->forward += t1 - t0;
@@ -106,13 +110,24 @@ static int gpu_step(gpu_bench *b, gpu_times *t, gk_err *err) {
     return 0;
 }
 
-// The device's bf16 matrix rate (TFLOP/s): an n x n x n product with float accumulation.
+// The device's bf16 matrix rate (TFLOP/s): an n x n x n product with float
+// accumulation on random operands (zeros draw less power and would flatter it).
 static double bf16_matmul_rate(gk_err *err) {
     const int n = 8192, reps = 10;
     size_t cells = (size_t)n * n;
     gk_bf16 *a = buffer_alloc_cuda(3 * cells * sizeof *a, err);
-    if (!a) return -1;
-    gk_cuda_zero(a, 3 * cells * sizeof *a); // zeros run at the same speed as data on tensor cores
+    float *host = a ? gk_malloc(2 * cells * sizeof *host, err) : NULL;
+    if (!host) {
+        buffer_free_cuda(a);
+        return -1;
+    }
+    for (size_t i = 0; i < 2 * cells; i++) host[i] = (float)hash_normal(3, i);
+    int rc = gk_cuda_upload_bf16(a, host, 2 * cells, err);
+    free(host);
+    if (rc) {
+        buffer_free_cuda(a);
+        return -1;
+    }
     matmul_forward_cuda(a + 2 * cells, a, a + cells, n, n, n); // warm-up (cuBLASLt heuristics, clocks)
     gk_cuda_sync();
     double t0 = now_seconds();
@@ -123,12 +138,12 @@ static double bf16_matmul_rate(gk_err *err) {
     return 2.0 * n * n * n / seconds / 1e12;
 }
 
-int bench_gpu(const char *config, int B, int T, int steps, bool json, gk_err *err) {
+int bench_gpu(const char *config, int B, int T, int steps, bool with_opt, bool json, gk_err *err) {
     char device[256];
     if (gk_cuda_probe(device, sizeof device)) return gk_fail(err, GK_EINPUT, "--device cuda: %s", device);
     gpu_bench b;
     gpu_times warm = {0}, t = {0};
-    int rc = gpu_setup(&b, config, B, T, err);
+    int rc = gpu_setup(&b, config, B, T, with_opt, err);
     if (rc == 0) rc = gpu_step(&b, &warm, err);
     for (int i = 0; rc == 0 && i < steps; i++) rc = gpu_step(&b, &t, err);
     size_t peak = gk_cuda_peak_bytes();

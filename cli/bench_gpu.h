@@ -7,7 +7,7 @@
 #include "common/error.h"
 
 #ifdef GK_WITH_CUDA
-int bench_gpu(const char *config, int B, int T, int steps, bool json, gk_err *err);
+int bench_gpu(const char *config, int B, int T, int steps, bool with_opt, bool json, gk_err *err);
 #endif
 
 #endif

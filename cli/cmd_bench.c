@@ -34,8 +34,7 @@ typedef struct {
     bool with_opt;
 } bench_model;
 
-static int bench_setup(bench_model *b, const char *config, int B, int T, gk_err *err) {
-    bool with_opt = b->with_opt;
+static int bench_setup(bench_model *b, const char *config, int B, int T, bool with_opt, gk_err *err) {
     memset(b, 0, sizeof *b);
     b->with_opt = with_opt;
     if (model_config_load(config, &b->cfg, err) || param_layout_build(&b->cfg, &b->layout, err)) return -1;
@@ -193,14 +192,15 @@ int cmd_bench(int argc, char **argv, gk_err *err) {
         return gk_fail(err, GK_EUSAGE, "--device: expected cpu or cuda, got '%s'", device);
     if (device && !strcmp(device, "cuda")) {
 #ifdef GK_WITH_CUDA
-        return bench_gpu(config, (int)B, (int)T, (int)steps, arg_flag(specs, n, "json"), err);
+        return bench_gpu(config, (int)B, (int)T, (int)steps, opt && !strcmp(opt, "adamw"), arg_flag(specs, n, "json"),
+                         err);
 #else
         return gk_fail(err, GK_EUSAGE, "--device cuda: this gemmakd was built without CUDA; build it with make GPU=1");
 #endif
     }
-    bench_model b = {.with_opt = opt && !strcmp(opt, "adamw")};
+    bench_model b;
     step_times warm = {0}, t = {0};
-    rc = bench_setup(&b, config, (int)B, (int)T, err);
+    rc = bench_setup(&b, config, (int)B, (int)T, opt && !strcmp(opt, "adamw"), err);
     if (rc == 0) rc = run_step(&b, &warm, err);
     for (long long i = 0; rc == 0 && i < steps; i++) rc = run_step(&b, &t, err);
     model_plan plan;

@@ -22,7 +22,7 @@ static int generate_ids(const generator *g, const char *ids_text, int max_new, u
     int64_t *ids;
     size_t n;
     if (parse_id_list("tokens", ids_text, &ids, &n, err)) return -1;
-    int32_t *prompt = gk_calloc(n ? n : 1, sizeof *prompt, err);
+    int32_t *prompt = gk_calloc(n, sizeof *prompt, err); // parse_id_list refuses an empty list
     int rc = prompt ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (ids[i] >= g->m->cfg.vocab_size)
@@ -30,7 +30,6 @@ static int generate_ids(const generator *g, const char *ids_text, int max_new, u
                          g->m->cfg.vocab_size);
         else prompt[i] = (int32_t)ids[i];
     }
-    if (rc == 0 && n == 0) rc = gk_fail(err, GK_EUSAGE, "--tokens: needs at least one id");
     gen_request q = {prompt, n, max_new, seed};
     gen_output out;
     gen_stats st;

@@ -63,11 +63,9 @@ int cmd_tokenize(int argc, char **argv, gk_err *err) {
         (parse_double("val-fraction", s, &o.val_fraction, err) || o.val_fraction < 0 || o.val_fraction >= 1))
         return gk_fail(err, GK_EUSAGE, "--val-fraction: expected a number in [0, 1), got '%s'", s);
     if (set_threads(arg_get(specs, n, "threads"), err)) return -1;
-    char *list = strdup(inputs), *separator = NULL;
-    const char **files = calloc(strlen(inputs) + 1, sizeof *files);
-    if (!list || !files) rc = gk_fail(err, GK_ENOMEM, "out of memory");
-    for (char *tok = list ? strtok(list, ",") : NULL; rc == 0 && tok; tok = strtok(NULL, ","))
-        files[o.n_inputs++] = tok;
+    char *list = NULL, *separator = NULL;
+    const char **files = NULL;
+    rc = split_commas("input", inputs, &list, &files, &o.n_inputs, err);
     if (rc == 0 && (s = arg_get(specs, n, "doc-separator")) && (!(separator = unescape(s)) || !*separator))
         rc = gk_fail(err, GK_EUSAGE, "--doc-separator must not be empty");
     o.inputs = files;

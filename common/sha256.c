@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include "common/sha256.h"
 
 #include <string.h>
@@ -89,4 +90,10 @@ int sha256_file(const char *path, char hex[65], gk_err *err) {
     sha256_hex(m.data ? (const void *)m.data : "", m.size, hex);
     file_map_close(&m);
     return 0;
+}
+
+int sha256_hex_valid(const char *s) {
+    for (int i = 0; i < 64; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) return 0;
+    return s[64] == 0;
 }

@@ -22,5 +22,7 @@ void sha256_final(sha256_ctx *c, unsigned char digest[32]);
 void sha256_hex(const void *data, size_t len, char hex[65]);
 // The same of a file's bytes (memory-mapped); -1 with err naming the file when it cannot be read.
 int sha256_file(const char *path, char hex[65], gk_err *err);
+// True when s is exactly 64 lowercase hex digits (a digest as sha256_hex writes it).
+int sha256_hex_valid(const char *s);
 
 #endif

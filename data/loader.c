@@ -277,28 +277,23 @@ void loader_batch_free(loader_batch *b) {
     memset(b, 0, sizeof *b);
 }
 
-// The shard holding global window g: the last shard whose first window is <= g
-// (shards without windows share their successor's first id and are skipped).
-static size_t shard_of(const loader *l, uint64_t g) {
-    size_t lo = 0, hi = l->n_shards; // first[lo] <= g < first[hi]
+// The last index i < n with a[i] <= x, for a sorted a with a[0] <= x.
+static size_t last_at_or_below(const uint64_t *a, size_t n, uint64_t x) {
+    size_t lo = 0, hi = n; // a[lo] <= x < a[hi] (a[n] taken as infinite)
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (l->first[mid] <= g) lo = mid;
+        if (a[mid] <= x) lo = mid;
         else hi = mid;
     }
     return lo;
 }
 
+// The shard holding global window g: the last shard whose first window is <= g
+// (shards without windows share their successor's first id and are skipped).
+static size_t shard_of(const loader *l, uint64_t g) { return last_at_or_below(l->first, l->n_shards, g); }
+
 // Index of the last document starting at or before token pos.
-static uint64_t doc_at(const shard_file *s, uint64_t pos) {
-    uint64_t lo = 0, hi = s->n_docs; // doc_starts[lo] <= pos < doc_starts[hi]
-    while (hi - lo > 1) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (s->doc_starts[mid] <= pos) lo = mid;
-        else hi = mid;
-    }
-    return lo;
-}
+static uint64_t doc_at(const shard_file *s, uint64_t pos) { return last_at_or_below(s->doc_starts, s->n_docs, pos); }
 
 // Fills row b with global window g.
 static int fill_row(loader *l, uint64_t g, size_t b, loader_batch *batch, gk_err *err) {

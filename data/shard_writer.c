@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/file.h"
+#include "common/utf8.h"
 #include "data/h5util.h"
 #include "data/shards.h"
 #include "data/shards_internal.h"
@@ -48,18 +49,9 @@ static hid_t create_stream(hid_t file, const char *name, hid_t type, unsigned le
 static void utf8_sanitize(char *s) {
     unsigned char *p = (unsigned char *)s;
     while (*p) {
-        size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2 : (*p & 0xF0) == 0xE0 ? 3
-                 : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
-        for (size_t i = 1; i < n; i++)
-            if ((p[i] & 0xC0) != 0x80) n = 0;
-        // Overlong 3/4-byte forms, UTF-16 surrogates and code points past U+10FFFF.
-        if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) n = 0;
-        if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) n = 0;
-        if (n == 0) {
-            *p++ = '?';
-        } else {
-            p += n;
-        }
+        size_t n = utf8_scan(p, strlen((char *)p), NULL);
+        if (n == 0) *p++ = '?';
+        else p += n;
     }
 }
 
@@ -208,6 +200,7 @@ int shard_writer_add_doc(shard_writer *w, const uint32_t *tokens, const uint8_t 
 uint64_t shard_writer_tokens(const shard_writer *w) { return w->n_written + w->buf_len; }
 uint64_t shard_writer_docs(const shard_writer *w) { return w->n_docs; }
 const char *shard_writer_tmp_path(const shard_writer *w) { return w->tmp_path; }
+const char *shard_writer_path(const shard_writer *w) { return w->path; }
 
 static int write_doc_starts(shard_writer *w) {
     hsize_t n = w->n_docs;

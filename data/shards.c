@@ -11,22 +11,17 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "common/sha256.h"
 #include "data/h5util.h"
 #include "data/shards_internal.h"
 #include "data/zstd_filter.h"
 
 // ---------------------------------------------------------------- meta checks
 
-static int sha256_ok(const char *s) {
-    for (int i = 0; i < 64; i++)
-        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) return 0;
-    return s[64] == 0;
-}
-
 static int id_ok(int64_t id, int64_t vocab) { return id >= -1 && id < vocab; }
 
 int shard_meta_check(const shard_meta *m, const char *where, gk_err *err) {
-    if (!sha256_ok(m->tokenizer_sha256))
+    if (!sha256_hex_valid(m->tokenizer_sha256))
         return gk_fail(err, GK_EINPUT, "%s: tokenizer_sha256 '%.80s' is not 64 lowercase hex digits", where,
                        m->tokenizer_sha256);
     if (m->vocab_size < 1 || m->vocab_size > INT32_MAX)
@@ -151,7 +146,7 @@ static int open_checked(shard_file *s, gk_err *err) {
     snprintf(m->tokenizer_sha256, sizeof m->tokenizer_sha256, "%s", str);
     int sha_len_ok = strlen(str) == 64;
     free(str);
-    if (!sha_len_ok || !sha256_ok(m->tokenizer_sha256))
+    if (!sha_len_ok || !sha256_hex_valid(m->tokenizer_sha256))
         return gk_fail(err, GK_EINPUT, "%s: attribute 'tokenizer_sha256' is not 64 lowercase hex digits", path);
     if (h5_read_attr_int(f, path, "vocab_size", &m->vocab_size, err) < 0 || h5_read_attr_int(f, path, "bos_id", &m->bos_id, err) < 0 ||
         h5_read_attr_int(f, path, "eos_id", &m->eos_id, err) < 0 || h5_read_attr_int(f, path, "pad_id", &m->pad_id, err) < 0 ||

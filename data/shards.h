@@ -59,6 +59,7 @@ int shard_writer_add_doc(shard_writer *w, const uint32_t *tokens, const uint8_t 
 uint64_t shard_writer_tokens(const shard_writer *w); // tokens added so far (roll shards on this)
 uint64_t shard_writer_docs(const shard_writer *w);
 const char *shard_writer_tmp_path(const shard_writer *w);
+const char *shard_writer_path(const shard_writer *w); // the final name
 // Flushes, writes /doc_starts and the attributes, closes, fsyncs and renames
 // the file to its final name. A shard without documents is an error. Always
 // frees w; on error the temporary file is removed and no final file appears.

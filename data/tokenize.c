@@ -137,13 +137,18 @@ static int close_writer(tokenize_run_state *s, int split, gk_err *err) {
     shard_writer *w = s->writer[split];
     if (!w) return 0;
     s->writer[split] = NULL;
-    char path[1024];
-    snprintf(path, sizeof path, "%s", shard_writer_tmp_path(w));
-    char *dot = strstr(path, ".tmp-");
-    if (dot) *dot = 0; // the final name
-    if (shard_writer_close(w, err)) return -1;
+    char *path = strdup(shard_writer_path(w)); // w is gone after closing
+    if (!path) return gk_fail(err, GK_ENOMEM, "out of memory");
+    if (shard_writer_close(w, err)) {
+        free(path);
+        return -1;
+    }
     char **grown = realloc(s->written, (s->n_written + 1) * sizeof *grown);
-    if (!grown || !(grown[s->n_written] = strdup(path))) return gk_fail(err, GK_ENOMEM, "out of memory");
+    if (!grown) {
+        free(path);
+        return gk_fail(err, GK_ENOMEM, "out of memory");
+    }
+    grown[s->n_written] = path;
     s->written = grown;
     s->n_written++;
     s->stats->shards++;

@@ -51,7 +51,7 @@ static const char *quote(const char *s, size_t n, char buf[160]) {
     return buf;
 }
 
-static char *dup_bytes(const char *s, size_t n, gk_err *err) {
+char *hf_dup_bytes(const char *s, size_t n, gk_err *err) {
     char *d = gk_malloc(n + 1, err);
     if (d) {
         memcpy(d, s, n);
@@ -131,7 +131,7 @@ static int get_opt_string(loader *L, const ext *e, const char *what, char **s, s
     int rc = 0;
     if (d.root->type == JSON_STRING) {
         *len = d.root->length;
-        if (!(*s = dup_bytes(d.root->string, d.root->length, L->err))) rc = -1;
+        if (!(*s = hf_dup_bytes(d.root->string, d.root->length, L->err))) rc = -1;
     } else if (d.root->type != JSON_NULL) {
         rc = hf_fail_line(L->t->name, L->err, e->line, "%s must be a string or null, not %s", what, json_type_name(d.root->type));
     }
@@ -437,7 +437,7 @@ static int read_added(loader *L, const ext *e) {
             if (!grown) rc = gk_fail(L->err, GK_ENOMEM, "out of memory for added tokens");
             else m->added = grown;
         }
-        if (rc == 0 && !(a.content = dup_bytes(content->string, content->length, L->err))) rc = -1;
+        if (rc == 0 && !(a.content = hf_dup_bytes(content->string, content->length, L->err))) rc = -1;
         if (rc == 0) a.len = content->length;
         json_free(&d);
         if (rc) return -1;

@@ -74,6 +74,8 @@ typedef struct {
     gk_err *err;
 } hf_parse;
 // "<file>:<line>: <message>" as a GK_EINPUT error; returns -1.
+// s[0..n) and a NUL in a new allocation (JSON strings may hold NULs: not strndup).
+char *hf_dup_bytes(const char *s, size_t n, gk_err *err);
 int hf_fail_line(const char *file, gk_err *err, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int hf_read_normalizer(hf_parse *p, const json_value *v, int base, int depth);
 int hf_read_pre_tokenizer(hf_parse *p, const json_value *v, int base, int depth);

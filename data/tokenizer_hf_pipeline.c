@@ -18,15 +18,6 @@ int hf_fail_line(const char *file, gk_err *err, int line, const char *fmt, ...) 
     return gk_fail(err, GK_EINPUT, "%s:%d: %s", file, line, msg);
 }
 
-static char *dup_bytes(const char *s, size_t n, gk_err *err) {
-    char *d = gk_malloc(n + 1, err);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 
 static const char *type_of(const json_value *v) {
     const json_value *t = json_get(v, "type");
@@ -42,7 +33,7 @@ static int string_pattern(hf_parse *L, const json_value *v, int base, const char
         return hf_fail_line(L->t->name, L->err, base + (p ? p->line : v->line) - 1, "%s needs a pattern {\"String\": \"...\"}", what);
     if (!s->length) return hf_fail_line(L->t->name, L->err, base + p->line - 1, "%s has an empty pattern", what);
     step->pattern_len = s->length;
-    return (step->pattern = dup_bytes(s->string, s->length, L->err)) ? 0 : -1;
+    return (step->pattern = hf_dup_bytes(s->string, s->length, L->err)) ? 0 : -1;
 }
 
 static int string_field(hf_parse *L, const json_value *v, const char *key, int base, const char *what, char **out,
@@ -50,7 +41,7 @@ static int string_field(hf_parse *L, const json_value *v, const char *key, int b
     const json_value *s = json_get(v, key);
     if (!s || s->type != JSON_STRING) return hf_fail_line(L->t->name, L->err, base + v->line - 1, "%s needs a string \"%s\"", what, key);
     *len = s->length;
-    return (*out = dup_bytes(s->string, s->length, L->err)) ? 0 : -1;
+    return (*out = hf_dup_bytes(s->string, s->length, L->err)) ? 0 : -1;
 }
 
 static int push_step(hf_parse *L, hf_step **steps, size_t *n, hf_step s) {

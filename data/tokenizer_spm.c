@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "data/tokenizer_spm.h"
 
 // ---------------------------------------------------------------- protobuf wire format
@@ -364,11 +365,8 @@ static int build_tables(tokenizer *t, spm_model *m, const model_proto *mp, gk_er
     if (strmap_init(&m->char_keys, 256, err) || build_pairs(m, mp, err)) return -1;
     if (!(m->bmp_key = gk_malloc(0x10000 * sizeof *m->bmp_key, err))) return -1;
     for (uint32_t cp = 0; cp < 0x10000; cp++) {
-        char c[3];
-        size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
-        if (n == 1) c[0] = (char)cp;
-        else if (n == 2) c[0] = (char)(0xC0 | (cp >> 6)), c[1] = (char)(0x80 | (cp & 0x3F));
-        else c[0] = (char)(0xE0 | (cp >> 12)), c[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), c[2] = (char)(0x80 | (cp & 0x3F));
+        char c[4];
+        size_t n = utf8_encode(cp, c); // surrogates get their (never looked up) 3-byte pattern
         if (char_key(m, c, n, false, &m->bmp_key[cp], err)) return -1;
     }
     const char **text = gk_malloc(mp->n_pieces * sizeof *text, err);

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <zstd.h>
 
+#include "data/h5util.h"
+
 // HDF5 refuses chunks of 4 GiB or more, so no valid frame decodes to more.
 #define ZSTD_FILTER_MAX_CHUNK ((unsigned long long)UINT32_MAX)
 
@@ -64,11 +66,9 @@ int zstd_filter_register(gk_err *err) {
     // Keep HDF5 from printing its error stack, and keep H5Zfilter_avail from
     // loading a filter plugin found through HDF5_PLUGIN_PATH (this build's
     // filter is the one to use); restore both settings afterwards.
-    H5E_auto2_t old_func;
-    void *old_data;
+    h5_quiet quiet;
     unsigned old_plugins = 0;
-    H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_quiet_begin(&quiet);
     int have_state = H5PLget_loading_state(&old_plugins) >= 0;
     if (have_state) H5PLset_loading_state(old_plugins & ~(unsigned)H5PL_FILTER_PLUGIN);
     int rc = 0;
@@ -76,7 +76,6 @@ int zstd_filter_register(gk_err *err) {
     if (avail <= 0 && H5Zregister(&zstd_filter_class) < 0)
         rc = gk_fail(err, GK_EINTERNAL, "cannot register the zstd filter (HDF5 filter %d)", ZSTD_FILTER_ID);
     if (have_state) H5PLset_loading_state(old_plugins);
-    H5Eclear2(H5E_DEFAULT);
-    H5Eset_auto2(H5E_DEFAULT, old_func, old_data);
+    h5_quiet_end(&quiet);
     return rc;
 }

@@ -5,6 +5,25 @@
 
 #include "model/kernels.h"
 
+int kd_head_init(kd_head_ctx *k, const kd_config *kd, size_t chunk, gk_err *err) {
+    k->kd = *kd;
+    k->row_sums = gk_calloc(chunk, sizeof *k->row_sums, err);
+    return k->row_sums ? 0 : -1;
+}
+
+int kd_head_use_teacher(kd_head_ctx *k, const online_teacher *t, size_t chunk, int vocab, gk_err *err) {
+    k->teacher_cfg = &t->model.cfg;
+    k->teacher_embed = t->w.embed;
+    k->teacher_logits = gk_malloc(chunk * (size_t)vocab * sizeof(float), err);
+    return k->teacher_logits ? 0 : -1;
+}
+
+void kd_head_use_cache(kd_head_ctx *k, sparse_objective obj, teacher_cache_rows *rows) {
+    k->sparse = obj;
+    k->rows = teacher_cache_row;
+    k->rows_ctx = rows;
+}
+
 double kd_head_f32(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
     kd_head_ctx *c = ctx_;
     if (c->teacher_hidden) // the teacher's logits of the same tokens

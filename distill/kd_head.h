@@ -7,6 +7,8 @@
 #define GK_KD_HEAD_H
 
 #include "distill/objectives.h"
+#include "distill/teacher.h"
+#include "distill/teacher_cache.h"
 #include "model/gemma2.h"
 
 // Per-position teacher rows for the sparse objectives: row i of the batch.
@@ -28,6 +30,13 @@ typedef struct {
     kd_sums sums;      // accumulated over the calls (weighted by scale)
     kd_sums *row_sums; // work space [chunk]: per-row sums, added in order (same result for any thread count)
 } kd_head_ctx;
+
+// Sets the objective and allocates the per-row work space for chunks of up to `chunk` rows.
+int kd_head_init(kd_head_ctx *k, const kd_config *kd, size_t chunk, gk_err *err);
+// The dense teacher: an open in-process teacher, and its [chunk, vocab] logits work space.
+int kd_head_use_teacher(kd_head_ctx *k, const online_teacher *t, size_t chunk, int vocab, gk_err *err);
+// The sparse teacher: rows of a teacher cache, scored with `obj`.
+void kd_head_use_cache(kd_head_ctx *k, sparse_objective obj, teacher_cache_rows *rows);
 
 // model_head_f32 callback; ctx is a kd_head_ctx.
 double kd_head_f32(void *ctx, const float *logits, float *dlogits, size_t first, size_t count, int vocab);

@@ -26,7 +26,10 @@ int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *e
     if (!*found && path && path_exists(path)) {
         json_doc doc;
         int rc = file_read_all(path, &text, &len, err);
-        if (rc == 0) rc = json_parse(text, len, path, &doc, err);
+        if (rc == 0) {
+            rc = json_parse(text, len, path, &doc, err);
+            free(text); // the parsed document holds copies
+        }
         if (rc == 0) {
             const json_value *v = json_get(doc.root, "tokenizer_sha256");
             if (v && v->type == JSON_STRING && v->length == 64) {
@@ -34,7 +37,6 @@ int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *e
                 *found = true;
             }
             json_free(&doc);
-            free(text);
         }
         if (rc) {
             free(path);

@@ -211,17 +211,7 @@ int teacher_cache_open(teacher_cache **out, const char *dir, loader *l, const te
     if (rc == 0 && !(c->shard_begin = gk_calloc(c->n_shards + 1, sizeof *c->shard_begin, err))) rc = -1;
     if (rc == 0 && !(sha = gk_calloc(c->n_shards, sizeof *sha, err))) rc = -1;
     if (rc == 0 && (c->f16 = tc_f16_type()) < 0) rc = gk_fail(err, GK_EINTERNAL, "cannot make the float16 type");
-    int failed = 0;
-    gk_err first_err = {0};
-#pragma omp parallel for schedule(dynamic, 1) if (rc == 0)
-    for (size_t i = 0; i < (rc == 0 ? c->n_shards : 0); i++) {
-        gk_err e1 = {0};
-        if (sha256_file(loader_shard(l, i)->path, sha[i], &e1)) {
-#pragma omp critical
-            if (!failed++) first_err = e1;
-        }
-    }
-    if (rc == 0 && failed) rc = (*err = first_err, -1);
+    if (rc == 0) rc = tc_hash_shards(l, sha, err);
     if (rc == 0) rc = load_segments(c, dir, l, e, names, n_names, sha, err);
     for (size_t i = 0; i < n_names; i++) free(names[i]);
     free(names);

@@ -119,18 +119,7 @@ static int open_inputs(builder *b, gk_err *err) {
     b->base.count_bytes = j->method == TEACHER_CACHE_SAMPLE ? (j->k <= 255 ? 1 : 2) : 0;
     b->shard_sha = gk_calloc(n, sizeof *b->shard_sha, err);
     b->global_first = b->shard_sha ? gk_calloc(n, sizeof *b->global_first, err) : NULL;
-    if (!b->global_first) return -1;
-    int failed = 0;
-    gk_err first_err = {0};
-#pragma omp parallel for schedule(dynamic, 1)
-    for (size_t i = 0; i < n; i++) {
-        gk_err e = {0};
-        if (sha256_file(loader_shard(b->l, i)->path, b->shard_sha[i], &e)) {
-#pragma omp critical
-            if (!failed++) first_err = e;
-        }
-    }
-    if (failed) return *err = first_err, -1;
+    if (!b->global_first || tc_hash_shards(b->l, b->shard_sha, err)) return -1;
     for (size_t i = 1; i < n; i++) b->global_first[i] = b->global_first[i - 1] + loader_shard_windows(b->l, i - 1);
     return 0;
 }

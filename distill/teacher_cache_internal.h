@@ -29,6 +29,8 @@ typedef struct {
 // dataset. Returns 1 (err set too) for an HDF5 file whose 'format' attribute
 // names another format, such as a token shard.
 int tc_segment_read(const char *path, tc_segment *s, gk_err *err);
+// sha[i] = the SHA-256 of shard i of l, hashed in parallel; the first failure is reported.
+int tc_hash_shards(const loader *l, char (*sha)[65], gk_err *err);
 
 // Compares the shared attributes: "PATH: attribute 'k' is 8, but OTHER has 32"
 // (other: e.g. "this run uses" or "x.h5 has"). Top-k files compare no seed;

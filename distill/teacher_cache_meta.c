@@ -196,9 +196,7 @@ static int read_str(hid_t f, const char *path, const char *name, char *out, size
 
 static int read_sha(hid_t f, const char *path, const char *name, char out[65], gk_err *err) {
     if (read_str(f, path, name, out, 65, err)) return -1;
-    int ok = strlen(out) == 64;
-    for (int i = 0; ok && i < 64; i++) ok = isxdigit((unsigned char)out[i]) && !isupper((unsigned char)out[i]);
-    return ok ? 0 : gk_fail(err, GK_EINPUT, "%s: attribute '%s' is not 64 lowercase hex digits", path, name);
+    return sha256_hex_valid(out) ? 0 : gk_fail(err, GK_EINPUT, "%s: attribute '%s' is not 64 lowercase hex digits", path, name);
 }
 
 // Checks dataset `name`: class, element size (one of sizes[]), rank and dims. Stores the element size.
@@ -375,4 +373,18 @@ int tc_segment_compare(const char *path, const tc_segment *g, const char *other,
     CMP_FMT("n_windows", "%" PRIu64, g->n_windows, w->n_windows);
     CMP_FMT("shard_windows", "%" PRIu64, g->shard_windows, w->shard_windows);
     return 0;
+}
+
+int tc_hash_shards(const loader *l, char (*sha)[65], gk_err *err) {
+    int failed = 0;
+    gk_err first_err = {0};
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t i = 0; i < loader_n_shards(l); i++) {
+        gk_err e = {0};
+        if (sha256_file(loader_shard(l, i)->path, sha[i], &e)) {
+#pragma omp critical
+            if (!failed++) first_err = e;
+        }
+    }
+    return failed ? (*err = first_err, -1) : 0;
 }

@@ -36,20 +36,16 @@ static void run_free(corpus_run *c) {
 // The teacher side: forward KL at temperature 1, summed (scale 1) over the scored positions.
 static int open_teacher(corpus_run *c, const model_state *m, const corpus_eval_job *j, const char *sha,
                         corpus_eval_result *r, gk_err *err) {
-    kd_head_ctx *k = &c->kd;
-    k->kd = (kd_config){.divergence = KD_FORWARD_KL, .alpha = 1, .temperature = 1, .beta = 0.5};
-    k->scale = 1;
+    kd_config kd = {.divergence = KD_FORWARD_KL, .alpha = 1, .temperature = 1, .beta = 0.5};
     int chunk = scorer_head_chunk(m->cfg.vocab_size, j->batch * j->seq_len);
-    if (!(k->row_sums = gk_calloc((size_t)chunk, sizeof *k->row_sums, err))) return -1;
+    if (kd_head_init(&c->kd, &kd, (size_t)chunk, err)) return -1;
+    c->kd.scale = 1;
     r->teacher = true;
     if (j->teacher_dir) {
         if (online_teacher_open(&c->teacher, j->teacher_dir, m->cfg.vocab_size, sha, j->batch, j->seq_len, err))
             return -1;
         c->has_teacher = true;
-        k->teacher_cfg = &c->teacher.model.cfg;
-        k->teacher_embed = c->teacher.w.embed;
-        k->teacher_logits = gk_malloc((size_t)chunk * m->cfg.vocab_size * sizeof(float), err);
-        return k->teacher_logits ? 0 : -1;
+        return kd_head_use_teacher(&c->kd, &c->teacher, (size_t)chunk, m->cfg.vocab_size, err);
     }
     teacher_cache_expect e = {.tokenizer_sha256 = sha, .vocab_size = m->cfg.vocab_size, .temperature = 1,
                               .any_method = true, .method = TEACHER_CACHE_TOPK};
@@ -58,9 +54,7 @@ static int open_teacher(corpus_run *c, const model_state *m, const corpus_eval_j
         return -1;
     bool sampled = teacher_cache_info(c->cache)->method == TEACHER_CACHE_SAMPLE;
     snprintf(r->cache_method, sizeof r->cache_method, "%s", sampled ? "sample" : "topk");
-    k->sparse = sampled ? SPARSE_SAMPLED : SPARSE_TOPK_BUCKET;
-    k->rows = teacher_cache_row;
-    k->rows_ctx = &c->rows;
+    kd_head_use_cache(&c->kd, sampled ? SPARSE_SAMPLED : SPARSE_TOPK_BUCKET, &c->rows);
     return 0;
 }
 
@@ -82,7 +76,7 @@ int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_resu
     for (uint64_t done = 0; rc == 0 && done < windows;) {
         size_t rows = windows - done < (uint64_t)j->batch ? (size_t)(windows - done) : (size_t)j->batch;
         if (loader_next(c.l, rows, &c.batch, err)) rc = -1;
-        loader_batch_stage(&c.batch, (size_t)c.s.B, c.s.tokens, c.s.doc_begin, c.s.targets);
+        if (rc == 0) loader_batch_stage(&c.batch, (size_t)c.s.B, c.s.tokens, c.s.doc_begin, c.s.targets);
         token_batch tb = {.B = c.s.B, .T = c.s.T, .tokens = c.s.tokens, .doc_begin = c.s.doc_begin};
         if (rc == 0 && c.has_teacher) {
             rc = online_teacher_forward(&c.teacher, &tb, err);

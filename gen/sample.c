@@ -1,6 +1,7 @@
 #include "gen/sample.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 int sampling_check(const sampling *s, gk_err *err) {
@@ -17,6 +18,27 @@ static int by_p_desc(const void *a, const void *b) {
     return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
 }
 
+// Moves the tokens that min-p and top-p could keep to the front and returns
+// their count, so that only those are sorted. The best token has p = 1, so
+// min-p keeps p >= min_p. A token in the top-p nucleus has at least (1 - top_p)
+// of the mass at or after it, spread over at most V tokens no more likely than
+// it: p >= (1 - top_p) sum / V (halved against rounding). With top-k and top-p
+// together nothing is filtered here.
+static int keep_candidates(sample_cand *work, int V, const sampling *s, double sum, bool top_k) {
+    if (top_k && s->top_p < 1) return V; // top-p then sums over top-k's k tokens, which min-p must not thin
+    double floor = s->min_p > 0 ? s->min_p : 0;
+    if (s->top_p < 1 && !top_k) floor = fmax(floor, 0.5 * (1 - s->top_p) * sum / V);
+    if (floor <= 0) return V;
+    int kept = 0;
+    for (int i = 0; i < V; i++)
+        if (work[i].p >= floor) {
+            sample_cand c = work[kept];
+            work[kept++] = work[i];
+            work[i] = c;
+        }
+    return kept;
+}
+
 int32_t sample_token(const float *logits, int V, const sampling *s, double u, sample_cand *work) {
     int best = 0;
     for (int i = 1; i < V; i++)
@@ -28,9 +50,13 @@ int32_t sample_token(const float *logits, int V, const sampling *s, double u, sa
         sum += work[i].p;
     }
     int n = s->top_k > 0 && s->top_k < V ? s->top_k : V;
-    if (n < V || s->top_p < 1 || s->min_p > 0) // the filters need the tokens by probability; a plain draw does not
-        qsort(work, (size_t)V, sizeof *work, by_p_desc);
-    if (n < V) { // top-p works on what top-k left
+    bool top_k = n < V;
+    if (top_k || s->top_p < 1 || s->min_p > 0) { // the filters need the tokens by probability; a plain draw does not
+        int kept = keep_candidates(work, V, s, sum, top_k);
+        qsort(work, (size_t)kept, sizeof *work, by_p_desc);
+        if (n > kept) n = kept;
+    }
+    if (top_k) { // top-p works on what top-k left
         sum = 0;
         for (int i = 0; i < n; i++) sum += work[i].p;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/real.h"
+#include "model/carve.h"
 
 _Static_assert(sizeof(FN(layer_weights)) == 11 * sizeof(real *), "layer_weights must list the 11 layer tensors");
 
@@ -19,24 +20,6 @@ void FN(weights_point)(const param_layout *L, real *base, FN(weights) *w) {
         fields[(t - 1) % 11] = base + p->offset;
     }
 }
-
-// Carves consecutive arrays out of one block; with base == NULL it only counts.
-typedef struct {
-    real *base;
-    size_t used; // floats
-} carver;
-
-static real *carve(carver *c, size_t n) {
-    real *p = c->base ? c->base + c->used : NULL;
-    c->used += (n + 15) / 16 * 16; // keep every array 64-byte aligned
-    return p;
-}
-
-static int32_t *carve_ints(carver *c, size_t n) {
-    return (int32_t *)carve(c, (n * sizeof(int32_t) + sizeof(real) - 1) / sizeof(real));
-}
-
-static real_acc *carve_acc(carver *c, size_t n) { return (real_acc *)carve(c, ACC_REALS(n)); }
 
 static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, carver *c) {
     size_t N = (size_t)a->B * a->T, d = cfg->d_model, ff = cfg->d_ff, qd = cfg_q_dim(cfg), kvd = cfg_kv_dim(cfg);
@@ -72,12 +55,13 @@ static void layout_acts(FN(acts) *a, const model_config *cfg, bool training, car
     a->rope_sin = carve_acc(c, (size_t)a->rope_len * cfg->head_dim / 2);
     attn_shape shape = {.B = a->B, .T = a->T, .n_heads = cfg->n_heads, .n_kv_heads = cfg->n_kv_heads,
                         .head_dim = cfg->head_dim, .n_threads = a->n_threads};
-    size_t attn = FN(attention_scratch)(&shape, training);
-    // Backward: 3 [N,d] + 2 [N,ff] + 2 [N,qd] + 2 [N,kvd] + norm partials, beside the attention space.
-    size_t backward = training ? 3 * N * d + 2 * N * ff + 2 * N * qd + 2 * N * kvd +
-                                     ACC_REALS((size_t)rmsnorm_partial_rows((int)N) * d) + 16 * 12
-                               : 0;
-    a->scratch_floats = attn + backward;
+    a->scratch_floats = FN(attention_scratch)(&shape, false);
+    if (training) { // the backward pass's work space, counted by the layout backward.c uses
+        carver count = {0};
+        grad_space g;
+        carve_grad_space(&g, cfg, N, &shape, &count);
+        a->scratch_floats = count.used;
+    }
     a->scratch = carve(c, a->scratch_floats);
 }
 

@@ -1,34 +1,14 @@
 // The Gemma 2 backward pass: from the head's gradient a->d_xn_final through
 // the final norm and every layer down to the embedding. Gradients are added.
 #include "model/real.h"
+#include "model/carve.h"
 #include "model/layer_shape.h"
 
-// Backward work space carved from a->scratch (sizes match acts.c).
-typedef struct {
-    real *attn;           // attention kernel space
-    real *d_resid;        // [N, d] gradient of the residual stream
-    real *d_a, *d_b;      // [N, d]
-    real *d_ff1, *d_ff2;  // [N, ff]
-    real *dq, *d_attn;    // [N, qd]
-    real *dk, *dv;        // [N, kvd]
-    real_acc *partials;   // [rmsnorm_partial_rows(N), d]
-} grad_space;
-
 static grad_space carve_space(const model_config *cfg, const FN(acts) *a, const attn_shape *shape) {
-    size_t N = (size_t)a->B * a->T, d = cfg->d_model, ff = cfg->d_ff, qd = cfg_q_dim(cfg), kvd = cfg_kv_dim(cfg);
     grad_space g;
-    real *p = a->scratch;
-    g.attn = p, p += FN(attention_scratch)(shape, true);
-    g.d_resid = p, p += N * d;
-    g.d_a = p, p += N * d;
-    g.d_b = p, p += N * d;
-    g.d_ff1 = p, p += N * ff;
-    g.d_ff2 = p, p += N * ff;
-    g.dq = p, p += N * qd;
-    g.d_attn = p, p += N * qd;
-    g.dk = p, p += N * kvd;
-    g.dv = p, p += N * kvd;
-    g.partials = (real_acc *)(((uintptr_t)p + 63) & ~(uintptr_t)63); // aligned for real_acc (acts.c leaves slack)
+    carver c = {a->scratch, 0};
+    carve_grad_space(&g, cfg, (size_t)a->B * a->T, shape, &c);
+    GK_ASSERT(c.used <= a->scratch_floats);
     return g;
 }
 

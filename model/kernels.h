@@ -21,7 +21,7 @@ typedef struct {
 } attn_shape;
 
 enum { ATTN_BLOCK = 64 }; // queries per block in the attention kernels
-enum { ATTN_CACHED_MAX_HEAD_DIM = 512 }; // attention_cached accumulates a head in a stack array
+enum { ATTN_CACHED_MAX_HEAD_DIM = 256 }; // attention_cached: a head in a stack array (CPU) or registers (GPU)
 enum { NORM_CHUNK = 64 };  // tokens per partial sum in rmsnorm_backward (fixed: results do not depend on threads)
 
 static inline int rmsnorm_partial_rows(int n) { return (n + NORM_CHUNK - 1) / NORM_CHUNK; }

@@ -203,6 +203,35 @@ static void samplers_follow_their_definitions(test_case *tc) {
                   c, i, count[i] / (double)DRAWS, want);
         }
     }
+    // A long tail (61 tokens sharing 5% of the mass): the filters must see the
+    // whole vocabulary's sums even though the tail tokens never survive them.
+    enum { VL = 64 };
+    float tail_logits[VL];
+    double tail_p[VL];
+    for (int i = 0; i < VL; i++) tail_p[i] = i == 0 ? 0.5 : i == 1 ? 0.3 : i == 2 ? 0.15 : 0.05 / (VL - 3);
+    for (int i = 0; i < VL; i++) tail_logits[i] = (float)log(tail_p[i]);
+    sample_cand tail_work[VL];
+    struct {
+        sampling s;
+        int kept; // tokens 0..kept-1 may be drawn, in proportion to tail_p
+    } tail_cases[] = {
+        {{.temperature = 1, .top_p = 0.82}, 3},             // 0.5 + 0.3 < 0.82 of the full mass
+        {{.temperature = 1, .top_p = 1, .min_p = 0.01}, 3}, // the tail is below 0.01 x 0.5
+        {{.temperature = 1, .top_k = 10, .top_p = 0.82}, 2}, // 0.8 >= 0.82 x (0.95 + 7 tail tokens)
+        {{.temperature = 1, .top_k = 10, .top_p = 0.84, .min_p = 0.01}, 3}, // 0.8 < 0.84 x 0.9557: min-p must not thin top-k first
+    };
+    for (size_t c = 0; c < sizeof tail_cases / sizeof tail_cases[0]; c++) {
+        double mass = 0;
+        for (int i = 0; i < tail_cases[c].kept; i++) mass += tail_p[i];
+        int count[VL] = {0};
+        for (int d = 0; d < DRAWS; d++)
+            count[sample_token(tail_logits, VL, &tail_cases[c].s, (d + 0.5) / DRAWS, tail_work)]++;
+        for (int i = 0; i < VL; i++) {
+            double want = i < tail_cases[c].kept ? tail_p[i] / mass : 0;
+            CHECK(tc, fabs(count[i] / (double)DRAWS - want) <= 2.0 / DRAWS,
+                  "long-tail case %zu token %d: frequency %.5f, expected %.5f", c, i, count[i] / (double)DRAWS, want);
+        }
+    }
     sampling greedy = {.greedy = true};
     float tie[4] = {0, 3, 3, 1};
     CHECK(tc, sample_token(tie, 4, &greedy, 0.9, work) == 1, "greedy: the lowest id among equal maxima");

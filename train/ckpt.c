@@ -149,15 +149,20 @@ static int list_steps(const char *run_dir, int64_t **steps, size_t *n, gk_err *e
     return rc;
 }
 
+// run_dir/step-NNNNNN (malloc'd).
+static char *step_path(const char *run_dir, int64_t step, gk_err *err) {
+    char name[64];
+    snprintf(name, sizeof name, "step-%06lld", (long long)step);
+    return join(run_dir, name, err);
+}
+
 int ckpt_list_dirs(const char *run_dir, char ***dirs, size_t *n, gk_err *err) {
     int64_t *steps;
     *dirs = NULL;
     if (list_steps(run_dir, &steps, n, err)) return -1;
     int rc = (*dirs = gk_calloc(*n ? *n : 1, sizeof **dirs, err)) ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < *n; i++) { // list_steps gives newest first
-        char name[64];
-        snprintf(name, sizeof name, "step-%06lld", (long long)steps[*n - 1 - i]);
-        if (!((*dirs)[i] = join(run_dir, name, err))) rc = -1;
+        if (!((*dirs)[i] = step_path(run_dir, steps[*n - 1 - i], err))) rc = -1;
     }
     free(steps);
     if (rc) {
@@ -174,9 +179,7 @@ static int prune(const char *run_dir, int keep, gk_err *err) {
     if (list_steps(run_dir, &steps, &n, err)) return -1;
     int rc = 0;
     for (size_t i = (size_t)keep; rc == 0 && i < n; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "step-%06lld", (long long)steps[i]);
-        char *path = join(run_dir, name, err);
+        char *path = step_path(run_dir, steps[i], err);
         rc = path ? dir_remove_tree(path, err) : -1;
         free(path);
     }
@@ -283,9 +286,7 @@ int ckpt_find_latest(const char *run_dir, char **dir, ckpt_warn_fn warn, void *c
     size_t n;
     if (list_steps(run_dir, &steps, &n, err)) return -1;
     for (size_t i = 0; i < n && !*dir; i++) { // newest first; `latest` always names the newest complete one
-        char name[64];
-        snprintf(name, sizeof name, "step-%06lld", (long long)steps[i]);
-        char *path = join(run_dir, name, err);
+        char *path = step_path(run_dir, steps[i], err);
         if (!path) {
             free(steps);
             return -1;

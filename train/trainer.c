@@ -94,15 +94,11 @@ static size_t head_chunk(const trainer *t) {
 // The kd section of the run config, and the head's per-row work space.
 static int setup_kd_head(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
-    kd_head_ctx *k = &t->kd;
     t->distill = true;
-    kd_divergence_parse(rc->kd.loss, &k->kd.divergence);
-    k->kd.alpha = rc->kd.alpha;
-    k->kd.temperature = rc->kd.temperature;
-    k->kd.beta = rc->kd.beta;
-    k->kd.t2_scale = rc->kd.t2_scale;
-    k->row_sums = gk_calloc(head_chunk(t), sizeof *k->row_sums, err);
-    return k->row_sums ? 0 : -1;
+    kd_config kd = {.alpha = rc->kd.alpha, .temperature = rc->kd.temperature, .beta = rc->kd.beta,
+                    .t2_scale = rc->kd.t2_scale};
+    kd_divergence_parse(rc->kd.loss, &kd.divergence);
+    return kd_head_init(&t->kd, &kd, head_chunk(t), err);
 }
 
 // The in-process teacher.
@@ -112,18 +108,13 @@ static int setup_teacher(trainer *t, gk_err *err) {
         online_teacher_open(&t->teacher, rc->teacher.model, t->model.cfg.vocab_size, t->tokenizer_sha256, t->micro_b,
                             t->T, err))
         return -1;
-    kd_head_ctx *k = &t->kd;
-    k->teacher_cfg = &t->teacher.model.cfg;
-    k->teacher_embed = t->teacher.w.embed;
-    k->teacher_logits = gk_malloc(head_chunk(t) * (size_t)t->model.cfg.vocab_size * sizeof(float), err);
-    return k->teacher_logits ? 0 : -1;
+    return kd_head_use_teacher(&t->kd, &t->teacher, head_chunk(t), t->model.cfg.vocab_size, err);
 }
 
 // The teacher-logit cache: sparse rows for the forward-KL family of objectives.
 static int setup_cache(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
     if (setup_kd_head(t, err)) return -1;
-    kd_head_ctx *k = &t->kd;
     bool any = !strcmp(rc->kd.sparse, "auto");
     sparse_objective obj = SPARSE_TOPK_BUCKET;
     if (!any) sparse_objective_parse(rc->kd.sparse, &obj);
@@ -134,9 +125,7 @@ static int setup_cache(trainer *t, gk_err *err) {
     teacher_cache_method method = teacher_cache_info(t->cache)->method;
     if (any) obj = method == TEACHER_CACHE_SAMPLE ? SPARSE_SAMPLED : SPARSE_TOPK_BUCKET;
     if (teacher_cache_rows_alloc(t->cache, (size_t)t->micro_b, &t->cache_rows, err)) return -1;
-    k->sparse = obj;
-    k->rows = teacher_cache_row;
-    k->rows_ctx = &t->cache_rows;
+    kd_head_use_cache(&t->kd, obj, &t->cache_rows);
     return 0;
 }
 

@@ -375,11 +375,14 @@ static size_t smem_bytes(const fa_dims &a, int plain, int padded) {
     return ((size_t)plain * a.hd + (size_t)padded * a.stride) * sizeof(bf16);
 }
 
-// Kernels asking for more than the default 48 KiB of dynamic shared memory must opt in.
-template <typename Kernel> static void allow_smem(Kernel *kernel, size_t bytes) {
-    if (bytes > 48 * 1024)
-        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+// Kernels asking for more than the default 48 KiB of dynamic shared memory must
+// opt in; *granted remembers the largest size already allowed for that kernel.
+template <typename Kernel> static void allow_smem(Kernel *kernel, size_t bytes, size_t *granted) {
+    if (bytes <= 48 * 1024 || bytes <= *granted) return;
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    *granted = bytes;
 }
+static size_t granted_forward, granted_dq, granted_dkdv;
 
 extern "C" {
 
@@ -396,7 +399,7 @@ void attention_forward_cuda(gk_bf16 *out, float *lse, const gk_bf16 *q, const gk
     fa_dims a = dims_of(s);
     if (a.B <= 0 || a.T <= 0 || a.H <= 0) return;
     size_t smem = smem_bytes(a, FA_QB, 2 * FA_TILE);
-    allow_smem(attn_forward_kernel, smem);
+    allow_smem(attn_forward_kernel, smem, &granted_forward);
     dim3 grid(blocks_for((size_t)a.T, FA_QB), a.H, a.B);
     attn_forward_kernel<<<grid, FA_THREADS, smem>>>(dev(out), lse, dev(q), dev(k), dev(v), a);
     CUDA_LAUNCHED();
@@ -409,12 +412,12 @@ void attention_backward_cuda(gk_bf16 *dq, gk_bf16 *dk, gk_bf16 *dv, const gk_bf1
     if (a.B <= 0 || a.T <= 0 || a.H <= 0) return;
     float *D = reinterpret_cast<float *>(scratch); // [B, H, T]
     size_t smem = smem_bytes(a, 2 * FA_QB, 2 * FA_TILE);
-    allow_smem(attn_dq_kernel, smem);
+    allow_smem(attn_dq_kernel, smem, &granted_dq);
     dim3 grid_q(blocks_for((size_t)a.T, FA_QB), a.H, a.B);
     attn_dq_kernel<<<grid_q, FA_THREADS, smem>>>(dev(dq), D, dev(dout), dev(q), dev(k), dev(v), lse, a);
     CUDA_LAUNCHED();
     smem = smem_bytes(a, 2 * FA_KB, 2 * FA_TILE);
-    allow_smem(attn_dkdv_kernel, smem);
+    allow_smem(attn_dkdv_kernel, smem, &granted_dkdv);
     dim3 grid_k(blocks_for((size_t)a.T, FA_KB), a.KV, a.B);
     attn_dkdv_kernel<<<grid_k, FA_THREADS, smem>>>(dev(dk), dev(dv), dev(dout), dev(q), dev(k), dev(v), lse, D, a);
     CUDA_LAUNCHED();

@@ -21,8 +21,6 @@ int gk_cuda_probe(char *what, size_t n);
 // Host float32 <-> device bf16 (round to nearest even), n values.
 int gk_cuda_upload_bf16(gk_bf16 *dst, const float *host_src, size_t n, gk_err *err);
 int gk_cuda_download_bf16(float *host_dst, const gk_bf16 *src, size_t n, gk_err *err);
-// Device float32 -> device bf16, n values (the bf16 working copy of master weights).
-void gk_cuda_round_bf16(gk_bf16 *dst, const float *src, size_t n);
 void gk_cuda_zero(void *p, size_t bytes);
 // Waits for the device; a kernel's failure is reported (file, line, CUDA's message) and exits.
 void gk_cuda_sync(void);

@@ -1,5 +1,7 @@
 // Elementwise kernels on the GPU: GeGLU, embedding, soft-capping, residual add.
 // Math in float from bf16 storage, as model/cpu/elementwise.c does it in float.
+#include <limits.h>
+
 #include "model/cuda/common.cuh"
 
 enum { THREADS = 256 };
@@ -57,26 +59,36 @@ extern "C" void embed_forward_cuda(gk_bf16 *x, const gk_bf16 *E, const int32_t *
     CUDA_LAUNCHED();
 }
 
-// One block per position i. Only the first occurrence of each token does the
-// work: it sums the gradients of every occurrence in position order, in float,
-// and adds the sum to the token's row once. No atomics: the result is the same
-// on every run. The scans cost O(n^2) integer loads, cheap from cache at the
-// batch sizes of one step (n = 32k: ~1e9 loads, about a millisecond).
-__global__ void embed_backward_kernel(bf16 *dE, const bf16 *dx, const int32_t *tokens, int n, int d, int pad_id,
-                                      float s) {
+// The embedding gradient without atomics, in two kernels. First, for each
+// position i, next[i] = the next position holding the same token (-1: none) and
+// has_prev[next[i]] = 1: a block per position scans the later ones (O(n^2)
+// integer compares from cache, once per step). Then each token's first
+// occurrence follows its chain, summing the occurrences' gradients in position
+// order in float, and adds the sum to the token's row once: O(n d) in all.
+__global__ void embed_chain_kernel(int *next, int *has_prev, const int32_t *tokens, int n) {
     int i = blockIdx.x, token = tokens[i];
-    if (token == pad_id) return;
-    __shared__ int earlier;
-    if (threadIdx.x == 0) earlier = 0;
+    __shared__ int found;
+    if (threadIdx.x == 0) found = INT_MAX;
     __syncthreads();
-    for (int j = threadIdx.x; j < i; j += blockDim.x)
-        if (tokens[j] == token) earlier = 1; // benign race: every writer stores 1
+    for (int j = i + 1 + threadIdx.x; j < n; j += blockDim.x)
+        if (tokens[j] == token) { // this thread's first match is its smallest
+            atomicMin(&found, j);
+            break;
+        }
     __syncthreads();
-    if (earlier) return;
+    if (threadIdx.x == 0) {
+        next[i] = found == INT_MAX ? -1 : found;
+        if (found != INT_MAX) has_prev[found] = 1;
+    }
+}
+
+__global__ void embed_backward_kernel(bf16 *dE, const bf16 *dx, const int32_t *tokens, const int *next,
+                                      const int *has_prev, int d, int pad_id, float s) {
+    int i = blockIdx.x, token = tokens[i];
+    if (token == pad_id || has_prev[i]) return;
     for (int col = threadIdx.x; col < d; col += blockDim.x) {
         float sum = 0;
-        for (int j = i; j < n; j++)
-            if (tokens[j] == token) sum += __bfloat162float(dx[(size_t)j * d + col]);
+        for (int j = i; j >= 0; j = next[j]) sum += __bfloat162float(dx[(size_t)j * d + col]);
         bf16 *e = dE + (size_t)token * d + col;
         *e = __float2bfloat16(__bfloat162float(*e) + sum * s);
     }
@@ -84,7 +96,17 @@ __global__ void embed_backward_kernel(bf16 *dE, const bf16 *dx, const int32_t *t
 
 extern "C" void embed_backward_cuda(gk_bf16 *dE, const gk_bf16 *dx, const int32_t *tokens, int n, int d, int pad_id) {
     if (n <= 0 || d <= 0) return;
-    embed_backward_kernel<<<n, THREADS>>>(dev(dE), dev(dx), tokens, n, d, pad_id, embed_normalizer(d));
+    static int *chain; // next [n] then has_prev [n], kept between steps
+    static int held;
+    if (n > held) {
+        if (chain) CUDA_CHECK(cudaFree(chain));
+        CUDA_CHECK(cudaMalloc(&chain, 2 * (size_t)n * sizeof *chain));
+        held = n;
+    }
+    CUDA_CHECK(cudaMemset(chain + n, 0, (size_t)n * sizeof *chain));
+    embed_chain_kernel<<<n, THREADS>>>(chain, chain + n, tokens, n);
+    CUDA_LAUNCHED();
+    embed_backward_kernel<<<n, THREADS>>>(dev(dE), dev(dx), tokens, chain, chain + n, d, pad_id, embed_normalizer(d));
     CUDA_LAUNCHED();
 }
 

@@ -2,6 +2,7 @@
 // device probe; RoPE tables (computed on the host exactly as the CPU path does).
 #include <string.h>
 
+#include "common/half.h"
 #include "model/cuda/common.cuh"
 
 static size_t allocated_bytes, peak_bytes;
@@ -94,32 +95,21 @@ extern "C" void fill_i32_cuda(int32_t *x, int32_t value, size_t n) {
     CUDA_LAUNCHED();
 }
 
-__global__ void round_bf16_kernel(bf16 *dst, const float *src, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) dst[i] = __float2bfloat16(src[i]);
-}
-
-extern "C" void gk_cuda_round_bf16(gk_bf16 *dst, const float *src, size_t n) {
-    if (n == 0) return;
-    round_bf16_kernel<<<blocks_for(n, 256), 256>>>(dev(dst), src, n);
-    CUDA_LAUNCHED();
-}
-
 // Host float32 <-> device bf16, converted on the host through a staging
 // buffer of at most 16M values at a time; to_device: upload, else download.
 static int transfer_bf16(float *host, gk_bf16 *device, size_t n, bool to_device, gk_err *err) {
     const size_t STAGE = 1 << 24;
     size_t chunk = n < STAGE ? n : STAGE;
-    bf16 *stage = (bf16 *)malloc((chunk ? chunk : 1) * sizeof *stage);
+    uint16_t *stage = (uint16_t *)malloc((chunk ? chunk : 1) * sizeof *stage);
     if (!stage) return gk_fail(err, GK_ENOMEM, "out of memory staging %zu values for a GPU transfer", n);
     for (size_t at = 0; at < n; at += chunk) {
         size_t m = n - at < chunk ? n - at : chunk, bytes = m * sizeof *stage;
         if (to_device) {
-            for (size_t i = 0; i < m; i++) stage[i] = __float2bfloat16(host[at + i]);
+            for (size_t i = 0; i < m; i++) stage[i] = f32_to_bf16(host[at + i]);
             CUDA_CHECK(cudaMemcpy(device + at, stage, bytes, cudaMemcpyHostToDevice));
         } else {
             CUDA_CHECK(cudaMemcpy(stage, device + at, bytes, cudaMemcpyDeviceToHost));
-            for (size_t i = 0; i < m; i++) host[at + i] = __bfloat162float(stage[i]);
+            for (size_t i = 0; i < m; i++) host[at + i] = bf16_to_f32(stage[i]);
         }
     }
     free(stage);

@@ -44,12 +44,12 @@ __global__ void sum_squares_kernel(double *partial, const bf16 *x, size_t n) {
 
 extern "C" double gk_cuda_sum_squares(const gk_bf16 *x, size_t n) {
     if (!n) return 0;
-    double *partial_dev = NULL, partial[SUM_BLOCKS];
-    CUDA_CHECK(cudaMalloc(&partial_dev, sizeof partial));
+    static double *partial_dev; // kept: called every step
+    double partial[SUM_BLOCKS];
+    if (!partial_dev) CUDA_CHECK(cudaMalloc(&partial_dev, sizeof partial));
     sum_squares_kernel<<<SUM_BLOCKS, THREADS>>>(partial_dev, dev(x), n);
     CUDA_LAUNCHED();
     CUDA_CHECK(cudaMemcpy(partial, partial_dev, sizeof partial, cudaMemcpyDeviceToHost));
-    CUDA_CHECK(cudaFree(partial_dev));
     double total = 0;
     for (int b = 0; b < SUM_BLOCKS; b++) total += partial[b];
     return total;

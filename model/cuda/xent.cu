@@ -21,7 +21,8 @@ __device__ float block_reduce(float x, bool is_max) {
     return result;
 }
 
-// nll[r] = lse(z) - z[target]; dz = (softmax(z) - onehot) * scale (zeros where target < 0).
+// nll[r] = lse(z) - z[target] (NaN where target < 0: no loss there);
+// dz = (softmax(z) - onehot) * scale (zeros where target < 0).
 __global__ void xent_kernel(float *nll, bf16 *dlogits, const float *logits, const int32_t *targets, int vocab,
                             float scale) {
     size_t r = blockIdx.x;
@@ -30,7 +31,7 @@ __global__ void xent_kernel(float *nll, bf16 *dlogits, const float *logits, cons
     int target = targets[r];
     if (target < 0) {
         for (int j = threadIdx.x; dz && j < vocab; j += THREADS) dz[j] = __float2bfloat16(0.0f);
-        if (threadIdx.x == 0) nll[r] = 0;
+        if (threadIdx.x == 0) nll[r] = NAN;
         return;
     }
     float mx = -INFINITY;
@@ -44,30 +45,37 @@ __global__ void xent_kernel(float *nll, bf16 *dlogits, const float *logits, cons
         dz[j] = __float2bfloat16((expf(z[j] - lse) - (j == target ? 1.0f : 0.0f)) * scale);
 }
 
+// Row losses of a chunk: device and host buffers kept between calls (the head
+// calls once per chunk of every step), grown to the largest chunk.
+static float *nll_dev, *nll_host;
+static size_t rows_held;
+
+static void hold_rows(size_t count) {
+    if (count <= rows_held) return;
+    if (nll_dev) CUDA_CHECK(cudaFree(nll_dev));
+    free(nll_host);
+    CUDA_CHECK(cudaMalloc(&nll_dev, count * sizeof *nll_dev));
+    nll_host = (float *)malloc(count * sizeof *nll_host);
+    if (!nll_host) {
+        fprintf(stderr, "gemmakd: out of memory for %zu row losses\n", count);
+        exit(1);
+    }
+    rows_held = count;
+}
+
 extern "C" double xent_head_cuda(void *ctx_, const float *logits, gk_bf16 *dlogits, size_t first, size_t count,
                                  int vocab) {
     const xent_ctx *ctx = (const xent_ctx *)ctx_;
     if (!count) return 0;
-    float *nll_dev = NULL;
-    CUDA_CHECK(cudaMalloc(&nll_dev, count * sizeof *nll_dev));
+    hold_rows(count);
     xent_kernel<<<(unsigned)count, THREADS>>>(nll_dev, dlogits ? dev(dlogits) : NULL, logits, ctx->targets + first,
                                               vocab, (float)ctx->scale);
     CUDA_LAUNCHED();
-    float *nll = (float *)malloc(count * sizeof *nll);
-    int32_t *targets = (int32_t *)malloc(count * sizeof *targets);
-    if (!nll || !targets) {
-        fprintf(stderr, "gemmakd: out of memory for %zu row losses\n", count);
-        exit(1);
-    }
-    CUDA_CHECK(cudaMemcpy(nll, nll_dev, count * sizeof *nll, cudaMemcpyDeviceToHost));
-    CUDA_CHECK(cudaMemcpy(targets, ctx->targets + first, count * sizeof *targets, cudaMemcpyDeviceToHost));
-    CUDA_CHECK(cudaFree(nll_dev));
+    CUDA_CHECK(cudaMemcpy(nll_host, nll_dev, count * sizeof *nll_host, cudaMemcpyDeviceToHost));
     double total = 0;
     for (size_t r = 0; r < count; r++) {
-        if (ctx->logprobs) ctx->logprobs[first + r] = targets[r] >= 0 ? -nll[r] : NAN;
-        if (targets[r] >= 0) total += (double)nll[r] * ctx->scale;
+        if (ctx->logprobs) ctx->logprobs[first + r] = -nll_host[r]; // NaN where there is no target
+        if (!isnan(nll_host[r])) total += (double)nll_host[r] * ctx->scale;
     }
-    free(nll);
-    free(targets);
     return total;
 }
