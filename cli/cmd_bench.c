@@ -1,6 +1,7 @@
 // gemmakd bench: time a forward+backward step (embedding to embedding
 // gradient, cross-entropy head included) and compare its FLOP rate with
-// OpenBLAS sgemm on the same matrix shapes and thread count.
+// OpenBLAS sgemm on the same matrix shapes and thread count, and with the
+// cores' float32 FMA rate.
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/bench_gpu.h"
 #include "cli/commands.h"
+#include "cli/fma_peak.h"
 #include "common/rng.h"
 #include "common/timer.h"
 #include "model/gemma2.h"
@@ -144,12 +146,13 @@ static void report(const char *config, const model_config *cfg, int B, int T, in
                    double flops_per_step, double matmul_flops, double sgemm_s, bool json) {
     double step = (t->forward + t->head + t->backward + t->optimizer) / steps, tokens = (double)B * T;
     double rate = flops_per_step / step / 1e9, sgemm_rate = matmul_flops / sgemm_s / 1e9;
+    double peak = fma_peak_gflops(omp_get_max_threads());
     if (json) {
         printf("{\"config\": \"%s\", \"batch\": %d, \"seq_len\": %d, \"threads\": %d, \"steps\": %d, "
                "\"step_s\": %.6f, \"forward_s\": %.6f, \"head_s\": %.6f, \"backward_s\": %.6f, \"optimizer_s\": %.6f, "
-               "\"tokens_per_s\": %.2f, \"gflops\": %.3f, \"sgemm_gflops\": %.3f, \"fraction_of_sgemm\": %.4f}\n",
+               "\"tokens_per_s\": %.2f, \"gflops\": %.3f, \"sgemm_gflops\": %.3f, \"fraction_of_sgemm\": %.4f, \"fma_peak_gflops\": %.3f}\n",
                config, B, T, omp_get_max_threads(), steps, step, t->forward / steps, t->head / steps,
-               t->backward / steps, t->optimizer / steps, tokens / step, rate, sgemm_rate, rate / sgemm_rate);
+               t->backward / steps, t->optimizer / steps, tokens / step, rate, sgemm_rate, rate / sgemm_rate, peak);
         return;
     }
     printf("bench: %s (d_model %d, %d layers, vocab %d), batch %d x %d tokens, %d threads, %d steps\n", config,
@@ -160,6 +163,9 @@ static void report(const char *config, const model_config *cfg, int B, int T, in
     printf("compute       %.3g model FLOPs per step = %.1f GFLOP/s\n", flops_per_step, rate);
     printf("sgemm         %.1f GFLOP/s on the step's weight-matrix shapes (same threads)\n", sgemm_rate);
     printf("ratio         %.0f%% of the sgemm rate\n", 100 * rate / sgemm_rate);
+    if (peak > 0)
+        printf("fma peak      %.1f GFLOP/s (float32 FMA on registers, same threads): step at %.0f%%, sgemm at %.0f%%\n",
+               peak, 100 * rate / peak, 100 * sgemm_rate / peak);
 }
 
 int cmd_bench(int argc, char **argv, gk_err *err) {
