@@ -37,11 +37,16 @@ def prompts(corpus, n, out):
             f.write(json.dumps({"prompt": p}) + "\n")
 
 
-def render(messages):  # the Gemma chat template up to the model turn (gemmakd adds <bos>)
+def render(messages):
+    """The chat template up to the model turn, as gemmakd's chat_render writes it (gemmakd adds <bos>):
+    a leading system message is put, untrimmed and followed by a blank line, at the start of the first user turn."""
+    prefix = ""
+    if messages and messages[0]["role"] == "system":
+        prefix, messages = messages[0]["content"] + "\n\n", messages[1:]
     text = ""
-    for m in messages:
+    for i, m in enumerate(messages):
         role = "model" if m["role"] == "assistant" else m["role"]
-        text += f"<start_of_turn>{role}\n{m['content'].strip()}<end_of_turn>\n"
+        text += f"<start_of_turn>{role}\n{prefix if i == 0 else ''}{m['content'].strip()}<end_of_turn>\n"
     return text + "<start_of_turn>model\n"
 
 
