@@ -100,5 +100,6 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/gemmakd.d $(TEST_BIN:=.d)
 
-# Keep object files between runs (make would delete them as intermediates).
-.SECONDARY:
+# Keep the test objects between runs (make would delete them as intermediates). Only these: a
+# target-less .SECONDARY would also let a missing library object go unbuilt when the archive is newer.
+.SECONDARY: $(TEST_BIN:=.o) $(BUILD)/tests/check.o

@@ -86,20 +86,30 @@ int atomic_file_open(atomic_file *af, const char *path, gk_err *err) {
     return 0;
 }
 
+int file_publish(const char *tmp_path, const char *path, uint64_t *bytes, gk_err *err) {
+    int fd = open(tmp_path, O_RDONLY);
+    struct stat st;
+    int bad = fd < 0 || fsync(fd) != 0 || fstat(fd, &st) != 0, e = errno;
+    if (fd >= 0) close(fd);
+    if (bad || rename(tmp_path, path) != 0)
+        return gk_fail(err, GK_EIO, "%s: cannot %s: %s", path, bad ? "sync" : "rename into place",
+                       strerror(bad ? e : errno));
+    if (bytes) *bytes = (uint64_t)st.st_size;
+    char *dir = path_dirname(path);
+    if (dir) dir_sync(dir);
+    free(dir);
+    return 0;
+}
+
 int atomic_file_commit(atomic_file *af, gk_err *err) {
-    int bad = fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0;
-    int e = errno;
+    int bad = fflush(af->f) != 0 || ferror(af->f), e = errno;
     bad |= fclose(af->f) != 0;
     af->f = NULL;
-    if (bad || rename(af->tmp_path, af->path) != 0) {
-        if (!bad) e = errno;
-        gk_fail(err, GK_EIO, "%s: write failed: %s", af->path, strerror(e));
+    if (bad) gk_fail(err, GK_EIO, "%s: write failed: %s", af->path, strerror(e));
+    if (bad || file_publish(af->tmp_path, af->path, NULL, err)) {
         atomic_file_abort(af);
         return -1;
     }
-    char *dir = path_dirname(af->path);
-    if (dir) dir_sync(dir);
-    free(dir);
     free(af->path);
     free(af->tmp_path);
     memset(af, 0, sizeof *af);

@@ -4,6 +4,7 @@
 #ifndef GK_FILE_H
 #define GK_FILE_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
 
@@ -28,6 +29,11 @@ typedef struct {
 int atomic_file_open(atomic_file *af, const char *path, gk_err *err);
 int atomic_file_commit(atomic_file *af, gk_err *err); // flush, fsync, close, rename
 void atomic_file_abort(atomic_file *af);              // close and unlink the temporary file
+
+// Makes the closed file tmp_path durable and puts it at path: fsync, rename, fsync of
+// path's directory. *bytes (when not NULL) gets its size. On failure tmp_path is left
+// for the caller to remove and path is untouched.
+int file_publish(const char *tmp_path, const char *path, uint64_t *bytes, gk_err *err);
 
 // Writes data to path atomically.
 int file_write_atomic(const char *path, const void *data, size_t len, gk_err *err);

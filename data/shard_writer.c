@@ -261,23 +261,11 @@ int shard_writer_close(shard_writer *w, gk_err *err) {
         if (closed < 0) rc = gk_fail(err, GK_EIO, "%s: cannot close: %s", w->tmp_path, h5_detail(d, sizeof d));
     }
     h5_quiet_end(&q);
-    if (rc == 0) {
-        int fd = open(w->tmp_path, O_RDONLY);
-        int bad = fd < 0 || fsync(fd) != 0;
-        int e = errno;
-        if (fd >= 0) close(fd);
-        if (bad || rename(w->tmp_path, w->path) != 0) {
-            if (!bad) e = errno;
-            rc = gk_fail(err, GK_EIO, "%s: cannot %s: %s", w->path, bad ? "sync" : "rename into place", strerror(e));
-        }
-    }
+    if (rc == 0) rc = file_publish(w->tmp_path, w->path, NULL, err);
     if (rc < 0) {
         shard_writer_abort(w);
         return -1;
     }
-    char *dir = path_dirname(w->path);
-    if (dir) dir_sync(dir);
-    free(dir);
     writer_free(w);
     return 0;
 }

@@ -102,20 +102,8 @@ int tc_write_segment(const char *path, const tc_segment *s, const tc_segment_dat
         rc = gk_fail(err, GK_EIO, "%s: cannot close: %s", tmp, h5_detail(detail, sizeof detail));
     }
     h5_quiet_end(&q);
-    if (rc == 0) {
-        fd = open(tmp, O_RDONLY);
-        struct stat st;
-        int bad = fd < 0 || fsync(fd) != 0 || fstat(fd, &st) != 0, e = errno;
-        if (fd >= 0) close(fd);
-        if (bad || rename(tmp, path) != 0)
-            rc = gk_fail(err, GK_EIO, "%s: cannot %s: %s", path, bad ? "sync" : "rename into place", strerror(bad ? e : errno));
-        else
-            *bytes = (uint64_t)st.st_size;
-    }
+    if (rc == 0) rc = file_publish(tmp, path, bytes, err);
     if (rc) unlink(tmp);
     free(tmp);
-    char *dir = rc ? NULL : path_dirname(path);
-    if (dir) dir_sync(dir);
-    free(dir);
     return rc;
 }

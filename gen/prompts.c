@@ -279,7 +279,7 @@ int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
     gen_stats st = {0};
     for (r.round = 0; rc == 0 && r.round < rounds; r.round++) rc = answer_round(&r, &st, err);
     if (r.out && fclose(r.out) && rc == 0) rc = gk_fail(err, GK_EIO, "%s: cannot write", tmp);
-    if (rc == 0 && rename(tmp, job->out) != 0) rc = gk_fail(err, GK_EIO, "%s: cannot rename from %s", job->out, tmp);
+    if (rc == 0) rc = file_publish(tmp, job->out, NULL, err);
     if (rc == 0)
         fprintf(stderr,
                 "generate: answered %zu record(s) (%zu already answered, %zu skipped as malformed) in %s; "
