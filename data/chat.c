@@ -105,10 +105,11 @@ void chat_rendered_free(chat_rendered *r) {
     memset(r, 0, sizeof *r);
 }
 
-void chat_loss_mask(const size_t *begin, const size_t *end, size_t n_tokens, const chat_rendered *r, uint8_t *mask) {
+void chat_loss_mask(const size_t *offsets, size_t n_tokens, const chat_rendered *r, uint8_t *mask) {
     size_t s = 0;
     for (size_t i = 0; i < n_tokens; i++) { // tokens and spans both run left to right
-        while (s < r->n_trained && r->trained[s].end <= begin[i]) s++;
-        mask[i] = s < r->n_trained && begin[i] >= r->trained[s].begin && end[i] <= r->trained[s].end;
+        size_t begin = offsets[2 * i], end = offsets[2 * i + 1];
+        while (s < r->n_trained && r->trained[s].end <= begin) s++;
+        mask[i] = s < r->n_trained && begin >= r->trained[s].begin && end <= r->trained[s].end;
     }
 }

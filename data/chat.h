@@ -43,8 +43,9 @@ int chat_role_parse(const char *name, size_t len, chat_role *role, gk_err *err);
 int chat_render(const chat_message *messages, size_t n, bool add_generation_prompt, chat_rendered *out, gk_err *err);
 void chat_rendered_free(chat_rendered *r);
 
-// mask[i] = 1 when token i's byte range [begin[i], end[i]) lies inside a trained span.
-void chat_loss_mask(const size_t *begin, const size_t *end, size_t n_tokens, const chat_rendered *r, uint8_t *mask);
+// mask[i] = 1 when token i's byte range [offsets[2i], offsets[2i+1]) lies inside a trained span
+// (offsets as tokenizer_encode gives them).
+void chat_loss_mask(const size_t *offsets, size_t n_tokens, const chat_rendered *r, uint8_t *mask);
 
 // Python's str.strip(): the length of s without leading/trailing Unicode whitespace.
 const char *unicode_strip(const char *s, size_t len, size_t *out_len);

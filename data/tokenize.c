@@ -1,11 +1,13 @@
 #include "data/tokenize.h"
 
 #include <glob.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/file.h"
+#include "common/lines.h"
 #include "common/progress.h"
 #include "common/rng.h"
 #include "common/strbuf.h"
@@ -20,7 +22,7 @@ enum { BATCH_DOCS = 512, BATCH_BYTES = 8 << 20 };
 
 // One document on its way to a shard.
 typedef struct {
-    char *raw;        // JSONL line or plain-text document (owned)
+    const char *raw;  // JSONL line or plain-text document, in the input's text
     size_t raw_len;
     size_t line;      // JSONL line number (0 for plain text)
     bool jsonl;
@@ -80,19 +82,12 @@ static int encode_chat(const tokenizer *tok, const chat_message *m, size_t n_mes
         j->n = n + first;
         j->ids = malloc(j->n * sizeof *j->ids);
         j->mask = calloc(j->n ? j->n : 1, 1);
-        size_t *begin = malloc((n ? n : 1) * sizeof *begin), *end = malloc((n ? n : 1) * sizeof *end);
-        if (!j->ids || !j->mask || !begin || !end) rc = gk_fail(&j->err, GK_ENOMEM, "out of memory");
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            j->ids[i + first] = (uint32_t)ids[i];
-            begin[i] = offsets[2 * i];
-            end[i] = offsets[2 * i + 1];
-        }
+        if (!j->ids || !j->mask) rc = gk_fail(&j->err, GK_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == 0 && i < n; i++) j->ids[i + first] = (uint32_t)ids[i];
         if (rc == 0) {
             if (first) j->ids[0] = (uint32_t)tokenizer_bos_id(tok);
-            chat_loss_mask(begin, end, n, &r, j->mask + first);
+            chat_loss_mask(offsets, n, &r, j->mask + first);
         }
-        free(begin);
-        free(end);
         free(ids);
         free(offsets);
     }
@@ -100,9 +95,18 @@ static int encode_chat(const tokenizer *tok, const chat_message *m, size_t n_mes
     return rc;
 }
 
+// Whether a document goes to the validation split: a hash of its bytes, so the same text always lands on the same side.
+static bool is_validation(const tokenize_options *o, const doc_job *j) {
+    if (o->val_fraction <= 0) return false;
+    uint64_t h = hash64(0x7A11D47Eull);
+    for (size_t i = 0; i < j->raw_len; i++) h = hash64(h ^ (unsigned char)j->raw[i]);
+    return (double)(h >> 11) * 0x1.0p-53 < o->val_fraction;
+}
+
 // Parses (JSONL) and encodes one document; thread-safe.
 static void encode_job(const tokenize_run_state *s, doc_job *j) {
     j->bytes = j->raw_len;
+    j->val = is_validation(s->o, j);
     if (!j->jsonl) {
         j->bad = encode_text(s->tok, j->raw, j->raw_len, j) != 0;
         return;
@@ -174,13 +178,6 @@ static int write_doc(tokenize_run_state *s, const doc_job *j, gk_err *err) {
     return rc;
 }
 
-static bool is_validation(const tokenize_run_state *s, const doc_job *j) {
-    if (s->o->val_fraction <= 0) return false;
-    uint64_t h = hash64(0x7A11D47Eull);
-    for (size_t i = 0; i < j->raw_len; i++) h = hash64(h ^ (unsigned char)j->raw[i]);
-    return (double)(h >> 11) * 0x1.0p-53 < s->o->val_fraction;
-}
-
 // Encodes the pending documents in parallel, then writes them in order.
 static int flush_batch(tokenize_run_state *s, gk_err *err) {
 #pragma omp parallel for schedule(dynamic, 4)
@@ -196,7 +193,6 @@ static int flush_batch(tokenize_run_state *s, gk_err *err) {
                 s->stats->bad_records++;
             }
         } else if (rc == 0 && j->n > 0) {
-            j->val = is_validation(s, j);
             rc = write_doc(s, j, err);
             tokenize_stats *st = s->stats;
             st->docs++;
@@ -206,7 +202,6 @@ static int flush_batch(tokenize_run_state *s, gk_err *err) {
             st->val_tokens += j->val ? j->n : 0;
             st->bytes += j->bytes;
         }
-        free(j->raw);
         free(j->ids);
         free(j->mask);
         memset(j, 0, sizeof *j);
@@ -226,9 +221,7 @@ static int flush_batch(tokenize_run_state *s, gk_err *err) {
 static int add_job(tokenize_run_state *s, const char *text, size_t len, size_t line, bool jsonl, gk_err *err) {
     doc_job *j = &s->jobs[s->n_jobs];
     memset(j, 0, sizeof *j);
-    if (!(j->raw = malloc(len + 1))) return gk_fail(err, GK_ENOMEM, "out of memory");
-    memcpy(j->raw, text, len);
-    j->raw[len] = 0;
+    j->raw = text;
     j->raw_len = len;
     j->line = line;
     j->jsonl = jsonl;
@@ -244,45 +237,57 @@ static bool is_jsonl(const char *path) {
     return (n > 6 && !strcmp(path + n - 6, ".jsonl")) || (n > 5 && !strcmp(path + n - 5, ".json"));
 }
 
-static bool blank(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return false;
-    return true;
-}
-
-// Kind of a JSONL file from its first non-blank record: 1 chat, 0 text (-1 if it has none).
+// Kind of a JSONL text from its first non-blank record: 1 chat, 0 text, -1 if it has none.
 static int first_record_kind(const char *text, size_t len, const char *path, int *is_chat, gk_err *err) {
     *is_chat = -1;
-    size_t line = 0;
-    for (const char *p = text, *nl; p < text + len; p = nl + 1) {
-        nl = memchr(p, '\n', (size_t)(text + len - p));
-        if (!nl) nl = text + len;
-        line++;
-        if (blank(p, (size_t)(nl - p))) continue;
-        record r;
-        if (record_parse(p, (size_t)(nl - p), path, line, &r, err)) return -1;
-        *is_chat = r.kind == RECORD_CHAT;
-        record_free(&r);
-        return 0;
-    }
+    line_iter it = lines_of(text, len);
+    const char *begin, *end;
+    if (!next_line(&it, &begin, &end)) return 0;
+    record r;
+    if (record_parse(begin, (size_t)(end - begin), path, it.line, &r, err)) return -1;
+    *is_chat = r.kind == RECORD_CHAT;
+    record_free(&r);
     return 0;
 }
 
+// An input's text: mapped when it is a regular file (the page cache holds it, not our memory),
+// read whole otherwise (a pipe).
+typedef struct {
+    file_map map;
+    char *read;
+} input_text;
+
+static int input_open(const char *path, input_text *in, const char **text, size_t *len, gk_err *err) {
+    memset(in, 0, sizeof *in);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (file_map_open(path, &in->map, err)) return -1;
+        *text = in->map.data ? (const char *)in->map.data : "";
+        *len = in->map.size;
+        return 0;
+    }
+    if (file_read_all(path, &in->read, len, err)) return -1;
+    *text = in->read;
+    return 0;
+}
+
+static void input_close(input_text *in) {
+    file_map_close(&in->map);
+    free(in->read);
+}
+
 static int read_input(tokenize_run_state *s, const char *path, gk_err *err) {
-    char *text;
+    input_text in;
+    const char *text;
     size_t len;
-    if (file_read_all(path, &text, &len, err)) return -1;
+    if (input_open(path, &in, &text, &len, err)) return -1;
     s->file = path;
     int rc = 0;
     if (is_jsonl(path)) {
         rc = first_record_kind(text, len, path, &s->file_is_chat, err);
-        size_t line = 0;
-        for (const char *p = text, *nl; rc == 0 && p < text + len; p = nl + 1) {
-            nl = memchr(p, '\n', (size_t)(text + len - p));
-            if (!nl) nl = text + len;
-            line++;
-            if (!blank(p, (size_t)(nl - p))) rc = add_job(s, p, (size_t)(nl - p), line, true, err);
-        }
+        line_iter it = lines_of(text, len);
+        const char *begin, *end;
+        while (rc == 0 && next_line(&it, &begin, &end)) rc = add_job(s, begin, (size_t)(end - begin), it.line, true, err);
     } else {
         const char *sep = s->o->doc_separator;
         size_t sep_len = sep ? strlen(sep) : 0;
@@ -293,8 +298,8 @@ static int read_input(tokenize_run_state *s, const char *path, gk_err *err) {
             p = end + sep_len;
         }
     }
-    if (rc == 0) rc = flush_batch(s, err); // before the file's text goes away
-    free(text);
+    if (rc == 0) rc = flush_batch(s, err); // the jobs point into the text
+    input_close(&in);
     return rc;
 }
 
@@ -324,16 +329,25 @@ static void describe_source(const tokenize_options *o, strbuf *sb) {
     }
 }
 
+// Whether any JSONL input holds chat records: then every shard of the run carries a loss mask.
+// Only the first record of each is read; the inputs are read once more, in full, to tokenize
+// them, so a JSONL input must be a regular file.
 static int any_chat_input(const tokenize_options *o, bool *chat, gk_err *err) {
     *chat = false;
     for (size_t i = 0; i < o->n_inputs && !*chat; i++) {
-        if (!is_jsonl(o->inputs[i])) continue;
-        char *text;
+        const char *path = o->inputs[i];
+        if (!is_jsonl(path)) continue;
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            return gk_fail(err, GK_EINPUT, "%s: a .jsonl/.json input must be a regular file (not a pipe or device)",
+                           path);
+        input_text in;
+        const char *text;
         size_t len;
         int kind;
-        if (file_read_all(o->inputs[i], &text, &len, err)) return -1;
-        int rc = first_record_kind(text, len, o->inputs[i], &kind, err);
-        free(text);
+        if (input_open(path, &in, &text, &len, err)) return -1;
+        int rc = first_record_kind(text, len, path, &kind, err);
+        input_close(&in);
         if (rc) return -1;
         *chat = kind == 1;
     }
@@ -370,7 +384,6 @@ int tokenize_run(const tokenize_options *o, tokenize_stats *stats, gk_err *err) 
         for (int k = 0; k < 2; k++) shard_writer_abort(s->writer[k]);
         for (size_t i = 0; i < s->n_written; i++) remove(s->written[i]);
     }
-    for (size_t i = 0; i < s->n_jobs; i++) free(s->jobs[i].raw);
     for (size_t i = 0; i < s->n_written; i++) free(s->written[i]);
     free(s->written);
     if (s->tok) tokenizer_free(s->tok);

@@ -81,9 +81,9 @@ static void trained_spans(test_case *tc) {
     }
     // Tokens: inside, straddling a boundary, and outside.
     size_t a = r.trained[0].begin, e = r.trained[0].end;
-    size_t begin[4] = {a, a - 1, e - 2, e}, end[4] = {a + 1, a + 1, e, e + 1};
+    size_t offsets[8] = {a, a + 1, a - 1, a + 1, e - 2, e, e, e + 1}; // [begin, end) per token
     uint8_t mask[4];
-    chat_loss_mask(begin, end, 4, &r, mask);
+    chat_loss_mask(offsets, 4, &r, mask);
     CHECK(tc, mask[0] == 1 && mask[1] == 0 && mask[2] == 1 && mask[3] == 0, "mask %d %d %d %d", mask[0], mask[1],
           mask[2], mask[3]);
     chat_rendered_free(&r);

@@ -1,9 +1,11 @@
 // gemmakd tokenize: documents, <bos>/<eos>, chat loss masks, document
-// separators, shard rolling, the validation split, bad records, and the
+// separators, shard rolling, the validation split, bad records, inputs from pipes, and the
 // shards reading in h5py (when python3 with h5py and hdf5plugin is present).
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/file.h"
@@ -212,6 +214,40 @@ static void bad_records(test_case *tc) {
           "a chat record in a text file: %s", err.msg);
 }
 
+// A plain-text input from a pipe is read whole; a JSONL one is refused (its first record is read
+// before the run, so a pipe would lose it) with the file named and nothing written.
+static void pipe_inputs(test_case *tc) {
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/piped.txt", work);
+    CHECK(tc, mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+    pid_t child = fork();
+    if (child == 0) { // the writer at the other end
+        FILE *f = fopen(fifo, "w");
+        int ok = f && fputs("one document through a pipe", f) >= 0;
+        _exit(f && fclose(f) == 0 && ok ? 0 : 1);
+    }
+    const char *in[] = {fifo};
+    tokenize_options o = {0};
+    tokenize_stats st;
+    gk_err err = {0};
+    CHECK(tc, run("piped", in, 1, &o, &st, &err) == 0, "%s", err.msg);
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(tc, WIFEXITED(status) && WEXITSTATUS(status) == 0, "the pipe's writer failed");
+    CHECK(tc, st.docs == 1 && st.bytes == strlen("one document through a pipe"), "%llu documents, %llu bytes",
+          (unsigned long long)st.docs, (unsigned long long)st.bytes);
+    char jsonl[256];
+    snprintf(jsonl, sizeof jsonl, "%s/piped.jsonl", work);
+    CHECK(tc, mkfifo(jsonl, 0600) == 0, "mkfifo %s", jsonl);
+    const char *in2[] = {jsonl};
+    CHECK(tc, run("piped-jsonl", in2, 1, &o, &st, &err) != 0 && strstr(err.msg, "piped.jsonl") &&
+                  strstr(err.msg, "regular file"),
+          "a JSONL pipe: %s", err.msg);
+    char out[300];
+    snprintf(out, sizeof out, "%s/piped-jsonl", work);
+    CHECK(tc, dir_entry_count(out) == 0, "a refused run left %d files", dir_entry_count(out));
+}
+
 // h5py reads what tokenize wrote: same tokens, starts and masks.
 static void h5py_reads_shards(test_case *tc) {
     if (system("python3 -c 'import h5py, hdf5plugin' > /dev/null 2>&1") != 0) {
@@ -247,6 +283,7 @@ int main(void) {
     test_run("chat_loss_masks", chat_masks);
     test_run("rolling_validation_split_threads", rolling_split_and_threads);
     test_run("bad_records_and_existing_shards", bad_records);
+    test_run("pipe_inputs", pipe_inputs);
     test_run("h5py_reads_shards", h5py_reads_shards);
     gk_err err;
     dir_remove_tree(work, &err);
