@@ -1,7 +1,12 @@
-#include <ctype.h>
 #include "common/sha256.h"
 
+#include <ctype.h>
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_SHA_NI_PATH 1
+#endif
 
 #include "common/file.h"
 
@@ -37,6 +42,58 @@ static void compress(uint32_t s[8], const unsigned char *p) {
     s[0] += a, s[1] += b, s[2] += c, s[3] += d, s[4] += e, s[5] += f, s[6] += g, s[7] += h;
 }
 
+#ifdef HAVE_SHA_NI_PATH
+// n blocks with the x86 SHA extensions (two rounds per sha256rnds2), ~10x the portable code.
+// The state is kept as ABEF and CDGH, the order those instructions use.
+__attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t s[8], const unsigned char *p, size_t n) {
+    const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+    __m128i dcba = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)s), 0xB1); // CDAB
+    __m128i efgh = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(s + 4)), 0x1B);
+    __m128i abef = _mm_alignr_epi8(dcba, efgh, 8), cdgh = _mm_blend_epi16(efgh, dcba, 0xF0);
+    for (; n > 0; n--, p += 64) {
+        __m128i abef_in = abef, cdgh_in = cdgh, w[4];
+#pragma GCC unroll 16
+        for (int g = 0; g < 16; g++) { // four rounds per group, on message words W[4g .. 4g+3]
+            if (g < 4) {
+                w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), byte_swap);
+            } else { // W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], four at a time
+                __m128i t = _mm_add_epi32(_mm_sha256msg1_epu32(w[g % 4], w[(g + 1) % 4]),
+                                          _mm_alignr_epi8(w[(g + 3) % 4], w[(g + 2) % 4], 4));
+                w[g % 4] = _mm_sha256msg2_epu32(t, w[(g + 3) % 4]);
+            }
+            __m128i wk = _mm_add_epi32(w[g % 4], _mm_loadu_si128((const __m128i *)(K + 4 * g)));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E));
+        }
+        abef = _mm_add_epi32(abef, abef_in);
+        cdgh = _mm_add_epi32(cdgh, cdgh_in);
+    }
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B), dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)s, _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128((__m128i *)(s + 4), _mm_alignr_epi8(dchg, feba, 8));
+}
+#endif
+
+static int use_hardware = -1; // -1: not decided yet
+
+int sha256_set_hardware(int on) {
+#ifdef HAVE_SHA_NI_PATH
+    use_hardware = on && __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+#else
+    (void)on;
+    use_hardware = 0;
+#endif
+    return use_hardware;
+}
+
+static void compress_blocks(uint32_t s[8], const unsigned char *p, size_t n) {
+    if (use_hardware < 0) sha256_set_hardware(1);
+#ifdef HAVE_SHA_NI_PATH
+    if (use_hardware) return compress_ni(s, p, n);
+#endif
+    for (; n > 0; n--, p += 64) compress(s, p);
+}
+
 void sha256_init(sha256_ctx *c) {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -53,10 +110,11 @@ void sha256_update(sha256_ctx *c, const void *data, size_t len) {
         memcpy(c->buf + c->buf_len, p, take);
         c->buf_len += take, p += take, len -= take;
         if (c->buf_len < 64) return;
-        compress(c->state, c->buf);
+        compress_blocks(c->state, c->buf, 1);
         c->buf_len = 0;
     }
-    for (; len >= 64; p += 64, len -= 64) compress(c->state, p);
+    compress_blocks(c->state, p, len / 64);
+    p += len / 64 * 64, len %= 64;
     memcpy(c->buf, p, len);
     c->buf_len = len;
 }

@@ -25,4 +25,8 @@ int sha256_file(const char *path, char hex[65], gk_err *err);
 // True when s is exactly 64 lowercase hex digits (a digest as sha256_hex writes it).
 int sha256_hex_valid(const char *s);
 
+// Use the CPU's SHA extensions when on and the CPU has them (the default); returns whether they
+// are used. Not thread-safe: for the tests, which check both paths.
+int sha256_set_hardware(int on);
+
 #endif

@@ -1,4 +1,5 @@
-// SHA-256 against the FIPS 180-4 / NIST example vectors.
+// SHA-256 against the FIPS 180-4 / NIST example vectors, with the CPU's SHA
+// extensions (when it has them) and with the portable code.
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,9 +52,30 @@ static void incremental(test_case *tc) {
     }
 }
 
+// Each check once with the portable code, once with the SHA extensions (skipped without them).
+static void portable(test_case *tc, void (*check)(test_case *)) {
+    sha256_set_hardware(0);
+    check(tc);
+}
+
+static void extensions(test_case *tc, void (*check)(test_case *)) {
+    if (sha256_set_hardware(1)) check(tc);
+    else SKIP(tc, "this CPU has no SHA extensions");
+}
+
+static void vectors_portable(test_case *tc) { portable(tc, vectors); }
+static void million_a_portable(test_case *tc) { portable(tc, million_a); }
+static void incremental_portable(test_case *tc) { portable(tc, incremental); }
+static void vectors_extensions(test_case *tc) { extensions(tc, vectors); }
+static void million_a_extensions(test_case *tc) { extensions(tc, million_a); }
+static void incremental_extensions(test_case *tc) { extensions(tc, incremental); }
+
 int main(void) {
-    test_run("fips_180_vectors", vectors);
-    test_run("one_million_a", million_a);
-    test_run("incremental_updates", incremental);
+    test_run("fips_180_vectors", vectors_portable);
+    test_run("one_million_a", million_a_portable);
+    test_run("incremental_updates", incremental_portable);
+    test_run("fips_180_vectors_sha_extensions", vectors_extensions);
+    test_run("one_million_a_sha_extensions", million_a_extensions);
+    test_run("incremental_updates_sha_extensions", incremental_extensions);
     return test_main_result();
 }
