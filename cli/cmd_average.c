@@ -126,20 +126,6 @@ static int method_weights(avg_method m, const arg_spec *specs, int ns, size_t n,
     return 0;
 }
 
-static int average_slerp(const input_list *in, double t, model_state *m, gk_err *err) {
-    float *b = param_buffer_alloc(&m->layout, err), *a = param_buffer_alloc(&m->layout, err);
-    int rc = a && b ? 0 : -1;
-    if (rc == 0) rc = model_load_weights(in->dirs[0], &m->layout, a, err);
-    if (rc == 0) rc = model_load_weights(in->dirs[1], &m->layout, b, err);
-    for (int i = 0; rc == 0 && i < m->layout.n_tensors; i++) {
-        const param_tensor *p = &m->layout.tensors[i];
-        slerp_tensor(a + p->offset, b + p->offset, p->numel, t, m->params + p->offset);
-    }
-    free(a);
-    free(b);
-    return rc;
-}
-
 int cmd_average(int argc, char **argv, gk_err *err) {
     arg_spec specs[] = {
         {"out", "DIR", "new model directory for the result", NULL},
@@ -189,7 +175,7 @@ int cmd_average(int argc, char **argv, gk_err *err) {
     if (rc == 0) rc = check_inputs(&in, &m.cfg, sha, err);
     if (rc == 0) rc = param_layout_build(&m.cfg, &m.layout, err);
     if (rc == 0 && !(m.params = param_buffer_alloc(&m.layout, err))) rc = -1;
-    if (rc == 0) rc = method == AVG_SLERP ? average_slerp(&in, t, &m, err) : average_model_dirs(in.dirs, w, in.n, &m, err);
+    if (rc == 0) rc = method == AVG_SLERP ? slerp_model_dirs(in.dirs[0], in.dirs[1], t, &m, err) : average_model_dirs(in.dirs, w, in.n, &m, err);
     if (rc == 0) rc = model_create_dir(out, &m, dtype, MODEL_SHARD_BYTES, sha, err);
     size_t used = method == AVG_SLERP ? 2 : 0;
     for (size_t i = 0; method != AVG_SLERP && w && i < in.n; i++) used += w[i] > 0;

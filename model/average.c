@@ -63,3 +63,17 @@ int average_model_dirs(char *const *dirs, const double *w, size_t n, model_state
     free(acc);
     return rc;
 }
+
+int slerp_model_dirs(const char *a_dir, const char *b_dir, double t, model_state *m, gk_err *err) {
+    float *a = param_buffer_alloc(&m->layout, err), *b = a ? param_buffer_alloc(&m->layout, err) : NULL;
+    int rc = a && b ? 0 : -1;
+    if (rc == 0) rc = model_load_weights(a_dir, &m->layout, a, err);
+    if (rc == 0) rc = model_load_weights(b_dir, &m->layout, b, err);
+    for (int i = 0; rc == 0 && i < m->layout.n_tensors; i++) {
+        const param_tensor *p = &m->layout.tensors[i];
+        slerp_tensor(a + p->offset, b + p->offset, p->numel, t, m->params + p->offset);
+    }
+    free(a);
+    free(b);
+    return rc;
+}

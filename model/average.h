@@ -32,6 +32,8 @@ void slerp_tensor(const float *a, const float *b, size_t n, double t, float *out
 // m->params = sum_i w[i] x_i / sum_i w[i] over the model dirs (loaded one at a
 // time into m's layout; inputs with weight 0 are not read).
 int average_model_dirs(char *const *dirs, const double *w, size_t n, model_state *m, gk_err *err);
+// m->params = slerp(a, b, t) tensor by tensor, a and b the weights of two model dirs in m's layout.
+int slerp_model_dirs(const char *a_dir, const char *b_dir, double t, model_state *m, gk_err *err);
 // e[i] = d e[i] + (1 - d) x[i]: one EMA update (the trainer's, in float).
 void ema_update(float *e, const float *x, double decay, size_t n);
 
