@@ -35,15 +35,20 @@ static int32_t token_at(const gen_run *r, const row_state *s) {
     return (size_t)s->pos < q->n_prompt ? q->prompt[s->pos] : s->out.tokens[(size_t)s->pos - q->n_prompt];
 }
 
-static void start_rows(gen_run *r) {
+// Puts the next requests on the free rows, each with room for all of its new tokens.
+static int start_rows(gen_run *r, gk_err *err) {
     const model_config *cfg = &r->g->m->cfg;
     for (int b = 0; b < r->g->batch && r->next < r->n; b++) {
         row_state *s = &r->rows[b];
         if (s->req >= 0) continue;
-        *s = (row_state){.req = (long)r->next++};
+        const gen_request *q = &r->reqs[r->next];
+        int32_t *tokens = gk_malloc((size_t)q->max_new * sizeof *tokens, err);
+        if (!tokens) return -1;
+        *s = (row_state){.req = (long)r->next++, .out.tokens = tokens};
         kv_cache_reset_row_f32(&r->cache, cfg, b);
-        r->st->prompt_tokens += (int64_t)r->reqs[s->req].n_prompt;
+        r->st->prompt_tokens += (int64_t)q->n_prompt;
     }
+    return 0;
 }
 
 static bool is_stop(const generator *g, int32_t id) {
@@ -60,10 +65,7 @@ static int emit(gen_run *r, int b, const float *l, gk_err *err) {
     if (r->g->on_logits) r->g->on_logits(r->g->ctx, (size_t)s->req, s->out.n, l, V);
     int drawable = r->g->vocab_limit > 0 && r->g->vocab_limit < V ? r->g->vocab_limit : V;
     int32_t id = sample_token(l, drawable, &r->g->sampling, hash_uniform(q->seed, s->out.n), r->work);
-    int32_t *grown = realloc(s->out.tokens, (s->out.n + 1) * sizeof *grown);
-    if (!grown) return gk_fail(err, GK_ENOMEM, "out of memory");
-    s->out.tokens = grown;
-    s->out.tokens[s->out.n++] = id;
+    s->out.tokens[s->out.n++] = id; // room for max_new since the request started
     r->st->new_tokens++;
     bool stop = is_stop(r->g, id);
     if (!stop && s->out.n < (size_t)q->max_new) return 0;
@@ -141,7 +143,7 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
     progress_init(&prog, 2.0);
     double start = now_seconds();
     for (bool busy = true; rc == 0 && busy;) {
-        start_rows(&r);
+        if ((rc = start_rows(&r, err))) break;
         busy = false;
         for (int b = 0; b < B; b++) busy = busy || r.rows[b].req >= 0;
         if (busy) rc = step(&r, err);
