@@ -12,8 +12,8 @@
 
 #include "common/file.h"
 #include "model/checkpoint.h"
-#include "model/init.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_average";
 
@@ -25,20 +25,9 @@ static model_state inputs[N_MODELS]; // what the checkpoints hold, oldest first
 #define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 static int make_model(const char *dir, int vocab, uint64_t seed, const char *sha, model_state *keep, gk_err *err) {
-    char json[1024];
-    snprintf(json, sizeof json,
-             "{\"model_type\": \"gemma2\", \"hidden_size\": 16, \"intermediate_size\": 24, \"num_hidden_layers\": 2, "
-             "\"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 8, \"query_pre_attn_scalar\": 8, "
-             "\"sliding_window\": 4, \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, "
-             "\"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-6, \"vocab_size\": %d, \"max_position_embeddings\": 64, "
-             "\"hidden_activation\": \"gelu_pytorch_tanh\"}",
-             vocab);
-    model_state m = {0};
-    int rc = model_config_parse(json, strlen(json), "test config", &m.cfg, err);
-    if (rc == 0) rc = param_layout_build(&m.cfg, &m.layout, err);
-    if (rc == 0 && !(m.params = param_buffer_alloc(&m.layout, err))) rc = -1;
+    model_state m;
+    int rc = tiny_model(&(tiny_shape){16, 24, 2, 2, 1, 4, vocab, 64}, seed, &m, err);
     if (rc == 0) {
-        model_init_random(&m.cfg, &m.layout, m.params, seed);
         // Norm weights start at 0; give them values so that every tensor is averaged visibly.
         for (int i = 0; i < m.layout.n_tensors; i++)
             if (m.layout.tensors[i].kind == PARAM_NORM)
@@ -233,8 +222,7 @@ static void refusals(test_case *tc) {
 int main(int argc, char **argv) {
     (void)argc;
     test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
-    snprintf(work, sizeof work, "/tmp/gk_average_XXXXXX");
-    if (!mkdtemp(work)) return 1;
+    if (test_scratch_dir(NULL, "average", work, sizeof work)) return 1;
     snprintf(run_dir, sizeof run_dir, "%s/run", work);
     gk_err err = {0};
     int rc = dir_create(run_dir, &err);

@@ -11,19 +11,13 @@
 #include "common/rng.h"
 #include "model/checkpoint.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_checkpoint";
 
 // ---------------------------------------------------------------- helpers
 
-static int make_dir(test_case *tc, char dir[64]) {
-    snprintf(dir, 64, "/tmp/gk-ckpt-XXXXXX");
-    if (!mkdtemp(dir)) {
-        CHECK(tc, 0, "mkdtemp failed");
-        return -1;
-    }
-    return 0;
-}
+static int make_dir(test_case *tc, char dir[64]) { return test_scratch_dir(tc, "ckpt", dir, 64); }
 
 static void remove_dir(const char *dir) {
     gk_err err;

@@ -17,8 +17,8 @@
 #include "data/tokenizer.h"
 #include "model/checkpoint.h"
 #include "model/gemma2.h"
-#include "model/init.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_eval";
 
@@ -39,19 +39,8 @@ static const char *docs[] = {
 };
 
 static int make_model(const char *dir, int d, int layers, uint64_t seed, model_state *m, gk_err *err) {
-    char json[1024];
-    snprintf(json, sizeof json,
-             "{\"model_type\": \"gemma2\", \"hidden_size\": %d, \"intermediate_size\": %d, \"num_hidden_layers\": %d, "
-             "\"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 8, \"query_pre_attn_scalar\": 8, "
-             "\"sliding_window\": 8, \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, "
-             "\"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-6, \"vocab_size\": 8000, \"max_position_embeddings\": 512, "
-             "\"hidden_activation\": \"gelu_pytorch_tanh\"}",
-             d, 2 * d, layers);
-    int rc = model_config_parse(json, strlen(json), "test config", &m->cfg, err);
-    if (rc == 0) rc = param_layout_build(&m->cfg, &m->layout, err);
-    if (rc == 0 && !(m->params = param_buffer_alloc(&m->layout, err))) rc = -1;
+    int rc = tiny_model(&(tiny_shape){d, 2 * d, layers, 2, 1, 8, 8000, 512}, seed, m, err);
     if (rc == 0) {
-        model_init_random(&m->cfg, &m->layout, m->params, seed);
         const param_tensor *e = param_find(&m->layout, "model.embed_tokens.weight");
         for (size_t i = 0; i < e->numel; i++) m->params[e->offset + i] *= 4; // peaked distributions
         rc = model_create_dir(dir, m, ST_F32, 0, tokenizer_sha256(tok), err);
@@ -489,8 +478,7 @@ int main(int argc, char **argv) {
     (void)argc;
     test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
     snprintf(tok_path, sizeof tok_path, "%s", fixture_path("tokenizer/spm_bpe.model"));
-    snprintf(work, sizeof work, "/tmp/gk_eval_XXXXXX");
-    if (!mkdtemp(work)) return 1;
+    if (test_scratch_dir(NULL, "eval", work, sizeof work)) return 1;
     snprintf(student_dir, sizeof student_dir, "%s/student", work);
     snprintf(teacher_dir, sizeof teacher_dir, "%s/teacher", work);
     snprintf(shard, sizeof shard, "%s/data.h5", work);

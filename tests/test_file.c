@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_file";
 
@@ -54,15 +55,6 @@ static void path_dirname_edge_cases(test_case *tc) {
 
 // ---------------------------------------------------------------- dir_create_parents
 
-static int make_scratch(test_case *tc, char *dir, size_t cap) {
-    snprintf(dir, cap, "/tmp/gk-file-XXXXXX");
-    if (!mkdtemp(dir)) {
-        CHECK(tc, 0, "mkdtemp failed");
-        return -1;
-    }
-    return 0;
-}
-
 static int is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
@@ -75,7 +67,7 @@ static int is_file(const char *path) {
 
 static void dir_create_parents_nested(test_case *tc) {
     char dir[64], p[256];
-    if (make_scratch(tc, dir, sizeof dir) < 0) return;
+    if (test_scratch_dir(tc, "file", dir, sizeof dir) < 0) return;
     gk_err err = {0};
     snprintf(p, sizeof p, "%s/a/b/c", dir);
     CHECK(tc, dir_create_parents(p, &err) == 0, "%s: %s", p, err.msg);
@@ -95,7 +87,7 @@ static void dir_create_parents_nested(test_case *tc) {
 
 static void dir_create_parents_file_is_error(test_case *tc) {
     char dir[64], file[256], p[256];
-    if (make_scratch(tc, dir, sizeof dir) < 0) return;
+    if (test_scratch_dir(tc, "file", dir, sizeof dir) < 0) return;
     snprintf(file, sizeof file, "%s/f", dir);
     FILE *f = fopen(file, "w");
     CHECK(tc, f != NULL, "cannot create %s", file);

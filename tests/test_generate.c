@@ -17,8 +17,8 @@
 #include "common/rng.h"
 #include "gen/generate.h"
 #include "model/gemma2.h"
-#include "model/init.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_generate";
 
@@ -39,19 +39,8 @@ static int run_io(const char *infile, const char *outfile, const char *const *ar
 static int run_to(const char *outfile, const char *const *args) { return run_io(NULL, outfile, args); }
 
 static int make_model(const char *dir, int vocab, int window, model_state *m, gk_err *err) {
-    char json[1024];
-    snprintf(json, sizeof json,
-             "{\"model_type\": \"gemma2\", \"hidden_size\": 32, \"intermediate_size\": 48, \"num_hidden_layers\": 3, "
-             "\"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 8, \"query_pre_attn_scalar\": 8, "
-             "\"sliding_window\": %d, \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, "
-             "\"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-6, \"vocab_size\": %d, \"max_position_embeddings\": 96, "
-             "\"hidden_activation\": \"gelu_pytorch_tanh\"}",
-             window, vocab);
-    int rc = model_config_parse(json, strlen(json), "test config", &m->cfg, err);
-    if (rc == 0) rc = param_layout_build(&m->cfg, &m->layout, err);
-    if (rc == 0 && !(m->params = param_buffer_alloc(&m->layout, err))) rc = -1;
+    int rc = tiny_model(&(tiny_shape){32, 48, 3, 4, 2, window, vocab, 96}, 5, m, err);
     if (rc == 0) {
-        model_init_random(&m->cfg, &m->layout, m->params, 5);
         for (int i = 0; i < m->layout.n_tensors; i++) // random norm scales: varied continuations
             if (m->layout.tensors[i].kind == PARAM_NORM)
                 for (size_t j = 0; j < m->layout.tensors[i].numel; j++)
@@ -443,8 +432,7 @@ static void usage_errors(test_case *tc) {
 int main(int argc, char **argv) {
     (void)argc;
     test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
-    snprintf(work, sizeof work, "/tmp/gk_generate_XXXXXX");
-    if (!mkdtemp(work)) return 1;
+    if (test_scratch_dir(NULL, "generate", work, sizeof work)) return 1;
     snprintf(model_dir, sizeof model_dir, "%s/model", work);
     snprintf(prompts_path, sizeof prompts_path, "%s/prompts.jsonl", work);
     snprintf(out_path, sizeof out_path, "%s/answers.jsonl", work);

@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "data/shards.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_loader";
 
@@ -52,8 +53,8 @@ static void set_free(shard_set *set) {
 static int set_add(shard_set *set, const size_t *lens, size_t n_docs, int with_mask, uint64_t seed, const char *sha,
                    gk_err *err) {
     if (!set->dir[0]) {
-        snprintf(set->dir, sizeof set->dir, "/tmp/gk-loader-XXXXXX");
-        if (!mkdtemp(set->dir)) return gk_fail(err, GK_EIO, "mkdtemp failed");
+        if (test_scratch_dir(NULL, "loader", set->dir, sizeof set->dir))
+            return gk_fail(err, GK_EIO, "cannot make a scratch directory under /tmp");
     }
     size_t k = set->n++;
     shard_data *d = &set->data[k];

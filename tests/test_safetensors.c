@@ -10,6 +10,7 @@
 #include "common/rng.h"
 #include "model/safetensors.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_safetensors";
 
@@ -21,11 +22,7 @@ typedef struct {
 } scratch;
 
 static int scratch_open(test_case *tc, scratch *s) {
-    snprintf(s->dir, sizeof s->dir, "/tmp/gk-st-XXXXXX");
-    if (!mkdtemp(s->dir)) {
-        CHECK(tc, 0, "mkdtemp failed");
-        return -1;
-    }
+    if (test_scratch_dir(tc, "st", s->dir, sizeof s->dir)) return -1;
     snprintf(s->path, sizeof s->path, "%s/t.safetensors", s->dir);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "data/shards.h"
 #include "data/zstd_filter.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_shards";
 
@@ -32,14 +33,7 @@ typedef struct {
     char dir[64];
 } scratch;
 
-static int scratch_open(test_case *tc, scratch *s) {
-    snprintf(s->dir, sizeof s->dir, "/tmp/gk-shards-XXXXXX");
-    if (!mkdtemp(s->dir)) {
-        CHECK(tc, 0, "mkdtemp failed");
-        return -1;
-    }
-    return 0;
-}
+static int scratch_open(test_case *tc, scratch *s) { return test_scratch_dir(tc, "shards", s->dir, sizeof s->dir); }
 
 static const char *scratch_path(scratch *s, const char *name) {
     static char buf[4][256];
@@ -827,7 +821,6 @@ static void test_read_h5py_fixture(test_case *tc) {
     free(text);
 }
 
-static int have_h5py(void) { return system("python3 -c 'import h5py, hdf5plugin' >/dev/null 2>&1") == 0; }
 
 static void json_u64_array(strbuf *sb, const char *key, const void *values, size_t n, int width) {
     sb_printf(sb, "\"%s\":[", key);
@@ -842,8 +835,8 @@ static void json_u64_array(strbuf *sb, const char *key, const void *values, size
 
 // (b) h5py + hdf5plugin read shards written here and compare with a JSON side file.
 static void test_h5py_reads_ours(test_case *tc) {
-    if (!have_h5py()) {
-        SKIP(tc, "python3 with h5py and hdf5plugin is not available (python3 -c 'import h5py, hdf5plugin' failed)");
+    if (!test_have_h5py()) {
+        SKIP(tc, H5PY_MISSING);
         return;
     }
     const char *script = "scripts/reference/shards_interop.py";

@@ -22,8 +22,8 @@
 #include "distill/teacher_cache_build.h"
 #include "model/checkpoint.h"
 #include "model/gemma2.h"
-#include "model/init.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_teacher_cache";
 
@@ -56,19 +56,9 @@ static int write_shard(const char *path, uint64_t seed, int n_docs, gk_err *err)
 
 // A tiny random teacher with peaked distributions (embedding scaled by 3).
 static int write_teacher(const char *dir, int vocab, gk_err *err) {
-    char json[1024];
-    snprintf(json, sizeof json, "{\"model_type\": \"gemma2\", \"hidden_size\": 32, \"intermediate_size\": 64, "
-                       "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
-                       "\"head_dim\": 8, \"query_pre_attn_scalar\": 8, \"sliding_window\": 8, "
-                       "\"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, \"rope_theta\": 10000.0, "
-                       "\"rms_norm_eps\": 1e-6, \"vocab_size\": %d, \"max_position_embeddings\": 256, "
-                       "\"hidden_activation\": \"gelu_pytorch_tanh\"}", vocab);
-    model_state m = {0};
-    int rc = model_config_parse(json, strlen(json), "teacher config", &m.cfg, err);
-    if (rc == 0) rc = param_layout_build(&m.cfg, &m.layout, err);
-    if (rc == 0 && !(m.params = param_buffer_alloc(&m.layout, err))) rc = -1;
+    model_state m;
+    int rc = tiny_model(&(tiny_shape){32, 64, 2, 4, 2, 8, vocab, 256}, 11, &m, err);
     if (rc == 0) {
-        model_init_random(&m.cfg, &m.layout, m.params, 11);
         const param_tensor *e = param_find(&m.layout, "model.embed_tokens.weight");
         for (size_t i = 0; i < e->numel; i++) m.params[e->offset + i] *= 3;
         rc = model_create_dir(dir, &m, ST_F32, 0, SHA_TOK, err);
@@ -604,12 +594,11 @@ static void reader_rows_match_file(test_case *tc) {
 
 // ---------------------------------------------------------------- h5py
 
-static int have_h5py(void) { return system("python3 -c 'import h5py, hdf5plugin' >/dev/null 2>&1") == 0; }
 
 // h5py reads the files; its per-file sums equal the sums of the rows the C reader gives.
 static void h5py_reads_cache(test_case *tc) {
-    if (!have_h5py()) {
-        SKIP(tc, "python3 with h5py and hdf5plugin is not available (python3 -c 'import h5py, hdf5plugin' failed)");
+    if (!test_have_h5py()) {
+        SKIP(tc, H5PY_MISSING);
         return;
     }
     const char *script = "scripts/reference/teacher_cache_check.py";
@@ -791,8 +780,7 @@ static void teacher_vocabulary_padded_or_short(test_case *tc) {
 int main(int argc, char **argv) {
     (void)argc;
     test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
-    snprintf(work, sizeof work, "/tmp/gk_tcache_XXXXXX");
-    if (!mkdtemp(work)) return 1;
+    if (test_scratch_dir(NULL, "tcache", work, sizeof work)) return 1;
     snprintf(teacher, sizeof teacher, "%s/teacher", work);
     snprintf(shard_a, sizeof shard_a, "%s/a.h5", work);
     snprintf(shard_b, sizeof shard_b, "%s/b.h5", work);

@@ -14,6 +14,7 @@
 #include "data/tokenize.h"
 #include "data/tokenizer.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_tokenize";
 
@@ -250,8 +251,8 @@ static void pipe_inputs(test_case *tc) {
 
 // h5py reads what tokenize wrote: same tokens, starts and masks.
 static void h5py_reads_shards(test_case *tc) {
-    if (system("python3 -c 'import h5py, hdf5plugin' > /dev/null 2>&1") != 0) {
-        SKIP(tc, "python3 with h5py and hdf5plugin is not installed");
+    if (!test_have_h5py()) {
+        SKIP(tc, H5PY_MISSING);
         return;
     }
     shard_set s;
@@ -277,8 +278,7 @@ static void h5py_reads_shards(test_case *tc) {
 }
 
 int main(void) {
-    snprintf(work, sizeof work, "/tmp/gk_tokenize_XXXXXX");
-    if (!mkdtemp(work)) return 1;
+    if (test_scratch_dir(NULL, "tokenize", work, sizeof work)) return 1;
     test_run("text_documents_bos_eos_separator", text_documents);
     test_run("chat_loss_masks", chat_masks);
     test_run("rolling_validation_split_threads", rolling_split_and_threads);

@@ -15,6 +15,7 @@
 #include "model/checkpoint.h"
 #include "model/init.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 
 const char *test_program = "test_train_resume";
 
@@ -206,10 +207,9 @@ static void ema_and_average_match_references(test_case *tc) {
 int main(int argc, char **argv) {
     (void)argc;
     test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
-    snprintf(work, sizeof work, "/tmp/gk_resume_XXXXXX");
     gk_err err = {0};
     char p[128], yaml[2048];
-    if (!mkdtemp(work)) return 1;
+    if (test_scratch_dir(NULL, "resume", work, sizeof work)) return 1;
     snprintf(p, sizeof p, "%s/train-0.h5", work);
     int ok = write_shard(p, 1, &err) == 0;
     snprintf(p, sizeof p, "%s/val-0.h5", work);
@@ -220,12 +220,8 @@ int main(int argc, char **argv) {
              "train: {steps: 12}\noptim: {lr: 1.0e-2}\nschedule: {warmup: 3}\neval: {every: 4, tokens: 512}\n"
              "checkpoint: {every: 4, keep: 5}\nlog: {every: 1}\nema: {decay: 0.75}\naverage: {last_k: 2}\n",
              work, work, work);
-    const char *model = "{\"model_type\": \"gemma2\", \"hidden_size\": 32, \"intermediate_size\": 64, "
-                        "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
-                        "\"head_dim\": 8, \"query_pre_attn_scalar\": 8, \"sliding_window\": 8, "
-                        "\"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, \"rope_theta\": 10000.0, "
-                        "\"rms_norm_eps\": 1e-6, \"vocab_size\": 512, \"max_position_embeddings\": 256, "
-                        "\"hidden_activation\": \"gelu_pytorch_tanh\"}";
+    char model[1024];
+    tiny_config_json(&(tiny_shape){32, 64, 2, 4, 2, 8, 512, 256}, model, sizeof model);
     snprintf(p, sizeof p, "%s/run.yaml", work);
     ok = ok && file_write_atomic(p, yaml, strlen(yaml), &err) == 0;
     snprintf(p, sizeof p, "%s/model.json", work);

@@ -14,6 +14,7 @@
 #include "distill/teacher_cache_build.h"
 #include "model/checkpoint.h"
 #include "tests/check.h"
+#include "tests/fixtures.h"
 #include "train/trainer.h"
 
 const char *test_program = "test_train_step";
@@ -94,8 +95,7 @@ static int teacher_copy(const char *dir, char sha_char, char *out, size_t cap, g
 // new temporary dir; false (and a failed case) when the setup fails.
 static bool one_step_config(test_case *tc, char dir[20], window *w, char shard[128], run_config *rc) {
     gk_err err = {0};
-    strcpy(dir, "/tmp/gk_step_XXXXXX");
-    if (!mkdtemp(dir) || window_load(w, &err)) {
+    if (test_scratch_dir(tc, "step", dir, 20) || window_load(w, &err)) {
         CHECK(tc, 0, "setup: %s", err.msg);
         return false;
     }
