@@ -87,49 +87,59 @@ static int expect_literal(parser *p, const char *word) {
     return 0;
 }
 
-static int read_hex4(parser *p, uint32_t *out) {
-    if (p->len - p->pos < 4) return fail_at(p, p->pos, "truncated \\u escape");
+// Four hex digits at text[*pos]; NULL, or why not with *bad at the offending character.
+static const char *hex4(const char *text, size_t len, size_t *pos, uint32_t *out, size_t *bad) {
+    *bad = *pos;
+    if (len - *pos < 4) return "truncated \\u escape";
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        char c = p->text[p->pos + i];
+        char c = text[*pos + (size_t)i];
         v <<= 4;
         if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
         else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
         else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return fail_at(p, p->pos + i, "bad hex digit in \\u escape");
+        else return *bad = *pos + (size_t)i, "bad hex digit in \\u escape";
     }
-    p->pos += 4;
+    *pos += 4;
     *out = v;
-    return 0;
+    return NULL;
 }
 
-static int read_escape(parser *p, char *out, size_t *out_len) {
-    size_t at = p->pos;
-    if (p->pos >= p->len) return fail_at(p, at, "unterminated string");
-    char c = p->text[p->pos++];
+const char *json_decode_escape(const char *text, size_t len, size_t *pos, char out[4], size_t *n, size_t *bad) {
+    size_t at = *pos;
+    *bad = at;
+    if (*pos >= len) return "unterminated string";
+    char c = text[(*pos)++];
     const char *simple = "\"\"\\\\//b\bf\fn\nr\rt\t";
     for (const char *s = simple; *s; s += 2) {
         if (c == s[0]) {
             out[0] = s[1];
-            *out_len = 1;
-            return 0;
+            *n = 1;
+            return NULL;
         }
     }
-    if (c != 'u') return fail_at(p, at, "unknown escape");
-    uint32_t cp;
-    if (read_hex4(p, &cp)) return -1;
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return fail_at(p, at, "unpaired low surrogate");
+    if (c != 'u') return "unknown escape";
+    uint32_t cp, lo;
+    const char *why = hex4(text, len, pos, &cp, bad);
+    if (why) return why;
+    *bad = at;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return "unpaired low surrogate";
     if (cp >= 0xD800 && cp <= 0xDBFF) {
-        uint32_t lo;
-        if (p->len - p->pos < 2 || p->text[p->pos] != '\\' || p->text[p->pos + 1] != 'u')
-            return fail_at(p, at, "unpaired high surrogate");
-        p->pos += 2;
-        if (read_hex4(p, &lo)) return -1;
-        if (lo < 0xDC00 || lo > 0xDFFF) return fail_at(p, at, "unpaired high surrogate");
+        if (len - *pos < 2 || text[*pos] != '\\' || text[*pos + 1] != 'u') return "unpaired high surrogate";
+        *pos += 2;
+        if ((why = hex4(text, len, pos, &lo, bad))) return why;
+        *bad = at;
+        if (lo < 0xDC00 || lo > 0xDFFF) return "unpaired high surrogate";
         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
     }
-    *out_len = utf8_encode(cp, out);
-    return 0;
+    *n = utf8_encode(cp, out);
+    return NULL;
+}
+
+static int read_escape(parser *p, char *out, size_t *out_len) {
+    size_t bad;
+    const char *why = json_decode_escape(p->text, p->len, &p->pos, out, out_len, &bad);
+    return why ? fail_at(p, bad, why) : 0;
 }
 
 // Parses a string at p->pos (which is at the opening quote).

@@ -44,4 +44,9 @@ const char *json_duplicate_key(const json_value *object);
 
 const char *json_type_name(json_type type);
 
+// Decodes the escape after a backslash at text[*pos] into out (UTF-8, n bytes: \uXXXX with
+// surrogate pairs, or one of \" \\ \/ \b \f \n \r \t) and moves *pos past it; NULL, or what is
+// wrong with *bad at the offending character (for readers that lex JSON themselves).
+const char *json_decode_escape(const char *text, size_t len, size_t *pos, char out[4], size_t *n, size_t *bad);
+
 #endif

@@ -51,47 +51,11 @@ int tj_peek(tj_reader *r) {
     return r->pos < r->len ? (unsigned char)r->text[r->pos] : -1;
 }
 
-static int hex4(tj_reader *r, uint32_t *out) {
-    if (r->len - r->pos < 4) return syntax(r, "truncated \\u escape");
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = r->text[r->pos + i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return syntax(r, "bad hex digit in \\u escape");
-    }
-    r->pos += 4;
-    *out = v;
-    return 0;
-}
-
 // An escape after the backslash at r->pos - 1; writes its UTF-8 to out.
 static int escape(tj_reader *r, char *out, size_t *n) {
-    if (r->pos >= r->len) return syntax(r, "unterminated string");
-    char c = r->text[r->pos++];
-    const char *simple = "\"\"\\\\//b\bf\fn\nr\rt\t";
-    for (const char *s = simple; *s; s += 2)
-        if (c == s[0]) {
-            out[0] = s[1];
-            *n = 1;
-            return 0;
-        }
-    if (c != 'u') return syntax(r, "unknown escape");
-    uint32_t cp, lo;
-    if (hex4(r, &cp)) return -1;
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return syntax(r, "unpaired low surrogate");
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (r->len - r->pos < 2 || r->text[r->pos] != '\\' || r->text[r->pos + 1] != 'u')
-            return syntax(r, "unpaired high surrogate");
-        r->pos += 2;
-        if (hex4(r, &lo)) return -1;
-        if (lo < 0xDC00 || lo > 0xDFFF) return syntax(r, "unpaired high surrogate");
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    *n = utf8_encode(cp, out);
-    return 0;
+    size_t bad;
+    const char *why = json_decode_escape(r->text, r->len, &r->pos, out, n, &bad);
+    return why ? syntax(r, why) : 0;
 }
 
 int tj_string(tj_reader *r, const char **out, size_t *out_len) {
