@@ -256,7 +256,7 @@ void loader_batch_stage(const loader_batch *b, size_t B, int32_t *tokens, int32_
             size_t i = r * T + t;
             tokens[i] = live ? w[t] : 0;
             doc_begin[i] = live ? b->doc_begin[i] : 0;
-            targets[i] = live && b->target_mask[i] ? w[t + 1] : -1;
+            if (targets) targets[i] = live && b->target_mask[i] ? w[t + 1] : -1;
         }
     }
 }

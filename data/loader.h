@@ -76,7 +76,7 @@ int loader_batch_alloc(loader_batch *b, size_t capacity, size_t seq_len, gk_err 
 void loader_batch_free(loader_batch *b);
 // A model's inputs from the batch, padded to B >= batch_size rows (padding: token 0,
 // no targets): tokens, doc_begin [B, T] (doc_begin may be b->doc_begin itself) and
-// targets [B, T], the next token where target_mask is set, else -1.
+// targets [B, T] (when not NULL), the next token where target_mask is set, else -1.
 void loader_batch_stage(const loader_batch *b, size_t B, int32_t *tokens, int32_t *doc_begin, int32_t *targets);
 // How many targets the batch has (target_mask set).
 size_t loader_batch_targets(const loader_batch *b);

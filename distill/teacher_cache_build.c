@@ -311,9 +311,7 @@ static int compute_segment(builder *b, const segment_plan *p, teacher_cache_buil
         double t0 = now_seconds();
         if (loader_next(b->l, n, &b->batch, err)) return -1;
         GK_ASSERT(b->batch.shard[0] == p->shard && b->batch.window[0] == w);
-        for (size_t r = 0; r < B; r++)
-            for (size_t t = 0; t < T; t++) b->tokens[r * T + t] = r < n ? b->batch.tokens[r * (T + 1) + t] : 0;
-        memset(b->batch.doc_begin + n * T, 0, (B - n) * T * sizeof *b->batch.doc_begin);
+        loader_batch_stage(&b->batch, B, b->tokens, b->batch.doc_begin, NULL); // rows past n padded
         token_batch tb = {.B = (int)B, .T = (int)T, .tokens = b->tokens, .doc_begin = b->batch.doc_begin};
         if (online_teacher_forward(&b->teacher, &tb, err)) return -1;
         c->row0 = (size_t)(w - p->first) * T;
