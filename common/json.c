@@ -98,7 +98,10 @@ static const char *hex4(const char *text, size_t len, size_t *pos, uint32_t *out
         if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
         else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
         else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return *bad = *pos + (size_t)i, "bad hex digit in \\u escape";
+        else {
+            *bad = *pos + (size_t)i;
+            return "bad hex digit in \\u escape";
+        }
     }
     *pos += 4;
     *out = v;
