@@ -67,16 +67,21 @@ void file_map_close(file_map *map) {
     map->size = 0;
 }
 
+char *file_tmp_path(const char *path) {
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (tmp) snprintf(tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    return tmp;
+}
+
 int atomic_file_open(atomic_file *af, const char *path, gk_err *err) {
     memset(af, 0, sizeof *af);
-    size_t n = strlen(path) + 32;
     af->path = strdup(path);
-    af->tmp_path = malloc(n);
+    af->tmp_path = file_tmp_path(path);
     if (!af->path || !af->tmp_path) {
         atomic_file_abort(af);
         return gk_fail(err, GK_ENOMEM, "out of memory");
     }
-    snprintf(af->tmp_path, n, "%s.tmp-%ld", path, (long)getpid());
     af->f = fopen(af->tmp_path, "wb");
     if (!af->f) {
         int e = errno;

@@ -21,7 +21,11 @@ typedef struct {
 int file_map_open(const char *path, file_map *map, gk_err *err);
 void file_map_close(file_map *map);
 
-// An output file written to "<path>.tmp-<pid>" and renamed on commit.
+// "<path>.tmp-<pid>": the name an output is written under until it is complete
+// (malloc'd; NULL when out of memory).
+char *file_tmp_path(const char *path);
+
+// An output file written to file_tmp_path(path) and renamed on commit.
 typedef struct {
     FILE *f;
     char *path, *tmp_path;

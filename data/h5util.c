@@ -1,9 +1,12 @@
 // HDF5 plumbing shared by the HDF5 file formats; see h5util.h.
 #include "data/h5util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void h5_quiet_begin(h5_quiet *q) {
     H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
@@ -57,6 +60,18 @@ hid_t h5_fapl(void) {
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     H5Pset_file_locking(fapl, 1, 1);
     return fapl;
+}
+
+hid_t h5_create(const char *path, gk_err *err) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666); // HDF5 would only say "unable to open file"
+    if (fd < 0) return gk_fail(err, GK_EIO, "%s: cannot create: %s", path, strerror(errno));
+    close(fd);
+    hid_t fapl = h5_fapl();
+    hid_t f = fapl < 0 ? -1 : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    h5_close(&fapl);
+    char detail[256];
+    if (f < 0) return gk_fail(err, GK_EIO, "%s: cannot create: %s", path, h5_detail(detail, sizeof detail));
+    return f;
 }
 
 const char *h5_type_name(hid_t t, char *buf, size_t cap) {

@@ -34,6 +34,9 @@ void h5_close(hid_t *id);
 // A file-access property list: the sec2 driver, close everything with the
 // file, and no failure on file systems without flock. Close it with h5_close.
 hid_t h5_fapl(void);
+// A new HDF5 file at path with those properties, or -1 with err naming path (the OS's own
+// message when the path cannot be created at all). Call between h5_quiet_begin and _end.
+hid_t h5_create(const char *path, gk_err *err);
 
 // "uint32", "int64", "float32", "string", ... for messages. Returns buf.
 const char *h5_type_name(hid_t type, char *buf, size_t cap);

@@ -1,8 +1,6 @@
 // The shard writer: buffers documents, appends whole zstd-compressed chunks to
 // "<path>.tmp-<pid>", then writes /doc_starts and the attributes and renames
 // the file into place (format: shards.h).
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,9 +76,8 @@ int shard_writer_open(shard_writer **out, const char *path, const shard_meta *me
     shard_writer *w = gk_calloc(1, sizeof *w, err);
     if (!w) return -1;
     w->file = w->tokens = w->mask = H5I_INVALID_HID;
-    size_t n = strlen(path) + 32;
     w->path = strdup(path);
-    w->tmp_path = malloc(n);
+    w->tmp_path = file_tmp_path(path);
     w->source = strdup(meta->source ? meta->source : "");
     w->created_by = strdup(meta->created_by ? meta->created_by : "gemmakd");
     w->buf = malloc(SHARD_CHUNK_TOKENS * sizeof *w->buf);
@@ -89,7 +86,6 @@ int shard_writer_open(shard_writer **out, const char *path, const shard_meta *me
         writer_free(w);
         return gk_fail(err, GK_ENOMEM, "out of memory");
     }
-    snprintf(w->tmp_path, n, "%s.tmp-%ld", path, (long)getpid());
     utf8_sanitize(w->source);
     utf8_sanitize(w->created_by);
     w->meta = *meta;
@@ -97,23 +93,12 @@ int shard_writer_open(shard_writer **out, const char *path, const shard_meta *me
     w->meta.created_by = w->created_by;
     w->meta.zstd_level = level;
 
-    // Create the file first for a plain OS message ("No such file or directory").
-    int fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) {
-        gk_fail(err, GK_EIO, "%s: cannot create: %s", w->tmp_path, strerror(errno));
-        writer_free(w);
-        return -1;
-    }
-    close(fd);
     h5_quiet q;
     h5_quiet_begin(&q);
-    hid_t fapl = h5_fapl();
-    w->file = fapl < 0 ? -1 : H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    h5_close(&fapl);
     int rc = 0;
     char d[256];
-    if (w->file < 0) {
-        rc = gk_fail(err, GK_EIO, "%s: cannot create: %s", w->tmp_path, h5_detail(d, sizeof d));
+    if ((w->file = h5_create(w->tmp_path, err)) < 0) {
+        rc = -1;
     } else if ((w->tokens = create_stream(w->file, "tokens", H5T_STD_U32LE, (unsigned)level)) < 0 ||
                (meta->has_loss_mask && (w->mask = create_stream(w->file, "loss_mask", H5T_STD_U8LE, (unsigned)level)) < 0)) {
         rc = gk_fail(err, GK_EIO, "%s: cannot create datasets: %s", w->tmp_path, h5_detail(d, sizeof d));

@@ -1,10 +1,7 @@
 // Writing one teacher-cache segment file atomically (format: distill/teacher_cache.h).
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/file.h"
@@ -77,28 +74,17 @@ static int write_contents(hid_t f, const tc_segment *s, const tc_segment_data *d
 int tc_write_segment(const char *path, const tc_segment *s, const tc_segment_data *d, uint64_t chunk_rows,
                      uint64_t *bytes, gk_err *err) {
     if (zstd_filter_register(err)) return -1;
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
+    char *tmp = file_tmp_path(path);
     if (!tmp) return gk_fail(err, GK_ENOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp-%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666); // for a plain OS message when the directory is bad
-    if (fd < 0) {
-        gk_fail(err, GK_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    close(fd);
     h5_quiet q;
     h5_quiet_begin(&q);
-    hid_t fapl = h5_fapl();
-    hid_t f = fapl < 0 ? -1 : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    h5_close(&fapl);
+    hid_t f = h5_create(tmp, err);
     char detail[256];
-    int rc = 0;
-    if (f < 0 || write_contents(f, s, d, chunk_rows) < 0) {
+    int rc = f < 0 ? -1 : 0;
+    if (rc == 0 && write_contents(f, s, d, chunk_rows) < 0) {
         rc = gk_fail(err, GK_EIO, "%s: cannot write: %s", tmp, h5_detail(detail, sizeof detail));
         h5_close(&f);
-    } else if (H5Fclose(f) < 0) {
+    } else if (rc == 0 && H5Fclose(f) < 0) {
         rc = gk_fail(err, GK_EIO, "%s: cannot close: %s", tmp, h5_detail(detail, sizeof detail));
     }
     h5_quiet_end(&q);

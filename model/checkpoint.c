@@ -394,16 +394,12 @@ int model_dir_write_tokenizer(const char *dir, const char *tokenizer_sha256, gk_
 int model_create_dir(const char *dir_arg, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
                      const char *tokenizer_sha256, gk_err *err) {
     if (path_exists(dir_arg)) return gk_fail(err, GK_EINPUT, "%s already exists; choose a new directory", dir_arg);
-    size_t n = strlen(dir_arg) + 32;
-    char *dir = gk_malloc(n, err), *tmp = gk_malloc(n, err);
-    if (!dir || !tmp) {
+    char *dir = strdup(dir_arg), *tmp = NULL;
+    if (dir) for (size_t len = strlen(dir); len > 1 && dir[len - 1] == '/'; len--) dir[len - 1] = 0; // "out/m/" -> "out/m"
+    if (!dir || !(tmp = file_tmp_path(dir))) {
         free(dir);
-        free(tmp);
-        return -1;
+        return gk_fail(err, GK_ENOMEM, "out of memory");
     }
-    snprintf(dir, n, "%s", dir_arg);
-    for (size_t len = strlen(dir); len > 1 && dir[len - 1] == '/'; len--) dir[len - 1] = 0; // "out/m/" -> "out/m"
-    snprintf(tmp, n, "%s.tmp-%ld", dir, (long)getpid());
     gk_err ignored;
     dir_remove_tree(tmp, &ignored); // left over from a killed run with the same pid
     int rc = dir_create(tmp, err);
