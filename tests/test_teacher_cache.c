@@ -189,7 +189,20 @@ static int open_cache(const char *dir, teacher_cache_method method, double tau, 
 
 // ---------------------------------------------------------------- against the naive computation
 
-static void check_topk(test_case *tc, const char *dir, double tau, int k, bool f16, int *tiny) {
+// One row of a cache beside the naive teacher's: its logits [V], reference log-probs [V] and ids by probability.
+typedef struct {
+    size_t shard;
+    uint64_t window;
+    int t;
+    const float *logits;
+    const double *lp;
+    const cand *order;
+    const sparse_row *row;
+} row_pair;
+
+// Calls check on every row of the cache in dir, next to the naive computation of the same row.
+static void for_each_row(test_case *tc, const char *dir, teacher_cache_method method, double tau,
+                         void (*check)(test_case *, const row_pair *, void *), void *ctx) {
     gk_err err = {0};
     naive nv;
     loader *l = NULL;
@@ -199,7 +212,7 @@ static void check_topk(test_case *tc, const char *dir, double tau, int k, bool f
     cand *order = malloc(V * sizeof *order);
     bool ok = naive_open(&nv, &err) == 0;
     CHECK(tc, ok, "naive setup: %s", err.msg);
-    ok = ok && open_cache(dir, TEACHER_CACHE_TOPK, tau, &l, &c, &r, &err) == 0;
+    ok = ok && open_cache(dir, method, tau, &l, &c, &r, &err) == 0;
     CHECK(tc, ok, "open %s: %s", dir, err.msg);
     for (size_t s = 0; ok && s < 2 && !tc->failed; s++)
         for (uint64_t w = 0; w < loader_shard_windows(l, s) && !tc->failed; w++) {
@@ -207,29 +220,8 @@ static void check_topk(test_case *tc, const char *dir, double tau, int k, bool f
             CHECK(tc, teacher_cache_window(c, s, w, &r, 0, &err) == 0 && (logits = naive_window(&nv, s, w, &err)), "window: %s",
                   err.msg);
             for (int t = 0; t < T && !tc->failed; t++) {
-                const float *lg = logits + (size_t)t * V;
-                const sparse_row *row = &r.rows[t];
-                reference_row(lg, tau, lp, order);
-                CHECK(tc, row->k == k && row->counts == NULL, "row k %d", row->k);
-                double outside = 1;
-                bool in[V] = {0};
-                for (int j = 0; j < k && !tc->failed; j++) {
-                    int id = row->ids[j], want = order[j].id;
-                    CHECK(tc, id == want || lg[id] == lg[want],
-                          "shard %zu window %" PRIu64 " t %d rank %d: id %d (logit %.9g), expected %d (logit %.9g)", s, w, t,
-                          j, id, lg[id], want, lg[want]);
-                    CHECK(tc, !in[id], "id %d twice", id);
-                    in[id] = true;
-                    CHECK(tc, fabs(row->logprobs[j] - lp[id]) <= lp_tolerance(lp[id], f16), "log-prob of %d: %.9g vs %.9g",
-                          id, row->logprobs[j], lp[id]);
-                }
-                double rest = 0; // the mass outside, summed directly
-                for (int i = 0; i < V; i++)
-                    if (!in[i]) rest += exp(lp[i]);
-                outside = rest;
-                CHECK(tc, fabs(row->leftover - outside) <= 1e-5 * outside + 1e-37,
-                      "shard %zu window %" PRIu64 " t %d: leftover %.9g, expected %.9g", s, w, t, row->leftover, outside);
-                if (tiny && outside < 1e-6) ++*tiny;
+                reference_row(logits + (size_t)t * V, tau, lp, order);
+                check(tc, &(row_pair){s, w, t, logits + (size_t)t * V, lp, order, &r.rows[t]}, ctx);
             }
         }
     free(lp);
@@ -238,6 +230,43 @@ static void check_topk(test_case *tc, const char *dir, double tau, int k, bool f
     teacher_cache_close(c);
     loader_close(l);
     naive_close(&nv);
+}
+
+typedef struct {
+    int k;
+    bool f16;
+    int tiny; // rows whose leftover is below 1e-6
+} topk_expect;
+
+// The k most likely ids in order (ties either way), their log-probs, and the mass outside them.
+static void check_topk_row(test_case *tc, const row_pair *p, void *ctx) {
+    topk_expect *e = ctx;
+    const sparse_row *row = p->row;
+    const float *lg = p->logits;
+    CHECK(tc, row->k == e->k && row->counts == NULL, "row k %d", row->k);
+    bool in[V] = {0};
+    for (int j = 0; j < e->k && !tc->failed; j++) {
+        int id = row->ids[j], want = p->order[j].id;
+        CHECK(tc, id == want || lg[id] == lg[want],
+              "shard %zu window %" PRIu64 " t %d rank %d: id %d (logit %.9g), expected %d (logit %.9g)", p->shard, p->window,
+              p->t, j, id, lg[id], want, lg[want]);
+        CHECK(tc, !in[id], "id %d twice", id);
+        in[id] = true;
+        CHECK(tc, fabs(row->logprobs[j] - p->lp[id]) <= lp_tolerance(p->lp[id], e->f16), "log-prob of %d: %.9g vs %.9g", id,
+              row->logprobs[j], p->lp[id]);
+    }
+    double outside = 0; // the mass outside, summed directly
+    for (int i = 0; i < V; i++)
+        if (!in[i]) outside += exp(p->lp[i]);
+    CHECK(tc, fabs(row->leftover - outside) <= 1e-5 * outside + 1e-37,
+          "shard %zu window %" PRIu64 " t %d: leftover %.9g, expected %.9g", p->shard, p->window, p->t, row->leftover, outside);
+    e->tiny += outside < 1e-6;
+}
+
+static void check_topk(test_case *tc, const char *dir, double tau, int k, bool f16, int *tiny) {
+    topk_expect e = {k, f16, 0};
+    for_each_row(tc, dir, TEACHER_CACHE_TOPK, tau, check_topk_row, &e);
+    if (tiny) *tiny = e.tiny;
 }
 
 static void topk_f32_matches_naive(test_case *tc) {
@@ -264,65 +293,50 @@ static void topk_f16_matches_naive(test_case *tc) {
     if (!tc->failed) check_topk(tc, wpath("topk16_f16"), 2.0, 16, true, NULL);
 }
 
-// Counts sum to k, ids have p > 0, log-probs are the teacher's, and over all
-// rows the draws per probability rank agree with the probabilities.
-static void check_sample(test_case *tc, const char *dir, double tau, int k) {
-    gk_err err = {0};
-    naive nv;
-    loader *l = NULL;
-    teacher_cache *c = NULL;
-    teacher_cache_rows r = {0};
-    double *lp = malloc(V * sizeof *lp);
-    cand *order = malloc(V * sizeof *order);
-    enum { BINS = 6 };
-    const int bin_end[BINS] = {1, 2, 4, 8, 16, V}; // ranks [0,1), [1,2), [2,4), ...
-    double obs[BINS] = {0}, expect[BINS] = {0}, var[BINS] = {0};
-    bool ok = naive_open(&nv, &err) == 0;
-    CHECK(tc, ok, "naive setup: %s", err.msg);
-    ok = ok && open_cache(dir, TEACHER_CACHE_SAMPLE, tau, &l, &c, &r, &err) == 0;
-    CHECK(tc, ok, "open %s: %s", dir, err.msg);
-    for (size_t s = 0; ok && s < 2 && !tc->failed; s++)
-        for (uint64_t w = 0; w < loader_shard_windows(l, s) && !tc->failed; w++) {
-            const float *logits = NULL;
-            CHECK(tc, teacher_cache_window(c, s, w, &r, 0, &err) == 0 && (logits = naive_window(&nv, s, w, &err)), "window: %s",
-                  err.msg);
-            for (int t = 0; t < T && !tc->failed; t++) {
-                const sparse_row *row = &r.rows[t];
-                reference_row(logits + (size_t)t * V, tau, lp, order);
-                int rank[V];
-                for (int i = 0; i < V; i++) rank[order[i].id] = i;
-                double total = 0, pbin[BINS] = {0};
-                for (int i = 0; i < V; i++) {
-                    int b = 0;
-                    while (rank[i] >= bin_end[b]) b++;
-                    pbin[b] += exp(lp[i]);
-                }
-                for (int j = 0; j < row->k && !tc->failed; j++) {
-                    int id = row->ids[j];
-                    CHECK(tc, j == 0 || id > row->ids[j - 1], "ids not ascending");
-                    CHECK(tc, exp(lp[id]) > 0, "id %d drawn with teacher probability 0", id);
-                    CHECK(tc, fabs(row->logprobs[j] - lp[id]) <= lp_tolerance(lp[id], true), "log-prob of %d: %.9g vs %.9g",
-                          id, row->logprobs[j], lp[id]);
-                    total += row->counts[j];
-                    int b = 0;
-                    while (rank[id] >= bin_end[b]) b++;
-                    obs[b] += row->counts[j];
-                }
-                CHECK(tc, total == k, "counts sum to %g, expected %d", total, k);
-                for (int b = 0; b < BINS; b++) expect[b] += k * pbin[b], var[b] += k * pbin[b] * (1 - pbin[b]);
-            }
-        }
-    for (int b = 0; b < BINS && !tc->failed; b++) {
-        double z = (obs[b] - expect[b]) / sqrt(var[b] + 1e-12);
-        CHECK(tc, fabs(z) < 5, "ranks up to %d: %g draws, expected %.1f +- %.1f (z = %.2f)", bin_end[b], obs[b], expect[b],
-              sqrt(var[b]), z);
+enum { BINS = 6 };
+static const int bin_end[BINS] = {1, 2, 4, 8, 16, V}; // probability ranks [0,1), [1,2), [2,4), ...
+
+static int rank_bin(int rank) {
+    int b = 0;
+    while (rank >= bin_end[b]) b++;
+    return b;
+}
+
+typedef struct {
+    int k;
+    double obs[BINS], expect[BINS], var[BINS]; // draws per rank bin, and their binomial mean and variance
+} sample_tally;
+
+// Counts sum to k, ids ascend and have p > 0, log-probs are the teacher's; the draws are tallied by rank.
+static void check_sample_row(test_case *tc, const row_pair *p, void *ctx) {
+    sample_tally *s = ctx;
+    const sparse_row *row = p->row;
+    int rank[V];
+    for (int i = 0; i < V; i++) rank[p->order[i].id] = i;
+    double total = 0, pbin[BINS] = {0};
+    for (int i = 0; i < V; i++) pbin[rank_bin(rank[i])] += exp(p->lp[i]);
+    for (int j = 0; j < row->k && !tc->failed; j++) {
+        int id = row->ids[j];
+        CHECK(tc, j == 0 || id > row->ids[j - 1], "ids not ascending");
+        CHECK(tc, exp(p->lp[id]) > 0, "id %d drawn with teacher probability 0", id);
+        CHECK(tc, fabs(row->logprobs[j] - p->lp[id]) <= lp_tolerance(p->lp[id], true), "log-prob of %d: %.9g vs %.9g", id,
+              row->logprobs[j], p->lp[id]);
+        total += row->counts[j];
+        s->obs[rank_bin(rank[id])] += row->counts[j];
     }
-    free(lp);
-    free(order);
-    teacher_cache_rows_free(&r);
-    teacher_cache_close(c);
-    loader_close(l);
-    naive_close(&nv);
+    CHECK(tc, total == s->k, "counts sum to %g, expected %d", total, s->k);
+    for (int b = 0; b < BINS; b++) s->expect[b] += s->k * pbin[b], s->var[b] += s->k * pbin[b] * (1 - pbin[b]);
+}
+
+// Every row as check_sample_row says, and over all rows the draws per probability rank agree with the probabilities.
+static void check_sample(test_case *tc, const char *dir, double tau, int k) {
+    sample_tally s = {.k = k};
+    for_each_row(tc, dir, TEACHER_CACHE_SAMPLE, tau, check_sample_row, &s);
+    for (int b = 0; b < BINS && !tc->failed; b++) {
+        double z = (s.obs[b] - s.expect[b]) / sqrt(s.var[b] + 1e-12);
+        CHECK(tc, fabs(z) < 5, "ranks up to %d: %g draws, expected %.1f +- %.1f (z = %.2f)", bin_end[b], s.obs[b],
+              s.expect[b], sqrt(s.var[b]), z);
+    }
 }
 
 static void sample_matches_teacher(test_case *tc) {
