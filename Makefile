@@ -11,7 +11,7 @@ HDF5_LIB = /usr/lib/x86_64-linux-gnu/hdf5/serial
 CFLAGS  ?= -O3 -march=native
 CFLAGS  += -std=c17 -D_GNU_SOURCE -fopenmp -fno-trapping-math -fno-math-errno -Wall -Wextra -Werror -I. -I$(BLAS_INC) -I$(HDF5_INC) -MMD -MP
 LDFLAGS += -fopenmp -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -L$(HDF5_LIB)
-LDLIBS  += -lopenblas -lhdf5 -lzstd -lyaml -lm
+LDLIBS  += -ldnnl -lopenblas -lhdf5 -lzstd -lyaml -lm
 
 ifeq ($(SAN),1)
 BUILD   := build-san
@@ -31,9 +31,11 @@ LDLIBS    += -lcublasLt -lcudart -lstdc++
 endif
 
 LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c distill/*.c train/*.c eval/*.c gen/*.c)
-# The model's compute code is compiled twice: float32 and a float64 twin (-DGK_REAL_F64).
-REAL_SRC = model/acts.c model/forward.c model/backward.c model/head.c $(wildcard model/cpu/*.c)
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(REAL_SRC:%.c=$(BUILD)/%_f64.o)
+# The model's compute code is compiled per instantiation (model/precisions.h): float32 (plain .o),
+# the float64 twin (-DGK_REAL_F64) and bf16 (-DGK_REAL_BF16). products.c is the one CPU file that is not a template.
+REAL_SRC = model/acts.c model/forward.c model/backward.c model/head.c \
+           $(filter-out model/cpu/products.c,$(wildcard model/cpu/*.c))
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(REAL_SRC:%.c=$(BUILD)/%_f64.o) $(REAL_SRC:%.c=$(BUILD)/%_bf16.o)
 TEST_SRC = $(filter-out tests/test_cuda.c,$(wildcard tests/test_*.c))
 ifeq ($(GPU),1)
 # The layer sequence a third time (bf16 on the GPU), beside the kernels; the GPU build's only test compares them with the CPU.
@@ -68,6 +70,10 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%_f64.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DGK_REAL_F64 -c -o $@ $<
+
+$(BUILD)/%_bf16.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DGK_REAL_BF16 -c -o $@ $<
 
 $(BUILD)/%_cuda.o: %.c
 	@mkdir -p $(dir $@)

@@ -50,5 +50,5 @@ void FN(model_backward)(const model_config *cfg, const FN(weights) *w, FN(weight
         attn_shape shape = FN(layer_attention_shape)(cfg, a, l, window);
         layer_backward(cfg, &w->layers[l], &grads->layers[l], &a->layers[l], a, &shape, &g);
     }
-    FN(embed_backward)(grads->embed, g.d_resid, a->tokens, N, d, cfg->pad_id);
+    FN(embed_backward)(grads->embed, g.d_resid, a->tokens, N, d, cfg->pad_id, g.embed_work);
 }

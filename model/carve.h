@@ -33,6 +33,7 @@ typedef struct {
     real *dq, *d_attn;    // [N, qd]
     real *dk, *dv;        // [N, kvd]
     real_acc *partials;   // [rmsnorm_partial_rows(N), d]
+    int32_t *embed_work;  // [2 N] embed_backward's work space
 } grad_space;
 
 static inline void carve_grad_space(grad_space *g, const model_config *cfg, size_t N, const attn_shape *shape,
@@ -49,6 +50,7 @@ static inline void carve_grad_space(grad_space *g, const model_config *cfg, size
     g->dk = carve(c, N * kvd);
     g->dv = carve(c, N * kvd);
     g->partials = carve_acc(c, (size_t)rmsnorm_partial_rows((int)N) * d);
+    g->embed_work = carve_ints(c, 2 * N);
 }
 
 #endif

@@ -164,6 +164,9 @@ int model_config_validate(const model_config *c, const char *source, gk_err *err
         return gk_fail(err, GK_EINPUT, "%s: sizes must be positive", source);
     if (c->n_layers > MODEL_MAX_LAYERS)
         return gk_fail(err, GK_EINPUT, "%s: at most %d layers are supported", source, MODEL_MAX_LAYERS);
+    if (c->d_model > MODEL_MAX_D_MODEL)
+        return gk_fail(err, GK_EINPUT, "%s: hidden_size %d exceeds the supported %d", source, c->d_model,
+                       MODEL_MAX_D_MODEL);
     if (c->n_heads % c->n_kv_heads)
         return gk_fail(err, GK_EINPUT, "%s: num_attention_heads (%d) is not divisible by num_key_value_heads (%d)",
                        source, c->n_heads, c->n_kv_heads);

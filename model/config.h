@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "common/strbuf.h"
 
-enum { MODEL_MAX_LAYERS = 512 };
+enum { MODEL_MAX_LAYERS = 512, MODEL_MAX_D_MODEL = 32768 }; // d_model: a row of it fits a kernel's stack
 
 typedef struct {
     int d_model;                 // hidden_size

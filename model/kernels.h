@@ -1,5 +1,5 @@
-// Compute kernels, declared for float32 (_f32) and float64 (_f64) on the CPU
-// (model/cpu/) and, with GK_WITH_CUDA, for bf16 on the GPU (_cuda, model/cuda/).
+// Compute kernels, declared per instantiation (model/precisions.h): _f32,
+// _f64 and _bf16 on the CPU (model/cpu/), _cuda on the GPU (model/cuda/).
 // Shapes are explicit; backward kernels add into parameter gradients.
 #ifndef GK_KERNELS_H
 #define GK_KERNELS_H
@@ -25,6 +25,12 @@ enum { ATTN_CACHED_MAX_HEAD_DIM = 256 }; // attention_cached: a head in a stack 
 enum { NORM_CHUNK = 64 };  // tokens per partial sum in rmsnorm_backward (fixed: results do not depend on threads)
 
 static inline int rmsnorm_partial_rows(int n) { return (n + NORM_CHUNK - 1) / NORM_CHUNK; }
+
+// What AdamW applies to one tensor at one step (as torch.optim.AdamW): decoupled
+// weight decay lr * wd, bias corrections folded into step_size and bc2_sqrt.
+typedef struct {
+    float lr, wd, beta1, beta2, eps, step_size, bc2_sqrt;
+} adamw_coeffs;
 
 #define GK_TEMPLATE "model/kernels_api.inc"
 #include "model/precisions.h"

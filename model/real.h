@@ -1,41 +1,59 @@
-// Precision template for the model's compute code. Files that include this
-// are compiled twice: float32 (the model) and, with -DGK_REAL_F64, float64
-// (the twin the tests check gradients with by finite differences); the layer
-// sequence also once more with -DGK_REAL_CUDA for the GPU (bf16, model/cuda/).
-// real_acc: statistics beside the tensors (rstd, log-sum-exp, RoPE, logits).
+// The instantiation a compute file is compiled for (see model/precisions.h for
+// the table): the model code is written once over `real` (storage), `real_acc`
+// (statistics and arithmetic) and FN(name), and the Makefile compiles it per
+// instantiation: _f32 (default), _f64 (-DGK_REAL_F64), _bf16 (-DGK_REAL_BF16)
+// and, for the layer sequence only, _cuda (-DGK_REAL_CUDA; kernels in model/cuda/).
+//   to_acc(x)   a stored value as real_acc
+//   to_real(v)  a real_acc value rounded to storage
+//   REAL_IS_ACC 1 when the two types are the same (f32, f64): buffers may alias
 #ifndef GK_REAL_H
 #define GK_REAL_H
 
 #include <math.h>
 
-#if defined(GK_REAL_CUDA) // the GPU instantiation: layer sequence only, kernels in model/cuda/
-#include "model/bf16.h"
+#include "model/gemma2.h"
+#include "model/kernels.h"
+
+#if defined(GK_REAL_CUDA) || defined(GK_REAL_BF16)
 #define real gk_bf16
 #define real_acc float
+#define to_acc(x) bf16_load(x)
+#define to_real(v) bf16_round((float)(v))
+#define REAL_IS_ACC 0
+#ifdef GK_REAL_CUDA
 #define FN(name) name##_cuda
+#else
+#define FN(name) name##_bf16
+#endif
 #elif defined(GK_REAL_F64)
 #define real double
 #define real_acc double
+#define to_acc(x) (x)
+#define to_real(v) ((double)(v))
+#define REAL_IS_ACC 1
 #define FN(name) name##_f64
-#define GEMM cblas_dgemm
-#define REAL_EXP(x) exp(x)
-#define REAL_TANH(x) tanh(x)
-#define REAL_LOG(x) log(x)
 #else
-#include "model/cpu/fastmath.h"
 #define real float
 #define real_acc float
+#define to_acc(x) (x)
+#define to_real(v) ((float)(v))
+#define REAL_IS_ACC 1
 #define FN(name) name##_f32
-#define GEMM cblas_sgemm
-#define REAL_EXP(x) fast_expf(x)
-#define REAL_TANH(x) fast_tanhf(x)
-#define REAL_LOG(x) logf(x)
+#endif
+
+// exp, tanh and log in real_acc: the vectorised float versions (model/cpu/fastmath.h) or libm's double ones.
+#if defined(GK_REAL_F64)
+#define ACC_EXP(x) exp(x)
+#define ACC_TANH(x) tanh(x)
+#define ACC_LOG(x) log(x)
+#else
+#include "model/cpu/fastmath.h"
+#define ACC_EXP(x) fast_expf(x)
+#define ACC_TANH(x) fast_tanhf(x)
+#define ACC_LOG(x) logf(x)
 #endif
 
 // Counts of `real` slots that hold n real_acc values.
-#define ACC_REALS(n) ((n) * (sizeof(real_acc) / sizeof(real)))
-
-#include "model/gemma2.h"
-#include "model/kernels.h"
+#define ACC_REALS(n) ((n) * ((sizeof(real_acc) + sizeof(real) - 1) / sizeof(real)))
 
 #endif

@@ -5,7 +5,7 @@
 # (corpus + matplotlib for the plots).
 set -e
 case "${1:-build}" in
-    build) pkgs="gcc make libopenblas-openmp-dev libhdf5-dev libzstd-dev libyaml-dev libomp-dev" ;;
+    build) pkgs="gcc make libopenblas-openmp-dev libdnnl-dev libhdf5-dev libzstd-dev libyaml-dev libomp-dev" ;;
     corpus) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3" ;;
     demo) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3 python3-matplotlib" ;;
     *) echo "usage: $0 [build|corpus|demo]" >&2; exit 2 ;;

@@ -10,7 +10,7 @@ void FN(attention_cached)(real *out, const real *q, const real *k, const real *v
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             real *o = out + (size_t)b * qd + (size_t)h * hd;
-            memset(o, 0, (size_t)hd * sizeof *o);
+            for (int i = 0; i < hd; i++) o[i] = to_real(0);
             if (pos[b] < 0) continue;
             const real *qh = q + (size_t)b * qd + (size_t)h * hd;
             double acc[ATTN_CACHED_MAX_HEAD_DIM] = {0}, m = -INFINITY, l = 0; // online softmax: running max m, sum l
@@ -20,7 +20,7 @@ void FN(attention_cached)(real *out, const real *q, const real *k, const real *v
                 const real *kj = k + ((size_t)b * S + j) * kvd + (size_t)(h / group) * hd;
                 const real *vj = v + ((size_t)b * S + j) * kvd + (size_t)(h / group) * hd;
                 double score = 0;
-                for (int i = 0; i < hd; i++) score += (double)qh[i] * kj[i];
+                for (int i = 0; i < hd; i++) score += (double)to_acc(qh[i]) * to_acc(kj[i]);
                 score *= s->scale;
                 if (s->softcap > 0) score = s->softcap * tanh(score / s->softcap);
                 if (score > m) {
@@ -31,9 +31,9 @@ void FN(attention_cached)(real *out, const real *q, const real *k, const real *v
                 }
                 double w = exp(score - m);
                 l += w;
-                for (int i = 0; i < hd; i++) acc[i] += w * vj[i];
+                for (int i = 0; i < hd; i++) acc[i] += w * to_acc(vj[i]);
             }
-            for (int i = 0; l > 0 && i < hd; i++) o[i] = (real)(acc[i] / l);
+            for (int i = 0; l > 0 && i < hd; i++) o[i] = to_real(acc[i] / l);
         }
 }
 

@@ -1,4 +1,4 @@
-// RMSNorm with the Gemma (1 + w) scale.
+// RMSNorm with the Gemma (1 + w) scale, computed in real_acc from storage.
 #include <string.h>
 
 #include "model/real.h"
@@ -10,10 +10,14 @@ void FN(rmsnorm_forward)(real *y, real_acc *rstd, const real *x, const real *w, 
         real *yi = y + (size_t)i * d;
         double ss = 0;
 #pragma omp simd reduction(+ : ss)
-        for (int j = 0; j < d; j++) ss += (double)xi[j] * xi[j];
-        real r = (real)(1.0 / sqrt(ss / d + eps));
+        for (int j = 0; j < d; j++) {
+            double v = to_acc(xi[j]);
+            ss += v * v;
+        }
+        real_acc r = (real_acc)(1.0 / sqrt(ss / d + eps));
         rstd[i] = r;
-        for (int j = 0; j < d; j++) yi[j] = (xi[j] * r) * ((real)1 + w[j]);
+#pragma omp simd
+        for (int j = 0; j < d; j++) yi[j] = to_real((to_acc(xi[j]) * r) * ((real_acc)1 + to_acc(w[j])));
     }
 }
 
@@ -30,18 +34,25 @@ void FN(rmsnorm_backward)(real *dx, real *dw, const real *dy, const real *x, con
         for (int i = c * NORM_CHUNK; i < end; i++) {
             const real *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
             real *dxi = dx + (size_t)i * d;
-            real r = rstd[i];
+            real_acc r = rstd[i];
             double dot = 0;
 #pragma omp simd reduction(+ : dot)
-            for (int j = 0; j < d; j++) dot += (double)((1 + w[j]) * dyi[j]) * xi[j];
-            real coef = (real)(dot * (double)r * r * r / d);
+            for (int j = 0; j < d; j++) dot += (double)(((real_acc)1 + to_acc(w[j])) * to_acc(dyi[j])) * to_acc(xi[j]);
+            real_acc coef = (real_acc)(dot * (double)r * r * r / d);
+#pragma omp simd
             for (int j = 0; j < d; j++) {
-                real g = r * (1 + w[j]) * dyi[j] - coef * xi[j];
-                dxi[j] = accumulate_dx ? dxi[j] + g : g;
-                part[j] += dyi[j] * xi[j] * r;
+                real_acc xj = to_acc(xi[j]), dyj = to_acc(dyi[j]);
+                real_acc g = r * ((real_acc)1 + to_acc(w[j])) * dyj - coef * xj;
+                dxi[j] = to_real(accumulate_dx ? to_acc(dxi[j]) + g : g);
+                part[j] += dyj * xj * r;
             }
         }
     }
-    for (int c = 0; c < n_chunks; c++) // in chunk order: the sum does not depend on the thread count
-        for (int j = 0; j < d; j++) dw[j] += partials[(size_t)c * d + j];
+    // Chunk sums in chunk order (the same for any thread count), added to dw once.
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < d; j++) {
+        real_acc sum = 0;
+        for (int c = 0; c < n_chunks; c++) sum += partials[(size_t)c * d + j];
+        dw[j] = to_real(to_acc(dw[j]) + sum);
+    }
 }

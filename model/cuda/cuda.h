@@ -1,6 +1,6 @@
 // The GPU backend's own entry points, beside the templated kernels (suffix
-// _cuda in model/kernels_api.inc): device discovery, bf16 transfers, the
-// optimizer on fp32 master weights. Declared in C; defined in model/cuda/*.cu.
+// _cuda in model/kernels_api.inc): device discovery, bf16 transfers, peak
+// memory. Declared in C; defined in model/cuda/*.cu.
 #ifndef GK_CUDA_H
 #define GK_CUDA_H
 
@@ -26,15 +26,6 @@ void gk_cuda_zero(void *p, size_t bytes);
 void gk_cuda_sync(void);
 // Peak device memory allocated through buffer_alloc_cuda, in bytes.
 size_t gk_cuda_peak_bytes(void);
-
-// One AdamW step on a tensor as train/optim.c does it (torch.optim.AdamW):
-// master fp32 weights, bf16 gradients, fp32 moments; w gets the rounded weights.
-void gk_cuda_adamw(float *master, gk_bf16 *w, const gk_bf16 *grad, float *m, float *v, size_t n, float lr, float wd,
-                   float beta1, float beta2, float eps, float step_size, float bc2_sqrt);
-// Sum of squares of n bf16 values, accumulated in double in a fixed order.
-double gk_cuda_sum_squares(const gk_bf16 *x, size_t n);
-// x *= s over n bf16 values (gradient clipping).
-void gk_cuda_scale_bf16(gk_bf16 *x, size_t n, float s);
 
 #ifdef __cplusplus
 }

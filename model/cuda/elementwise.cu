@@ -94,15 +94,10 @@ __global__ void embed_backward_kernel(bf16 *dE, const bf16 *dx, const int32_t *t
     }
 }
 
-extern "C" void embed_backward_cuda(gk_bf16 *dE, const gk_bf16 *dx, const int32_t *tokens, int n, int d, int pad_id) {
+extern "C" void embed_backward_cuda(gk_bf16 *dE, const gk_bf16 *dx, const int32_t *tokens, int n, int d, int pad_id,
+                                    int32_t *work) {
     if (n <= 0 || d <= 0) return;
-    static int *chain; // next [n] then has_prev [n], kept between steps
-    static int held;
-    if (n > held) {
-        if (chain) CUDA_CHECK(cudaFree(chain));
-        CUDA_CHECK(cudaMalloc(&chain, 2 * (size_t)n * sizeof *chain));
-        held = n;
-    }
+    int *chain = work; // next [n] then has_prev [n]
     CUDA_CHECK(cudaMemset(chain + n, 0, (size_t)n * sizeof *chain));
     embed_chain_kernel<<<n, THREADS>>>(chain, chain + n, tokens, n);
     CUDA_LAUNCHED();
@@ -115,10 +110,11 @@ __global__ void softcap_forward_kernel(float *x, size_t n, float cap) {
     x[i] = tanhf(x[i] / cap) * cap;
 }
 
-__global__ void softcap_backward_kernel(bf16 *dx, const float *y, size_t n, float cap) {
+// cap 0 (no soft-cap): keep 0 and dx = g, rounded.
+__global__ void softcap_backward_kernel(bf16 *dx, const float *g, const float *y, size_t n, float cap, float keep) {
     FOR_EACH_INDEX(n);
-    float t = y[i] / cap;
-    dx[i] = __float2bfloat16(__bfloat162float(dx[i]) * (1 - t * t));
+    float t = keep * y[i] / cap;
+    dx[i] = __float2bfloat16(g[i] * (1 - t * t));
 }
 
 extern "C" void softcap_forward_cuda(float *x, size_t n, double cap) {
@@ -127,9 +123,10 @@ extern "C" void softcap_forward_cuda(float *x, size_t n, double cap) {
     CUDA_LAUNCHED();
 }
 
-extern "C" void softcap_backward_cuda(gk_bf16 *dx, const float *y, size_t n, double cap) {
-    if (cap <= 0 || !n) return;
-    softcap_backward_kernel<<<blocks_for(n, THREADS), THREADS>>>(dev(dx), y, n, (float)cap);
+extern "C" void softcap_backward_cuda(gk_bf16 *dx, const float *g, const float *y, size_t n, double cap) {
+    if (!n) return;
+    softcap_backward_kernel<<<blocks_for(n, THREADS), THREADS>>>(dev(dx), g, y, n, cap > 0 ? (float)cap : 1.0f,
+                                                                 cap > 0 ? 1.0f : 0.0f);
     CUDA_LAUNCHED();
 }
 

@@ -22,15 +22,15 @@ __device__ float block_reduce(float x, bool is_max) {
 }
 
 // nll[r] = lse(z) - z[target] (NaN where target < 0: no loss there);
-// dz = (softmax(z) - onehot) * scale (zeros where target < 0).
-__global__ void xent_kernel(float *nll, bf16 *dlogits, const float *logits, const int32_t *targets, int vocab,
+// dz = (softmax(z) - onehot) * scale in float (zeros where target < 0).
+__global__ void xent_kernel(float *nll, float *dlogits, const float *logits, const int32_t *targets, int vocab,
                             float scale) {
     size_t r = blockIdx.x;
     const float *z = logits + r * vocab;
-    bf16 *dz = dlogits ? dlogits + r * vocab : NULL;
+    float *dz = dlogits ? dlogits + r * vocab : NULL;
     int target = targets[r];
     if (target < 0) {
-        for (int j = threadIdx.x; dz && j < vocab; j += THREADS) dz[j] = __float2bfloat16(0.0f);
+        for (int j = threadIdx.x; dz && j < vocab; j += THREADS) dz[j] = 0.0f;
         if (threadIdx.x == 0) nll[r] = NAN;
         return;
     }
@@ -42,7 +42,7 @@ __global__ void xent_kernel(float *nll, bf16 *dlogits, const float *logits, cons
     float lse = mx + logf(block_reduce(sum, false));
     if (threadIdx.x == 0) nll[r] = lse - z[target];
     for (int j = threadIdx.x; dz && j < vocab; j += THREADS)
-        dz[j] = __float2bfloat16((expf(z[j] - lse) - (j == target ? 1.0f : 0.0f)) * scale);
+        dz[j] = (expf(z[j] - lse) - (j == target ? 1.0f : 0.0f)) * scale;
 }
 
 // Row losses of a chunk: device and host buffers kept between calls (the head
@@ -63,12 +63,12 @@ static void hold_rows(size_t count) {
     rows_held = count;
 }
 
-extern "C" double xent_head_cuda(void *ctx_, const float *logits, gk_bf16 *dlogits, size_t first, size_t count,
+extern "C" double xent_head_cuda(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count,
                                  int vocab) {
     const xent_ctx *ctx = (const xent_ctx *)ctx_;
     if (!count) return 0;
     hold_rows(count);
-    xent_kernel<<<(unsigned)count, THREADS>>>(nll_dev, dlogits ? dev(dlogits) : NULL, logits, ctx->targets + first,
+    xent_kernel<<<(unsigned)count, THREADS>>>(nll_dev, dlogits, logits, ctx->targets + first,
                                               vocab, (float)ctx->scale);
     CUDA_LAUNCHED();
     CUDA_CHECK(cudaMemcpy(nll_host, nll_dev, count * sizeof *nll_host, cudaMemcpyDeviceToHost));
