@@ -32,16 +32,21 @@ endif
 
 LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c distill/*.c train/*.c eval/*.c gen/*.c)
 # The model's compute code is compiled per instantiation (model/precisions.h): float32 (plain .o),
-# the float64 twin (-DGK_REAL_F64) and bf16 (-DGK_REAL_BF16). products.c is the one CPU file that is not a template.
-REAL_SRC = model/acts.c model/forward.c model/backward.c model/head.c \
-           $(filter-out model/cpu/products.c,$(wildcard model/cpu/*.c))
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(REAL_SRC:%.c=$(BUILD)/%_f64.o) $(REAL_SRC:%.c=$(BUILD)/%_bf16.o)
+# the float64 twin (-DGK_REAL_F64), bf16 on the CPU (-DGK_REAL_BF16) and, with GPU=1, the GPU's
+# (-DGK_REAL_CUDA: layer sequence and model handle; its kernels are model/cuda/*.cu). The float64
+# twin stays below the model handle (model/engine_impl.c), for the tests.
+LAYER_SRC  = model/acts.c model/forward.c model/backward.c model/head.c model/optim_step.c
+KERNEL_SRC = $(filter-out model/cpu/products.c,$(wildcard model/cpu/*.c))
+ENGINE_SRC = model/engine_impl.c
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%_f64.o,$(LAYER_SRC) $(KERNEL_SRC)) \
+           $(patsubst %.c,$(BUILD)/%_bf16.o,$(LAYER_SRC) $(KERNEL_SRC) $(ENGINE_SRC))
 TEST_SRC = $(filter-out tests/test_cuda.c,$(wildcard tests/test_*.c))
 ifeq ($(GPU),1)
-# The layer sequence a third time (bf16 on the GPU), beside the kernels; the GPU build's only test compares them with the CPU.
+# The layer sequence and model handle once more (bf16 on the GPU), beside the kernels; the GPU build's tests
+# compare its kernels (test_cuda) and every bf16 backend through the handle (test_backends) with the CPU.
 CUDA_SRC = $(wildcard model/cuda/*.cu)
-LIB_OBJ += $(CUDA_SRC:%.cu=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%_cuda.o,$(filter-out model/cpu/%,$(REAL_SRC)))
-TEST_SRC = tests/test_cuda.c
+LIB_OBJ += $(CUDA_SRC:%.cu=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%_cuda.o,$(LAYER_SRC) $(ENGINE_SRC))
+TEST_SRC = tests/test_cuda.c tests/test_backends.c
 endif
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 

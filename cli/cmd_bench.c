@@ -1,223 +1,276 @@
-// gemmakd bench: time a forward+backward step (embedding to embedding
-// gradient, cross-entropy head included) and compare its FLOP rate with
-// OpenBLAS sgemm on the same matrix shapes and thread count, and with the
-// cores' float32 FMA rate.
-#include <cblas.h>
+// gemmakd bench: time a training step of a model on a backend (forward,
+// cross-entropy or distillation head, backward and optionally the AdamW
+// update) and compare its FLOP rate with the backend's own matrix products
+// on the step's shapes and, on the CPU, with the cores' FMA peak.
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
-#include "cli/bench_gpu.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "cli/fma_peak.h"
 #include "common/rng.h"
 #include "common/timer.h"
-#include "model/gemma2.h"
+#include "distill/kd_head.h"
+#include "model/engine.h"
 #include "model/init.h"
 #include "model/plan.h"
-#include "train/optim.h"
-
-enum { BENCH_HEAD_CHUNK = 512 };
 
 typedef struct {
-    double forward, head, backward, optimizer; // seconds per step
+    double forward, teacher, head, backward, optimizer; // seconds, summed over steps
 } step_times;
 
 typedef struct {
-    model_config cfg;
-    param_layout layout;
-    float *params, *grads;
-    weights_f32 w, g;
-    acts_f32 acts;
-    int32_t *tokens, *targets;
-    optimizer opt;  // with --optimizer adamw: the step is a whole training step
+    int B, T, head_chunk;
     bool with_opt;
-} bench_model;
+    engine_backend backend;
+    model_state student, teacher; // random weights
+    engine *se, *te;              // te: NULL without a teacher
+    optimizer opt;
+    kd_head_ctx kd;
+    int32_t *tokens, *targets;    // [B*T]
+} bench_run;
 
-static int bench_setup(bench_model *b, const char *config, int B, int T, bool with_opt, gk_err *err) {
-    memset(b, 0, sizeof *b);
-    b->with_opt = with_opt;
-    if (model_config_load(config, &b->cfg, err) || param_layout_build(&b->cfg, &b->layout, err)) return -1;
-    b->params = param_buffer_alloc(&b->layout, err);
-    b->grads = b->params ? param_buffer_alloc(&b->layout, err) : NULL;
-    b->tokens = gk_malloc((size_t)B * T * sizeof(int32_t), err);
-    b->targets = gk_malloc((size_t)B * T * sizeof(int32_t), err);
-    if (!b->grads || !b->tokens || !b->targets) return -1;
-    model_init_random(&b->cfg, &b->layout, b->params, 1);
-    weights_point_f32(&b->layout, b->params, &b->w);
-    weights_point_f32(&b->layout, b->grads, &b->g);
-    rng_state r;
-    rng_seed(&r, 7);
-    for (int i = 0; i < B * T; i++) b->tokens[i] = (int32_t)(rng_next(&r) % (uint64_t)b->cfg.vocab_size);
-    for (int i = 0; i < B * T; i++) b->targets[i] = b->tokens[(i + 1) % (B * T)];
-    if (b->with_opt && optimizer_init(&b->opt, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.1, &b->layout, err)) return -1;
-    return acts_init_f32(&b->acts, &b->cfg, B, T, true, err);
+static int random_model(const char *config, uint64_t seed, model_state *m, gk_err *err) {
+    if (model_config_load(config, &m->cfg, err) || param_layout_build(&m->cfg, &m->layout, err)) return -1;
+    if (!(m->params = param_buffer_alloc(&m->layout, err))) return -1;
+    model_init_random(&m->cfg, &m->layout, m->params, seed);
+    return 0;
 }
 
-static void bench_free(bench_model *b) {
+static int bench_setup(bench_run *b, const char *config, const char *teacher_config, engine_backend teacher_backend,
+                       gk_err *err) {
+    int N = b->B * b->T;
+    if (random_model(config, 1, &b->student, err) ||
+        engine_open(&b->se, &b->student, b->backend, b->B, b->T, true, err))
+        return -1;
+    if (b->with_opt && (optimizer_init(&b->opt, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.1, &b->student.layout, err) ||
+                        engine_attach_optimizer(b->se, &b->opt, NULL, 0, err)))
+        return -1;
+    b->tokens = gk_malloc((size_t)N * sizeof(int32_t), err);
+    b->targets = gk_malloc((size_t)N * sizeof(int32_t), err);
+    if (!b->tokens || !b->targets) return -1;
+    rng_state r;
+    rng_seed(&r, 7);
+    for (int i = 0; i < N; i++) b->tokens[i] = (int32_t)(rng_next(&r) % (uint64_t)b->student.cfg.vocab_size);
+    for (int i = 0; i < N; i++) b->targets[i] = b->tokens[(i + 1) % N];
+    if (!teacher_config) return 0;
+    kd_config kd = {.divergence = KD_FORWARD_KL, .alpha = 1, .temperature = 1, .beta = 0.5};
+    if (random_model(teacher_config, 2, &b->teacher, err)) return gk_wrap(err, "--teacher-config");
+    if (b->teacher.cfg.vocab_size != b->student.cfg.vocab_size)
+        return gk_fail(err, GK_EUSAGE, "--teacher-config: vocabulary %d, the student's is %d", b->teacher.cfg.vocab_size,
+                       b->student.cfg.vocab_size);
+    if (engine_open(&b->te, &b->teacher, teacher_backend, b->B, b->T, false, err) ||
+        kd_head_init(&b->kd, &kd, (size_t)b->head_chunk, err) ||
+        kd_head_use_engine(&b->kd, b->te, (size_t)b->head_chunk, b->student.cfg.vocab_size, err))
+        return -1;
+    b->kd.targets = b->targets;
+    b->kd.scale = 1.0 / N;
+    return 0;
+}
+
+static void bench_free(bench_run *b) {
+    engine_close(b->se);
+    engine_close(b->te);
+    kd_head_free(&b->kd);
     optimizer_free(&b->opt);
-    acts_free_f32(&b->acts);
-    param_layout_free(&b->layout);
-    free(b->params);
-    free(b->grads);
+    model_state_free(&b->student);
+    model_state_free(&b->teacher);
     free(b->tokens);
     free(b->targets);
 }
 
-static int run_step(bench_model *b, step_times *t, gk_err *err) {
-    token_batch batch = {.B = b->acts.B, .T = b->acts.T, .tokens = b->tokens};
-    xent_ctx xent = {.targets = b->targets, .scale = 1.0 / ((double)batch.B * batch.T)};
-    memset(b->grads, 0, b->layout.n_floats * sizeof(float));
+// One step, as the trainer runs it; each phase waits for the device before its clock stops.
+static int run_step(bench_run *b, step_times *t, gk_err *err) {
+    token_batch batch = {.B = b->B, .T = b->T, .tokens = b->tokens};
+    xent_ctx xent = {.targets = b->targets, .scale = 1.0 / ((double)b->B * b->T)};
+    head_loss head = {.kind = HEAD_XENT, .xent = &xent, .chunk = b->head_chunk, .grads = true};
+    if (b->te) head = kd_head_loss(&b->kd, b->head_chunk, true);
+    engine_zero_grads(b->se);
+    engine_wait(b->se);
     double t0 = now_seconds(), loss;
-    if (model_forward_f32(&b->cfg, &b->w, &b->acts, &batch, 0, err)) return -1;
+    if (engine_forward(b->se, &batch, 0, err)) return -1;
+    engine_wait(b->se);
     double t1 = now_seconds();
-    if (model_head_f32(&b->cfg, &b->w, &b->acts, &b->g, xent_head_f32, &xent, BENCH_HEAD_CHUNK, &loss, err)) return -1;
+    if (b->te && engine_forward(b->te, &batch, 0, err)) return -1;
+    if (b->te) engine_wait(b->te);
     double t2 = now_seconds();
-    model_backward_f32(&b->cfg, &b->w, &b->g, &b->acts, 0);
+    if (engine_head(b->se, &head, &loss, err) || kd_head_check(&b->kd, err)) return -1;
+    engine_wait(b->se);
     double t3 = now_seconds();
-    if (b->with_opt) { // as the trainer: norm, clip, AdamW
-        double norm = grad_norm(&b->layout, b->grads);
-        grad_clip(&b->layout, b->grads, norm, 1.0);
-        optimizer_step(&b->opt, b->params, b->grads, 1e-4);
-    }
+    if (engine_backward(b->se, err)) return -1;
+    engine_wait(b->se);
     double t4 = now_seconds();
-    t->forward += t1 - t0;
-    t->head += t2 - t1;
-    t->backward += t3 - t2;
-    t->optimizer += t4 - t3;
+    if (b->with_opt) { // as the trainer: norm, clip, AdamW
+        double norm = engine_grad_norm(b->se);
+        engine_optimizer_step(b->se, 1e-4, (float)grad_clip_scale(norm, 1.0));
+    }
+    engine_wait(b->se);
+    double t5 = now_seconds();
+    *t = (step_times){t->forward + t1 - t0, t->teacher + t2 - t1, t->head + t3 - t2, t->backward + t4 - t3,
+                      t->optimizer + t5 - t4};
     return 0;
 }
 
-// One weight product of the step: C[m, n] = op(A) op(B) with inner size k.
-typedef struct {
-    int m, n, k;
-    bool ta, tb;
-    int count; // times per step
-} gemm_shape;
-
-// The forward product y = x w^T and its two backward products, for x [rows, in], w [out, in].
-static int add_linear(gemm_shape *s, int at, int rows, int in, int out, int count) {
-    s[at++] = (gemm_shape){rows, out, in, false, true, count}; // y = x w^T
-    s[at++] = (gemm_shape){rows, in, out, false, false, count}; // dx = dy w
-    s[at++] = (gemm_shape){out, in, rows, true, false, count}; // dw = dy^T x
-    return at;
+// Seconds the backend's products of one linear layer take in a step (forward,
+// and with backward both gradients), times `count`; *flops gets their FLOPs.
+static int linear_seconds(engine_backend be, int rows, int in, int out, int count, bool backward, double *seconds,
+                          double *flops, gk_err *err) {
+    double s[3];
+    if (engine_time_linear(be, rows, in, out, 3, s, err)) return -1;
+    *seconds += count * (s[0] + (backward ? s[1] + s[2] : 0));
+    *flops += count * 2.0 * rows * in * out * (backward ? 3 : 1);
+    return 0;
 }
 
-static int step_gemms(const model_config *c, int rows, gemm_shape *s) {
-    int n = 0, L = c->n_layers, d = c->d_model;
-    n = add_linear(s, n, rows, d, cfg_q_dim(c), L);
-    n = add_linear(s, n, rows, d, cfg_kv_dim(c), 2 * L);
-    n = add_linear(s, n, rows, cfg_q_dim(c), d, L);
-    n = add_linear(s, n, rows, d, c->d_ff, 2 * L);
-    n = add_linear(s, n, rows, c->d_ff, d, L);
-    int chunk = rows < BENCH_HEAD_CHUNK ? rows : BENCH_HEAD_CHUNK, full = rows / chunk, rest = rows % chunk;
-    n = add_linear(s, n, chunk, d, c->vocab_size, full);
-    if (rest) n = add_linear(s, n, rest, d, c->vocab_size, 1);
-    return n;
+// The weight products of a model's step on B*T rows (the head in chunks).
+static int model_products(engine_backend be, const model_config *c, int rows, int chunk, bool backward,
+                          double *seconds, double *flops, gk_err *err) {
+    int L = c->n_layers, d = c->d_model, full = rows / chunk, rest = rows % chunk;
+    if (linear_seconds(be, rows, d, cfg_q_dim(c), L, backward, seconds, flops, err) ||
+        linear_seconds(be, rows, d, cfg_kv_dim(c), 2 * L, backward, seconds, flops, err) ||
+        linear_seconds(be, rows, cfg_q_dim(c), d, L, backward, seconds, flops, err) ||
+        linear_seconds(be, rows, d, c->d_ff, 2 * L, backward, seconds, flops, err) ||
+        linear_seconds(be, rows, c->d_ff, d, L, backward, seconds, flops, err) ||
+        linear_seconds(be, chunk, d, c->vocab_size, full, backward, seconds, flops, err))
+        return -1;
+    return rest ? linear_seconds(be, rest, d, c->vocab_size, 1, backward, seconds, flops, err) : 0;
 }
 
-// Seconds sgemm takes for all of the step's weight products; *flops gets their count.
-static double time_sgemm(const gemm_shape *s, int n, double *flops, gk_err *err) {
-    double total = 0;
-    *flops = 0;
-    for (int i = 0; i < n; i++) {
-        size_t a_n = (size_t)s[i].m * s[i].k, b_n = (size_t)s[i].k * s[i].n, c_n = (size_t)s[i].m * s[i].n;
-        float *a = gk_calloc(a_n + b_n + c_n, sizeof(float), err);
-        if (!a) return -1;
-        for (size_t j = 0; j < a_n + b_n; j++) a[j] = (float)((j * 2654435761u) % 1000) * 1e-3f - 0.5f;
-        float *b = a + a_n, *c = b + b_n;
-        int lda = s[i].ta ? s[i].m : s[i].k, ldb = s[i].tb ? s[i].k : s[i].n, reps = 3;
-        cblas_sgemm(CblasRowMajor, s[i].ta ? CblasTrans : CblasNoTrans, s[i].tb ? CblasTrans : CblasNoTrans, s[i].m,
-                    s[i].n, s[i].k, 1, a, lda, b, ldb, 0, c, s[i].n); // warm-up
-        double t0 = now_seconds();
-        for (int r = 0; r < reps; r++)
-            cblas_sgemm(CblasRowMajor, s[i].ta ? CblasTrans : CblasNoTrans, s[i].tb ? CblasTrans : CblasNoTrans,
-                        s[i].m, s[i].n, s[i].k, 1, a, lda, b, ldb, 0, c, s[i].n);
-        total += (now_seconds() - t0) / reps * s[i].count;
-        *flops += 2.0 * s[i].m * s[i].n * s[i].k * s[i].count;
-        free(a);
+static void cpu_model_name(char *out, size_t n) {
+    snprintf(out, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        snprintf(out, n, "%s", colon + 2);
+        out[strcspn(out, "\n")] = 0;
+        break;
     }
-    return total;
+    if (f) fclose(f);
 }
 
-static void report(const char *config, const model_config *cfg, int B, int T, int steps, const step_times *t,
-                   double flops_per_step, double matmul_flops, double sgemm_s, bool json) {
-    double step = (t->forward + t->head + t->backward + t->optimizer) / steps, tokens = (double)B * T;
-    double rate = flops_per_step / step / 1e9, sgemm_rate = matmul_flops / sgemm_s / 1e9;
-    double peak = fma_peak_gflops(omp_get_max_threads());
+typedef struct {
+    const char *config, *teacher_config;
+    int steps;
+    double flops, products_s, products_flops, peak, peak_bytes;
+    const char *peak_unit;
+    char machine[256], kernels[512];
+} bench_report;
+
+static void report(const bench_run *b, const bench_report *r, const step_times *t, bool json) {
+    int S = r->steps;
+    double step = (t->forward + t->teacher + t->head + t->backward + t->optimizer) / S, tokens = (double)b->B * b->T;
+    double rate = r->flops / step / 1e9, products = r->products_flops / r->products_s / 1e9;
     if (json) {
-        printf("{\"config\": \"%s\", \"batch\": %d, \"seq_len\": %d, \"threads\": %d, \"steps\": %d, "
-               "\"step_s\": %.6f, \"forward_s\": %.6f, \"head_s\": %.6f, \"backward_s\": %.6f, \"optimizer_s\": %.6f, "
-               "\"tokens_per_s\": %.2f, \"gflops\": %.3f, \"sgemm_gflops\": %.3f, \"fraction_of_sgemm\": %.4f, \"fma_peak_gflops\": %.3f}\n",
-               config, B, T, omp_get_max_threads(), steps, step, t->forward / steps, t->head / steps,
-               t->backward / steps, t->optimizer / steps, tokens / step, rate, sgemm_rate, rate / sgemm_rate, peak);
+        printf("{\"config\": \"%s\", \"teacher_config\": %s%s%s, \"device\": \"%s\", \"precision\": \"%s\", "
+               "\"machine\": \"%s\", \"kernels\": \"%s\", \"batch\": %d, \"seq_len\": %d, \"threads\": %d, \"steps\": %d, "
+               "\"step_s\": %.6f, \"forward_s\": %.6f, \"teacher_s\": %.6f, \"head_s\": %.6f, \"backward_s\": %.6f, "
+               "\"optimizer_s\": %.6f, \"tokens_per_s\": %.2f, \"gflops\": %.3f, \"products_gflops\": %.3f, "
+               "\"fraction_of_products\": %.4f, \"fma_peak_gflops\": %.3f, \"fma_unit\": \"%s\", \"peak_bytes\": %.0f}\n",
+               r->config, r->teacher_config ? "\"" : "", r->teacher_config ? r->teacher_config : "null",
+               r->teacher_config ? "\"" : "", engine_device_name(b->backend.device),
+               engine_precision_name(b->backend.precision), r->machine, r->kernels, b->B, b->T, omp_get_max_threads(),
+               S, step, t->forward / S, t->teacher / S, t->head / S, t->backward / S, t->optimizer / S, tokens / step,
+               rate, products, rate / products, r->peak, r->peak_unit, r->peak_bytes);
         return;
     }
-    printf("bench: %s (d_model %d, %d layers, vocab %d), batch %d x %d tokens, %d threads, %d steps\n", config,
-           cfg->d_model, cfg->n_layers, cfg->vocab_size, B, T, omp_get_max_threads(), steps);
-    printf("step          %.3f s (forward %.3f, head %.3f, backward %.3f, optimizer %.3f)\n", step,
-           t->forward / steps, t->head / steps, t->backward / steps, t->optimizer / steps);
+    const model_config *c = &b->student.cfg;
+    printf("bench: %s (d_model %d, %d layers, vocab %d)%s%s, batch %d x %d tokens, %d threads, %d steps\n", r->config,
+           c->d_model, c->n_layers, c->vocab_size, r->teacher_config ? ", distilled from " : "",
+           r->teacher_config ? r->teacher_config : "", b->B, b->T, omp_get_max_threads(), S);
+    printf("machine       %s\n", r->machine);
+    printf("kernels       %s\n", r->kernels);
+    printf("step          %.4f s (forward %.4f, teacher %.4f, head %.4f, backward %.4f, optimizer %.4f)\n", step,
+           t->forward / S, t->teacher / S, t->head / S, t->backward / S, t->optimizer / S);
     printf("throughput    %.1f tokens/s\n", tokens / step);
-    printf("compute       %.3g model FLOPs per step = %.1f GFLOP/s\n", flops_per_step, rate);
-    printf("sgemm         %.1f GFLOP/s on the step's weight-matrix shapes (same threads)\n", sgemm_rate);
-    printf("ratio         %.0f%% of the sgemm rate\n", 100 * rate / sgemm_rate);
-    if (peak > 0)
-        printf("fma peak      %.1f GFLOP/s (float32 FMA on registers, same threads): step at %.0f%%, sgemm at %.0f%%\n",
-               peak, 100 * rate / peak, 100 * sgemm_rate / peak);
+    printf("compute       %.3g model FLOPs per step = %.1f GFLOP/s\n", r->flops, rate);
+    printf("products      %.1f GFLOP/s: the backend's matrix products on the step's shapes alone; the step runs at "
+           "%.0f%% of that\n", products, 100 * rate / products);
+    if (r->peak > 0)
+        printf("fma peak      %.1f GFLOP/s (float32 %s FMA on registers, same threads): step at %.0f%%, products at "
+               "%.0f%%\n", r->peak, r->peak_unit, 100 * rate / r->peak, 100 * products / r->peak);
+    printf("memory        %.2f GiB peak (%s)\n", r->peak_bytes / (1 << 30),
+           b->backend.device == DEVICE_CUDA ? "GPU buffers" : "process resident set");
+}
+
+static int measure(bench_run *b, bench_report *r, step_times *t, gk_err *err) {
+    step_times warm = {0};
+    *t = (step_times){0};
+    if (run_step(b, &warm, err)) return -1;
+    for (int i = 0; i < r->steps; i++)
+        if (run_step(b, t, err)) return -1;
+    r->peak_bytes = (double)engine_peak_bytes(b->backend);
+    model_plan plan;
+    int N = b->B * b->T;
+    if (model_plan_compute(&b->student.cfg, b->B, b->T, b->head_chunk, &plan, err)) return -1;
+    r->flops = plan.flops_train * N;
+    int chunk = b->head_chunk < N ? b->head_chunk : N;
+    if (model_products(b->backend, &b->student.cfg, N, chunk, true, &r->products_s, &r->products_flops, err))
+        return -1;
+    if (b->te) { // the teacher's forward: its products, and its FLOPs in the step's
+        if (model_plan_compute(&b->teacher.cfg, b->B, b->T, b->head_chunk, &plan, err) ||
+            model_products(engine_backend_of(b->te), &b->teacher.cfg, N, chunk, false, &r->products_s,
+                           &r->products_flops, err))
+            return -1;
+        r->flops += plan.flops_fwd * N;
+    }
+    bool generic;
+    cpu_model_name(r->machine, sizeof r->machine);
+    if (engine_backend_describe(b->backend, r->kernels, sizeof r->kernels, &generic, err)) return -1;
+    if (generic) fprintf(stderr, "gemmakd: warning: the matrix products run a generic kernel on this machine\n");
+    r->peak = b->backend.device == DEVICE_CPU ? fma_peak_gflops(omp_get_max_threads(), &r->peak_unit) : 0;
+    return 0;
 }
 
 int cmd_bench(int argc, char **argv, gk_err *err) {
     arg_spec specs[] = {
         {"config", "FILE", "model config (default configs/models/bench-d512.json)", NULL},
+        {"teacher-config", "FILE", "distillation step: an in-process teacher of this config (random weights)", NULL},
+        {"teacher-precision", "fp32|bf16", "the teacher's precision (default: the student's)", NULL},
         {"batch", "B", "sequences per step (default 2)", NULL},
         {"seq-len", "T", "tokens per sequence (default 512)", NULL},
         {"steps", "N", "timed steps after one warm-up step (default 3)", NULL},
+        {"head-chunk", "N", "tokens per [chunk, vocab] block of the output head (default 512)", NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
         {"optimizer", "adamw|none", "include grad norm, clipping and an AdamW update in the step (default none)", NULL},
-        {"device", "cpu|cuda", "where the step runs (default cpu; cuda needs a build with make GPU=1)", NULL},
+        BACKEND_FLAG_SPECS,
         {"json", NULL, "print one JSON object", NULL},
     };
     int n = sizeof specs / sizeof specs[0];
-    int rc = args_parse(argc, argv, "gemmakd bench [--config FILE] [--batch B] [--seq-len T] [--steps N] [--optimizer adamw|none] [--device cpu|cuda] [--json]",
+    int rc = args_parse(argc, argv,
+                        "gemmakd bench [--config FILE] [--teacher-config FILE] [--batch B] [--seq-len T] [--steps N] "
+                        "[--optimizer adamw|none] [--device cpu|cuda] [--precision fp32|bf16] [--json]",
                         specs, n, err);
     if (rc) return rc > 0 ? 0 : -1;
-    const char *config = arg_get(specs, n, "config"), *s;
-    if (!config) config = "configs/models/bench-d512.json";
-    long long B = 2, T = 512, steps = 3;
+    bench_report r = {.config = arg_get(specs, n, "config"), .teacher_config = arg_get(specs, n, "teacher-config"),
+                      .steps = 3, .peak_unit = "none"};
+    if (!r.config) r.config = "configs/models/bench-d512.json";
+    long long B = 2, T = 512, steps = 3, chunk = 512;
+    const char *s;
     if ((s = arg_get(specs, n, "batch")) && parse_int("batch", s, 1, 4096, &B, err)) return -1;
     if ((s = arg_get(specs, n, "seq-len")) && parse_int("seq-len", s, 1, 1 << 20, &T, err)) return -1;
     if ((s = arg_get(specs, n, "steps")) && parse_int("steps", s, 1, 100000, &steps, err)) return -1;
+    if ((s = arg_get(specs, n, "head-chunk")) && parse_int("head-chunk", s, 1, 1 << 24, &chunk, err)) return -1;
     if (set_threads(arg_get(specs, n, "threads"), err)) return -1;
     const char *opt = arg_get(specs, n, "optimizer");
     if (opt && strcmp(opt, "adamw") && strcmp(opt, "none"))
         return gk_fail(err, GK_EUSAGE, "--optimizer: expected adamw or none, got '%s'", opt);
-    const char *device = arg_get(specs, n, "device");
-    if (device && strcmp(device, "cpu") && strcmp(device, "cuda"))
-        return gk_fail(err, GK_EUSAGE, "--device: expected cpu or cuda, got '%s'", device);
-    if (device && !strcmp(device, "cuda")) {
-#ifdef GK_WITH_CUDA
-        return bench_gpu(config, (int)B, (int)T, (int)steps, opt && !strcmp(opt, "adamw"), arg_flag(specs, n, "json"),
-                         err);
-#else
-        return gk_fail(err, GK_EUSAGE, "--device cuda: this gemmakd was built without CUDA; build it with make GPU=1");
-#endif
-    }
-    bench_model b;
-    step_times warm = {0}, t = {0};
-    rc = bench_setup(&b, config, (int)B, (int)T, opt && !strcmp(opt, "adamw"), err);
-    if (rc == 0) rc = run_step(&b, &warm, err);
-    for (long long i = 0; rc == 0 && i < steps; i++) rc = run_step(&b, &t, err);
-    model_plan plan;
-    if (rc == 0) rc = model_plan_compute(&b.cfg, (int)B, (int)T, BENCH_HEAD_CHUNK, &plan, err);
-    if (rc == 0) {
-        gemm_shape shapes[24];
-        double matmul_flops, sgemm_s = time_sgemm(shapes, step_gemms(&b.cfg, (int)(B * T), shapes), &matmul_flops, err);
-        if (sgemm_s < 0) rc = -1;
-        else report(config, &b.cfg, (int)B, (int)T, (int)steps, &t, plan.flops_train * B * T, matmul_flops, sgemm_s,
-                    arg_flag(specs, n, "json"));
-    }
+    bench_run b = {.B = (int)B, .T = (int)T, .head_chunk = (int)chunk, .with_opt = opt && !strcmp(opt, "adamw")};
+    engine_backend teacher_backend;
+    const char *tp = arg_get(specs, n, "teacher-precision");
+    if (backend_from_flags(specs, n, &b.backend, err) ||
+        engine_backend_parse(arg_get(specs, n, "device"), tp ? tp : arg_get(specs, n, "precision"),
+                             "--teacher-precision", &teacher_backend, err))
+        return -1;
+    r.steps = (int)steps;
+    step_times t;
+    rc = bench_setup(&b, r.config, r.teacher_config, teacher_backend, err);
+    if (rc == 0) rc = measure(&b, &r, &t, err);
+    if (rc == 0) report(&b, &r, &t, arg_flag(specs, n, "json"));
     bench_free(&b);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "cli/gen_flags.h"
 #include "common/rng.h"
@@ -67,6 +68,7 @@ int cmd_chat(int argc, char **argv, gk_err *err) {
         SAMPLING_FLAG_SPECS,
         {"seed", "S", "sampling seed (default 0)", NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
+        BACKEND_FLAG_SPECS,
     };
     int n = sizeof specs / sizeof specs[0];
     int rc = args_parse(argc, argv, "gemmakd chat --model DIR [--tokenizer FILE] [--greedy | --temperature T ...]", specs, n,
@@ -78,7 +80,9 @@ int cmd_chat(int argc, char **argv, gk_err *err) {
     if ((v = arg_get(specs, n, "max-new-tokens")) && parse_int("max-new-tokens", v, 1, 1 << 24, &max_new, err)) return -1;
     if ((v = arg_get(specs, n, "seed")) && parse_int("seed", v, 0, INT64_MAX, &seed, err)) return -1;
     generator g = {.batch = 1};
-    if (sampling_from_flags(specs, n, &g.sampling, err) || set_threads(arg_get(specs, n, "threads"), err)) return -1;
+    if (sampling_from_flags(specs, n, &g.sampling, err) || set_threads(arg_get(specs, n, "threads"), err) ||
+        backend_from_flags(specs, n, &g.backend, err))
+        return -1;
     model_state m = {0};
     tokenizer *tok = NULL;
     if (model_load_dir(model, &m, err)) return -1;

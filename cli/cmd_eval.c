@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "common/file.h"
 #include "distill/teacher.h"
@@ -21,6 +22,7 @@ static const char *USAGE = "gemmakd eval --model DIR [--data SHARDS --seq-len T 
 typedef struct {
     const char *model, *data, *teacher, *cache, *tasks, *ll, *tokenizer_path, *out;
     long long seq_len, tokens, window, batch;
+    engine_backend backend;
 } eval_args;
 
 static void corpus_json(const eval_args *a, const model_state *m, const corpus_eval_result *r, strbuf *out) {
@@ -50,7 +52,8 @@ static int run_data(const eval_args *a, const model_state *m, const tokenizer *t
     const char **files = NULL;
     uint32_t *bytes = NULL;
     corpus_eval_job j = {.seq_len = (int)a->seq_len, .max_tokens = a->tokens, .window = (int)a->window,
-                         .batch = (int)a->batch, .teacher_dir = a->teacher, .cache_dir = a->cache};
+                         .batch = (int)a->batch, .teacher_dir = a->teacher, .cache_dir = a->cache,
+                         .backend = a->backend};
     int rc = split_commas("data", a->data, &list, &files, &j.n_data, err);
     if (rc == 0 && tok) {
         rc = token_byte_lengths(tok, m->cfg.vocab_size, &bytes, err);
@@ -101,6 +104,7 @@ static int parse_eval_args(arg_spec *specs, int n, eval_args *a, gk_err *err) {
     if ((v = arg_get(specs, n, "tokens")) && parse_int("tokens", v, 1, INT64_MAX, &a->tokens, err)) return -1;
     if ((v = arg_get(specs, n, "sliding-window")) && parse_int("sliding-window", v, 1, 1 << 30, &a->window, err)) return -1;
     if ((v = arg_get(specs, n, "batch")) && parse_int("batch", v, 1, 4096, &a->batch, err)) return -1;
+    if (backend_from_flags(specs, n, &a->backend, err)) return -1;
     return set_threads(arg_get(specs, n, "threads"), err);
 }
 
@@ -111,7 +115,8 @@ int cmd_eval(int argc, char **argv, gk_err *err) {
         {"seq-len", "T", "window length for --data", NULL},
         {"tokens", "N", "evaluate only the first windows holding about N tokens (default: all)", NULL},
         {"sliding-window", "N", "override the local layers' sliding window (the Table 10 ablation)", NULL},
-        {"teacher", "DIR", "also KL(teacher || model) and top-1 agreement on --data, teacher in process", NULL},
+        {"teacher", "DIR", "also KL(teacher || model) and top-1 agreement on --data, teacher in process (same backend)",
+         NULL},
         {"teacher-cache", "DIR", "the same from a teacher cache of --data at --seq-len (temperature 1)", NULL},
         {"tasks", "F,...", "multiple-choice JSONL: {\"context\", \"choices\": [...], \"label\"} -> acc, acc_norm", NULL},
         {"loglikelihood", "F,...", "JSONL of {\"context\", \"continuation\"} -> log-likelihood, is_greedy", NULL},
@@ -119,6 +124,7 @@ int cmd_eval(int argc, char **argv, gk_err *err) {
         {"batch", "B", "windows or packed rows per forward pass (default 8)", NULL},
         {"out", "FILE", "write the JSON result here (default: stdout)", NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
+        BACKEND_FLAG_SPECS,
     };
     int n = sizeof specs / sizeof specs[0];
     int rc = args_parse(argc, argv, USAGE, specs, n, err);
@@ -134,7 +140,7 @@ int cmd_eval(int argc, char **argv, gk_err *err) {
     sb_puts(&out, "{\"model\": ");
     sb_json_string(&out, a.model, strlen(a.model));
     if (rc == 0 && a.data) rc = run_data(&a, &m, tok, &out, err);
-    task_runner t = {.m = &m, .tok = tok, .window = (int)a.window, .batch = (int)a.batch};
+    task_runner t = {.m = &m, .tok = tok, .window = (int)a.window, .batch = (int)a.batch, .backend = a.backend};
     if (rc == 0 && a.tasks) rc = run_files("tasks", "tasks", a.tasks, &t, &out, task_multiple_choice, err);
     if (rc == 0 && a.ll) rc = run_files("loglikelihood", "loglikelihood", a.ll, &t, &out, task_loglikelihood, err);
     sb_puts(&out, "\n}\n");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/backend_flags.h"
 #include "cli/gen_flags.h"
 #include "cli/commands.h"
 #include "common/rng.h"
@@ -15,7 +16,7 @@
 
 static const char *USAGE = "gemmakd generate --model DIR (--tokens IDS | --prompts IN.jsonl --out OUT.jsonl) "
                            "[--max-new-tokens N] [--greedy | --temperature T [--top-k K] [--top-p P] [--min-p M]] "
-                           "[--seed S] [--no-stop] [--batch B] [--tokenizer FILE]";
+                           "[--seed S] [--no-stop] [--batch B] [--tokenizer FILE] [--device cpu|cuda] [--precision fp32|bf16]";
 
 // The raw form: one request, the generated ids printed as a JSON array.
 static int generate_ids(const generator *g, const char *ids_text, int max_new, uint64_t seed, gk_err *err) {
@@ -59,6 +60,7 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
         {"batch", "B", "sequences decoded together (default 16)", NULL},
         {"skip-bad", NULL, "skip malformed prompt records (counted) instead of stopping", NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
+        BACKEND_FLAG_SPECS,
     };
     int n = sizeof specs / sizeof specs[0];
     int rc = args_parse(argc, argv, USAGE, specs, n, err);
@@ -72,7 +74,9 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
     if ((v = arg_get(specs, n, "seed")) && parse_int("seed", v, 0, INT64_MAX, &seed, err)) return -1;
     if ((v = arg_get(specs, n, "batch")) && parse_int("batch", v, 1, 4096, &batch, err)) return -1;
     generator g = {.batch = (int)batch, .progress = prompts != NULL};
-    if (sampling_from_flags(specs, n, &g.sampling, err) || set_threads(arg_get(specs, n, "threads"), err)) return -1;
+    if (sampling_from_flags(specs, n, &g.sampling, err) || set_threads(arg_get(specs, n, "threads"), err) ||
+        backend_from_flags(specs, n, &g.backend, err))
+        return -1;
     model_state m = {0};
     if (model_load_dir(model, &m, err)) return -1;
     g.m = &m;

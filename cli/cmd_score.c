@@ -6,11 +6,12 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "common/file.h"
 #include "common/timer.h"
 #include "model/checkpoint.h"
-#include "model/gemma2.h"
+#include "model/engine.h"
 
 typedef struct {
     int32_t *tokens, *doc_begin, *targets; // [T]
@@ -83,7 +84,7 @@ typedef struct {
 static double keep_logits(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
     score_ctx *c = ctx_;
     memcpy(c->logits + first * vocab, logits, count * vocab * sizeof *logits);
-    return xent_head_f32(&c->xent, logits, dlogits, first, count, vocab);
+    return xent_host(&c->xent, logits, dlogits, first, count, vocab);
 }
 
 static int write_output(const char *path, const float *logits, const float *logprobs, int T, int V, bool with_logprobs,
@@ -105,8 +106,8 @@ static void print_summary(const char *dir, const float *logprobs, int T, double 
     printf("\n");
 }
 
-static int run_score(const model_state *m, const score_input *in, int window, const char *dir, const char *out,
-                     bool with_logprobs, gk_err *err) {
+static int run_score(model_state *m, engine_backend backend, const score_input *in, int window, const char *dir,
+                     const char *out, bool with_logprobs, gk_err *err) {
     int T = in->T, V = m->cfg.vocab_size;
     size_t cells;
     if (!gk_mul_ok((size_t)T, (size_t)V, &cells))
@@ -114,18 +115,17 @@ static int run_score(const model_state *m, const score_input *in, int window, co
     score_ctx ctx = {.xent = {.targets = in->targets, .scale = 1}};
     ctx.logits = gk_malloc(cells * sizeof(float), err);
     ctx.xent.logprobs = gk_malloc((size_t)T * sizeof(float), err);
-    weights_f32 w;
-    weights_point_f32(&m->layout, m->params, &w);
-    acts_f32 a = {0};
+    engine *e = NULL;
     token_batch batch = {.B = 1, .T = T, .tokens = in->tokens, .doc_begin = in->doc_begin};
+    head_loss head = {.kind = HEAD_CALLBACK, .fn = keep_logits, .ctx = &ctx, .chunk = 256};
     double loss, start = now_seconds();
-    int rc = ctx.logits && ctx.xent.logprobs ? acts_init_f32(&a, &m->cfg, 1, T, false, err) : -1;
-    if (rc == 0) rc = model_forward_f32(&m->cfg, &w, &a, &batch, window, err);
-    if (rc == 0) rc = model_head_f32(&m->cfg, &w, &a, NULL, keep_logits, &ctx, 256, &loss, err);
+    int rc = ctx.logits && ctx.xent.logprobs ? engine_open(&e, m, backend, 1, T, false, err) : -1;
+    if (rc == 0) rc = engine_forward(e, &batch, window, err);
+    if (rc == 0) rc = engine_head(e, &head, &loss, err);
     double seconds = now_seconds() - start;
     if (rc == 0) rc = write_output(out, ctx.logits, ctx.xent.logprobs, T, V, with_logprobs && T > 1, err);
     if (rc == 0) print_summary(dir, ctx.xent.logprobs, T, seconds);
-    acts_free_f32(&a);
+    engine_close(e);
     free(ctx.logits);
     free(ctx.xent.logprobs);
     return rc;
@@ -142,11 +142,12 @@ int cmd_score(int argc, char **argv, gk_err *err) {
         {"logprobs", NULL, "also write logprobs [T-1]: log p(token t+1 | its document up to t), NaN across documents",
          NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
+        BACKEND_FLAG_SPECS,
     };
     int n = sizeof specs / sizeof specs[0];
     int rc = args_parse(argc, argv,
                         "gemmakd score --model DIR (--tokens IDS | --tokens-file FILE) [--doc-starts IDX] "
-                        "[--sliding-window N] [--logprobs] --out FILE",
+                        "[--sliding-window N] [--logprobs] [--device cpu|cuda] [--precision fp32|bf16] --out FILE",
                         specs, n, err);
     if (rc) return rc > 0 ? 0 : -1;
     const char *dir = arg_get(specs, n, "model"), *out = arg_get(specs, n, "out"), *win_s;
@@ -154,13 +155,14 @@ int cmd_score(int argc, char **argv, gk_err *err) {
     long long window = 0;
     if ((win_s = arg_get(specs, n, "sliding-window")) && parse_int("sliding-window", win_s, 1, 1 << 30, &window, err))
         return -1;
-    if (set_threads(arg_get(specs, n, "threads"), err)) return -1;
+    engine_backend backend;
+    if (set_threads(arg_get(specs, n, "threads"), err) || backend_from_flags(specs, n, &backend, err)) return -1;
     model_state m = {0};
     score_input in = {0};
     rc = model_load_dir(dir, &m, err);
     if (rc == 0) rc = read_tokens(specs, n, m.cfg.vocab_size, dir, &in, err);
     if (rc == 0) rc = read_documents(specs, n, &in, err);
-    if (rc == 0) rc = run_score(&m, &in, (int)window, dir, out, arg_flag(specs, n, "logprobs"), err);
+    if (rc == 0) rc = run_score(&m, backend, &in, (int)window, dir, out, arg_flag(specs, n, "logprobs"), err);
     input_free(&in);
     model_state_free(&m);
     return rc;

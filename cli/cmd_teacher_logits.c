@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "distill/teacher_cache_build.h"
 
 static const char *USAGE = "gemmakd teacher-logits --teacher DIR --data SHARDS --seq-len T --method topk|sample --k K "
-                           "--out DIR [--temperature TAU] [--seed S] [--part i/n] [--batch B] [--threads N]";
+                           "--out DIR [--temperature TAU] [--seed S] [--part i/n] [--batch B] [--threads N] "
+                           "[--device cpu|cuda] [--precision fp32|bf16]";
 
 static int parse_part(const char *s, int *part, int *n_parts, gk_err *err) {
     int i, n, used = 0;
@@ -36,6 +38,7 @@ int cmd_teacher_logits(int argc, char **argv, gk_err *err) {
         {"segment-windows", "N", "windows per segment file (default: about 64 MB of data per file)", NULL},
         {"logprob-dtype", "D", "float16 (default) or float32", NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
+        BACKEND_FLAG_SPECS,
     };
     int n = sizeof specs / sizeof specs[0];
     int rc = args_parse(argc, argv, USAGE, specs, n, err);
@@ -76,7 +79,7 @@ int cmd_teacher_logits(int argc, char **argv, gk_err *err) {
             return gk_fail(err, GK_EUSAGE, "--logprob-dtype: expected float16 or float32, got '%s'", s);
         job.logprob_bytes = strcmp(s, "float16") ? 4 : 2;
     }
-    if (set_threads(arg_get(specs, n, "threads"), err)) return -1;
+    if (set_threads(arg_get(specs, n, "threads"), err) || backend_from_flags(specs, n, &job.backend, err)) return -1;
     char *list = NULL;
     const char **files = NULL;
     rc = split_commas("data", data, &list, &files, &job.n_data, err);

@@ -1,9 +1,8 @@
 #include "distill/kd_head.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include "model/kernels.h"
 
 int kd_head_init(kd_head_ctx *k, const kd_config *kd, size_t chunk, gk_err *err) {
     k->kd = *kd;
@@ -12,10 +11,31 @@ int kd_head_init(kd_head_ctx *k, const kd_config *kd, size_t chunk, gk_err *err)
 }
 
 int kd_head_use_teacher(kd_head_ctx *k, const online_teacher *t, size_t chunk, int vocab, gk_err *err) {
-    k->teacher_cfg = &t->model.cfg;
-    k->teacher_embed = t->w.embed;
+    return kd_head_use_engine(k, t->engine, chunk, vocab, err);
+}
+
+int kd_head_use_engine(kd_head_ctx *k, engine *teacher, size_t chunk, int vocab, gk_err *err) {
+    k->teacher = teacher;
     k->teacher_logits = gk_malloc(chunk * (size_t)vocab * sizeof(float), err);
     return k->teacher_logits ? 0 : -1;
+}
+
+head_loss kd_head_loss(kd_head_ctx *k, int chunk, bool grads) {
+    k->failed = 0;
+    return (head_loss){.kind = HEAD_CALLBACK, .fn = kd_head, .ctx = k, .chunk = chunk, .grads = grads};
+}
+
+int kd_head_check(kd_head_ctx *k, gk_err *err) {
+    if (!k->failed) return 0;
+    *err = k->err;
+    return -1;
+}
+
+void kd_head_free(kd_head_ctx *k) {
+    free(k->teacher_logits);
+    free(k->row_sums);
+    k->teacher_logits = NULL;
+    k->row_sums = NULL;
 }
 
 void kd_head_use_cache(kd_head_ctx *k, sparse_objective obj, teacher_cache_rows *rows) {
@@ -24,11 +44,12 @@ void kd_head_use_cache(kd_head_ctx *k, sparse_objective obj, teacher_cache_rows 
     k->rows_ctx = rows;
 }
 
-double kd_head_f32(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
+double kd_head(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
     kd_head_ctx *c = ctx_;
-    if (c->teacher_hidden) // the teacher's logits of the same tokens
-        model_logits_f32(c->teacher_cfg, c->teacher_embed, c->teacher_hidden + first * (size_t)c->teacher_cfg->d_model,
-                         (int)count, c->teacher_logits);
+    if (c->teacher && engine_logits(c->teacher, first, count, c->teacher_logits, &c->err)) { // the same tokens' logits
+        c->failed = 1;
+        return NAN;
+    }
     int failed = 0;
 #pragma omp parallel for schedule(static) reduction(| : failed)
     for (size_t r = 0; r < count; r++) {
@@ -41,7 +62,7 @@ double kd_head_f32(void *ctx_, const float *logits, float *dlogits, size_t first
             if (ds) memset(ds, 0, (size_t)vocab * sizeof *ds);
             continue;
         }
-        if (c->teacher_hidden) {
+        if (c->teacher) {
             kd_row_dense(&c->kd, s, c->teacher_logits + r * vocab, vocab, target, c->scale, ds, sums);
         } else {
             sparse_row row;

@@ -47,8 +47,8 @@ int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *e
     return 0;
 }
 
-int online_teacher_open(online_teacher *t, const char *dir, int vocab_size, const char *tokenizer_sha256, int B, int T,
-                        gk_err *err) {
+int online_teacher_open(online_teacher *t, const char *dir, engine_backend backend, int vocab_size,
+                        const char *tokenizer_sha256, int B, int T, gk_err *err) {
     memset(t, 0, sizeof *t);
     if (model_load_dir(dir, &t->model, err)) return gk_wrap(err, "teacher");
     if (t->model.cfg.vocab_size != vocab_size)
@@ -63,16 +63,15 @@ int online_teacher_open(online_teacher *t, const char *dir, int vocab_size, cons
     if (strcmp(sha, tokenizer_sha256))
         return gk_fail(err, GK_EINPUT, "teacher %s uses tokenizer %s but the token shards use %s", dir, sha,
                        tokenizer_sha256);
-    weights_point_f32(&t->model.layout, t->model.params, &t->w);
-    return acts_init_f32(&t->acts, &t->model.cfg, B, T, false, err);
+    return engine_open(&t->engine, &t->model, backend, B, T, false, err);
 }
 
 int online_teacher_forward(online_teacher *t, const token_batch *batch, gk_err *err) {
-    return model_forward_f32(&t->model.cfg, &t->w, &t->acts, batch, 0, err);
+    return engine_forward(t->engine, batch, 0, err);
 }
 
 void online_teacher_close(online_teacher *t) {
-    acts_free_f32(&t->acts);
+    engine_close(t->engine);
     model_state_free(&t->model);
 }
 

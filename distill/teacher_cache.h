@@ -25,7 +25,8 @@
 // Root attributes (strings are variable-length UTF-8; integers int64 unless noted):
 //   format "gemmakd-teacher-cache", format_version 1, method "topk" | "sample",
 //   k, seq_len, temperature (float64), seed (uint64, sample only), teacher (the
-//   directory as given), teacher_sha256 (teacher_fingerprint below), final_softcap
+//   directory as given), teacher_sha256 (teacher_fingerprint below), teacher_precision
+//   ("fp32" | "bf16": what computed the logits; absent in older files = "fp32"), final_softcap
 //   (float64), vocab_size, tokenizer_sha256, token_shard (file name), token_shard_sha256
 //   (sha256 of the shard file's bytes), first_window, n_windows, shard_windows,
 //   segment_windows (uint64: the segment size of the run), created_by.
@@ -66,6 +67,7 @@ typedef struct {
     uint64_t seed;              // sample only (0 for top-k)
     char teacher[1024];         // teacher directory as given to the writer
     char teacher_sha256[65];
+    char teacher_precision[8];  // "fp32" | "bf16"
     double final_softcap;
     int64_t vocab_size;
     char tokenizer_sha256[65];

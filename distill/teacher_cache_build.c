@@ -100,8 +100,9 @@ static int open_inputs(builder *b, gk_err *err) {
     if (cfg.vocab_size < sm->vocab_size) // a model's vocabulary may be padded past its tokenizer's
         return gk_fail(err, GK_EINPUT, "teacher %s has a vocabulary of %d ids but the token shards have %" PRId64,
                        j->teacher_dir, cfg.vocab_size, sm->vocab_size);
-    if (online_teacher_open(&b->teacher, j->teacher_dir, cfg.vocab_size, sm->tokenizer_sha256, j->batch,
-                            (int)j->seq_len, err))
+    if (online_teacher_open(&b->teacher, j->teacher_dir, j->backend, cfg.vocab_size, sm->tokenizer_sha256, j->batch,
+                            (int)j->seq_len, err) ||
+        (j->progress && engine_backend_report(j->backend, "teacher", err)))
         return -1;
     teacher_cache_meta *m = &b->base.meta;
     m->method = j->method;
@@ -112,6 +113,7 @@ static int open_inputs(builder *b, gk_err *err) {
     if (strlen(j->teacher_dir) >= sizeof m->teacher) return gk_fail(err, GK_EUSAGE, "--teacher path too long");
     snprintf(m->teacher, sizeof m->teacher, "%s", j->teacher_dir);
     if (teacher_fingerprint(j->teacher_dir, m->teacher_sha256, err)) return -1;
+    snprintf(m->teacher_precision, sizeof m->teacher_precision, "%s", engine_precision_name(j->backend.precision));
     m->final_softcap = b->teacher.model.cfg.final_softcap;
     m->vocab_size = cfg.vocab_size; // the width of the distributions the ids index
     memcpy(m->tokenizer_sha256, sm->tokenizer_sha256, 65);
@@ -318,7 +320,8 @@ static int compute_segment(builder *b, const segment_plan *p, teacher_cache_buil
         c->valid = n * T;
         c->window0 = w;
         double loss;
-        if (model_head_f32(cfg, &b->teacher.w, &b->teacher.acts, NULL, head_rows, c, chunk, &loss, err)) return -1;
+        head_loss head = {.kind = HEAD_CALLBACK, .fn = head_rows, .ctx = c, .chunk = chunk};
+        if (engine_head(b->teacher.engine, &head, &loss, err)) return -1;
         if (c->failed)
             return gk_fail(err, GK_EINPUT, "teacher %s: non-finite logits at %s window %" PRIu64 " position %zu",
                            j->teacher_dir, loader_shard(b->l, p->shard)->path, w + c->bad_pos / T, c->bad_pos % T);

@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "distill/teacher_cache.h"
+#include "model/engine.h"
 
 typedef struct {
     const char *teacher_dir;
@@ -31,6 +32,7 @@ typedef struct {
     uint64_t segment_windows; // 0: about 64 MB of uncompressed data per segment
     int logprob_bytes;        // 2: float16, 4: float32
     bool progress;            // progress line on stderr
+    engine_backend backend;   // where the teacher runs
 } teacher_cache_job;
 
 typedef struct {

@@ -194,6 +194,15 @@ static int read_str(hid_t f, const char *path, const char *name, char *out, size
     return fits ? 0 : gk_fail(err, GK_EINPUT, "%s: attribute '%s' is longer than %zu bytes", path, name, cap - 1);
 }
 
+// teacher_precision: "fp32" when absent (files written before bf16 teachers).
+static int read_precision(hid_t f, const char *path, char out[8], gk_err *err) {
+    if (H5Aexists(f, "teacher_precision") <= 0) return snprintf(out, 8, "fp32"), 0;
+    if (read_str(f, path, "teacher_precision", out, 8, err)) return -1;
+    if (strcmp(out, "fp32") && strcmp(out, "bf16"))
+        return gk_fail(err, GK_EINPUT, "%s: attribute 'teacher_precision' is '%s', expected fp32 or bf16", path, out);
+    return 0;
+}
+
 static int read_sha(hid_t f, const char *path, const char *name, char out[65], gk_err *err) {
     if (read_str(f, path, name, out, 65, err)) return -1;
     return sha256_hex_valid(out) ? 0 : gk_fail(err, GK_EINPUT, "%s: attribute '%s' is not 64 lowercase hex digits", path, name);
@@ -266,6 +275,7 @@ static int read_checked(hid_t f, const char *path, tc_segment *s, gk_err *err) {
         (m->method == TEACHER_CACHE_SAMPLE && read_u64(f, path, "seed", &m->seed, err)) ||
         read_str(f, path, "teacher", m->teacher, sizeof m->teacher, err) ||
         read_sha(f, path, "teacher_sha256", m->teacher_sha256, err) ||
+        read_precision(f, path, m->teacher_precision, err) ||
         read_attr_num(f, path, "final_softcap", H5T_FLOAT, H5T_NATIVE_DOUBLE, &m->final_softcap, err) ||
         h5_read_attr_int(f, path, "vocab_size", &m->vocab_size, err) ||
         read_sha(f, path, "tokenizer_sha256", m->tokenizer_sha256, err) ||
@@ -356,7 +366,8 @@ int tc_meta_compare(const char *path, const teacher_cache_meta *g, const char *o
     if (g->method == TEACHER_CACHE_SAMPLE) CMP_FMT("seed", "%" PRIu64, g->seed, w->seed);
     CMP_FMT("vocab_size", "%" PRId64, g->vocab_size, w->vocab_size);
     if (cmp_s(err, path, "tokenizer_sha256", g->tokenizer_sha256, other, w->tokenizer_sha256) ||
-        cmp_s(err, path, "teacher_sha256", g->teacher_sha256, other, w->teacher_sha256))
+        cmp_s(err, path, "teacher_sha256", g->teacher_sha256, other, w->teacher_sha256) ||
+        cmp_s(err, path, "teacher_precision", g->teacher_precision, other, w->teacher_precision))
         return -1;
     if (!close_enough(g->final_softcap, w->final_softcap))
         CMP_FMT("final_softcap", "%.17g", g->final_softcap, w->final_softcap);

@@ -38,6 +38,7 @@ static int write_attributes(hid_t f, const tc_segment *s) {
               (m->method == TEACHER_CACHE_SAMPLE && h5_write_attr_u64(f, "seed", m->seed) < 0) ||
               h5_write_attr_str(f, "teacher", m->teacher) < 0 ||
               h5_write_attr_str(f, "teacher_sha256", m->teacher_sha256) < 0 ||
+              h5_write_attr_str(f, "teacher_precision", m->teacher_precision) < 0 ||
               write_f64(f, "final_softcap", m->final_softcap) < 0 || h5_write_attr_i64(f, "vocab_size", m->vocab_size) < 0 ||
               h5_write_attr_str(f, "tokenizer_sha256", m->tokenizer_sha256) < 0 ||
               h5_write_attr_str(f, "token_shard", s->token_shard) < 0 ||

@@ -26,8 +26,7 @@ static void run_free(corpus_run *c) {
         teacher_cache_close(c->cache);
     }
     if (c->has_teacher) online_teacher_close(&c->teacher);
-    free(c->kd.teacher_logits);
-    free(c->kd.row_sums);
+    kd_head_free(&c->kd);
     scorer_free(&c->s);
     loader_batch_free(&c->batch);
     if (c->l) loader_close(c->l);
@@ -42,7 +41,8 @@ static int open_teacher(corpus_run *c, const model_state *m, const corpus_eval_j
     c->kd.scale = 1;
     r->teacher = true;
     if (j->teacher_dir) {
-        if (online_teacher_open(&c->teacher, j->teacher_dir, m->cfg.vocab_size, sha, j->batch, j->seq_len, err))
+        if (online_teacher_open(&c->teacher, j->teacher_dir, j->backend, m->cfg.vocab_size, sha, j->batch, j->seq_len,
+                                err))
             return -1;
         c->has_teacher = true;
         return kd_head_use_teacher(&c->kd, &c->teacher, (size_t)chunk, m->cfg.vocab_size, err);
@@ -66,7 +66,7 @@ int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_resu
     int rc = loader_open(&c.l, j->data, j->n_data, &opt, err);
     const shard_file *first = rc == 0 ? loader_shard(c.l, 0) : NULL;
     if (rc == 0) rc = loader_batch_alloc(&c.batch, (size_t)j->batch, (size_t)j->seq_len, err);
-    if (rc == 0) rc = scorer_init(&c.s, m, j->batch, j->seq_len, j->window, err);
+    if (rc == 0) rc = scorer_init(&c.s, m, j->backend, j->batch, j->seq_len, j->window, err);
     if (rc == 0 && (j->teacher_dir || j->cache_dir))
         rc = open_teacher(&c, m, j, first->meta.tokenizer_sha256, r, err);
     uint64_t windows = rc == 0 ? loader_total_windows(c.l) : 0;
@@ -78,10 +78,7 @@ int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_resu
         if (loader_next(c.l, rows, &c.batch, err)) rc = -1;
         if (rc == 0) loader_batch_stage(&c.batch, (size_t)c.s.B, c.s.tokens, c.s.doc_begin, c.s.targets);
         token_batch tb = {.B = c.s.B, .T = c.s.T, .tokens = c.s.tokens, .doc_begin = c.s.doc_begin};
-        if (rc == 0 && c.has_teacher) {
-            rc = online_teacher_forward(&c.teacher, &tb, err);
-            c.kd.teacher_hidden = c.teacher.acts.xn_final;
-        }
+        if (rc == 0 && c.has_teacher) rc = online_teacher_forward(&c.teacher, &tb, err);
         if (rc == 0 && c.cache) rc = teacher_cache_batch(c.cache, &c.batch, &c.rows, err);
         double nll;
         if (rc == 0) rc = scorer_run(&c.s, r->teacher ? &c.kd : NULL, &nll, err);

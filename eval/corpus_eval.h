@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "model/checkpoint.h"
+#include "model/engine.h"
 
 typedef struct {
     const char *const *data; // shard names or glob patterns
@@ -23,6 +24,7 @@ typedef struct {
     const char *tokenizer_sha256; // the model's tokenizer (checked against the shards'), or NULL
     const char *teacher_dir;      // NULL, or a teacher model dir
     const char *cache_dir;        // NULL, or a teacher cache of these shards at this seq_len
+    engine_backend backend;       // of the model and of an in-process teacher
 } corpus_eval_job;
 
 typedef struct {

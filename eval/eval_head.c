@@ -13,16 +13,16 @@ static int argmax(const float *x, int n) {
 // first id of a top-k cache row (they are stored most likely first); -1 if unknown.
 static int teacher_argmax(const eval_head_ctx *c, size_t first, size_t r, int vocab) {
     kd_head_ctx *k = c->teacher;
-    if (k->teacher_hidden) return argmax(k->teacher_logits + r * (size_t)vocab, vocab);
+    if (k->teacher) return argmax(k->teacher_logits + r * (size_t)vocab, vocab);
     sparse_row row;
     if (k->sparse == SPARSE_SAMPLED || k->rows(k->rows_ctx, first + r, &row) || row.k < 1) return -1; // draws: no argmax
     return row.ids[0];
 }
 
-double eval_head_f32(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
+double eval_head(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
     eval_head_ctx *c = ctx_;
     (void)dlogits;
-    if (c->teacher && isnan(kd_head_f32(c->teacher, logits, NULL, first, count, vocab))) return NAN;
+    if (c->teacher && isnan(kd_head(c->teacher, logits, NULL, first, count, vocab))) return NAN;
     double nll = 0;
 #pragma omp parallel for schedule(static) reduction(+ : nll)
     for (size_t r = 0; r < count; r++) {

@@ -1,4 +1,4 @@
-// The evaluation head: a model_head_f32 callback that records, per position
+// The evaluation head: an engine_head callback that records, per position
 // with a target, log p(target) and whether the target is the model's top
 // choice; with a teacher (a kd_head_ctx set up for forward KL at temperature
 // 1), also KL(teacher || model) and whether both models' top choices agree.
@@ -19,7 +19,7 @@ typedef struct {
     uint8_t *top1;          // [N] out with a teacher: TOP1_*
 } eval_head_ctx;
 
-// model_head_f32 callback (dlogits must be NULL); returns the chunk's summed -log p(target).
-double eval_head_f32(void *ctx, const float *logits, float *dlogits, size_t first, size_t count, int vocab);
+// engine_head_fn (dlogits must be NULL); returns the chunk's summed -log p(target).
+double eval_head(void *ctx, const float *logits, float *dlogits, size_t first, size_t count, int vocab);
 
 #endif

@@ -8,11 +8,11 @@ int scorer_head_chunk(int vocab, int tokens) {
     return chunk < tokens ? chunk : tokens;
 }
 
-int scorer_init(scorer *s, const model_state *m, int B, int T, int window, gk_err *err) {
+int scorer_init(scorer *s, const model_state *m, engine_backend backend, int B, int T, int window, gk_err *err) {
     *s = (scorer){.m = m, .B = B, .T = T, .window = window};
     size_t n = (size_t)B * T;
-    weights_point_f32(&m->layout, m->params, &s->w);
-    if (acts_init_f32(&s->acts, &m->cfg, B, T, false, err)) return -1;
+    // Opened without training buffers, the engine only reads the weights.
+    if (engine_open(&s->engine, (model_state *)m, backend, B, T, false, err)) return -1;
     s->tokens = gk_calloc(n, sizeof *s->tokens, err);
     s->doc_begin = gk_calloc(n, sizeof *s->doc_begin, err);
     s->targets = gk_calloc(n, sizeof *s->targets, err);
@@ -24,17 +24,19 @@ int scorer_init(scorer *s, const model_state *m, int B, int T, int window, gk_er
 
 int scorer_run(scorer *s, kd_head_ctx *teacher, double *nll, gk_err *err) {
     token_batch batch = {.B = s->B, .T = s->T, .tokens = s->tokens, .doc_begin = s->doc_begin};
-    if (model_forward_f32(&s->m->cfg, &s->w, &s->acts, &batch, s->window, err)) return -1;
+    if (engine_forward(s->engine, &batch, s->window, err)) return -1;
     eval_head_ctx c = {.targets = s->targets, .logprob = s->logprob, .greedy = s->greedy, .teacher = teacher,
                        .top1 = teacher ? s->top1 : NULL};
     if (teacher) teacher->targets = s->targets;
-    int chunk = scorer_head_chunk(s->m->cfg.vocab_size, s->B * s->T);
-    if (model_head_f32(&s->m->cfg, &s->w, &s->acts, NULL, eval_head_f32, &c, chunk, nll, err)) return -1;
-    return 0;
+    head_loss head = {.kind = HEAD_CALLBACK, .fn = eval_head, .ctx = &c,
+                      .chunk = scorer_head_chunk(s->m->cfg.vocab_size, s->B * s->T)};
+    if (teacher) teacher->failed = 0;
+    if (engine_head(s->engine, &head, nll, err)) return -1;
+    return teacher ? kd_head_check(teacher, err) : 0;
 }
 
 void scorer_free(scorer *s) {
-    acts_free_f32(&s->acts);
+    engine_close(s->engine);
     free(s->tokens);
     free(s->doc_begin);
     free(s->targets);

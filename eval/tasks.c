@@ -100,7 +100,7 @@ int score_requests(const task_runner *r, const char *const *contexts, const char
     packer p = {0};
     size_t T = longest > 256 ? longest : 256;
     if (T > (size_t)r->m->cfg.max_seq_len) T = longest;
-    if (rc == 0) rc = scorer_init(&p.s, r->m, r->batch, (int)T, r->window, err);
+    if (rc == 0) rc = scorer_init(&p.s, r->m, r->backend, r->batch, (int)T, r->window, err);
     size_t cap = (size_t)r->batch * T;
     p.req_row = gk_calloc(cap, sizeof *p.req_row, err);
     p.req_at = gk_calloc(cap, sizeof *p.req_at, err);

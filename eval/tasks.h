@@ -16,6 +16,7 @@
 #include "common/strbuf.h"
 #include "data/tokenizer.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 
 typedef struct {
     double loglikelihood; // summed log p over the continuation tokens
@@ -28,6 +29,7 @@ typedef struct {
     const tokenizer *tok;
     int window; // > 0: sliding-window override
     int batch;  // rows per forward pass
+    engine_backend backend;
 } task_runner;
 
 // Multiple choice: appends {"file", "examples", "acc", "acc_norm"} to out.

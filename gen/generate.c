@@ -6,7 +6,6 @@
 #include "common/progress.h"
 #include "common/rng.h"
 #include "common/timer.h"
-#include "model/gemma2.h"
 
 typedef struct {
     long req;     // request index, -1 = free
@@ -18,12 +17,10 @@ typedef struct {
     const generator *g;
     const gen_request *reqs;
     size_t n, next;     // requests, the next one to start
-    weights_f32 w;
-    kv_cache_f32 cache;
+    engine *engine;     // the model with a KV cache of [B, max_len]
     row_state *rows;
     int32_t *tokens, *pos; // [B]
-    float *hidden;         // [B, d] final-norm outputs of the rows that choose a token this step
-    float *logits;         // [B, V] their logits
+    float *logits;         // [B, V] logits of the rows that choose a token this step
     int *choosing;         // [B] those rows
     sample_cand *work;     // [V]
     gen_output *outs;
@@ -37,7 +34,6 @@ static int32_t token_at(const gen_run *r, const row_state *s) {
 
 // Puts the next requests on the free rows, each with room for all of its new tokens.
 static int start_rows(gen_run *r, gk_err *err) {
-    const model_config *cfg = &r->g->m->cfg;
     for (int b = 0; b < r->g->batch && r->next < r->n; b++) {
         row_state *s = &r->rows[b];
         if (s->req >= 0) continue;
@@ -45,7 +41,7 @@ static int start_rows(gen_run *r, gk_err *err) {
         int32_t *tokens = gk_malloc((size_t)q->max_new * sizeof *tokens, err);
         if (!tokens) return -1;
         *s = (row_state){.req = (long)r->next++, .out.tokens = tokens};
-        kv_cache_reset_row_f32(&r->cache, cfg, b);
+        engine_decode_reset_row(r->engine, b);
         r->st->prompt_tokens += (int64_t)q->n_prompt;
     }
     return 0;
@@ -78,26 +74,22 @@ static int emit(gen_run *r, int b, const float *l, gk_err *err) {
 }
 
 static int step(gen_run *r, gk_err *err) {
-    const model_config *cfg = &r->g->m->cfg;
     int B = r->g->batch;
     for (int b = 0; b < B; b++) {
         row_state *s = &r->rows[b];
         r->pos[b] = s->req >= 0 ? s->pos : -1;
         r->tokens[b] = s->req >= 0 ? token_at(r, s) : 0;
     }
-    if (model_decode_step_f32(cfg, &r->w, &r->cache, r->tokens, r->pos, err)) return -1;
-    size_t d = (size_t)cfg->d_model, V = (size_t)cfg->vocab_size;
+    if (engine_decode_step(r->engine, r->tokens, r->pos, err)) return -1;
+    size_t V = (size_t)r->g->m->cfg.vocab_size;
     int n = 0; // rows whose position predicts a new token (not idle, past their prompt): only they need logits
     for (int b = 0; b < B; b++) {
         row_state *s = &r->rows[b];
         if (s->req < 0) continue;
-        if ((size_t)s->pos + 1 >= r->reqs[s->req].n_prompt) {
-            memcpy(r->hidden + n * d, r->cache.acts.xn_final + b * d, d * sizeof *r->hidden);
-            r->choosing[n++] = b;
-        }
+        if ((size_t)s->pos + 1 >= r->reqs[s->req].n_prompt) r->choosing[n++] = b;
         s->pos++;
     }
-    if (n) model_logits_f32(cfg, r->w.embed, r->hidden, n, r->logits);
+    if (n && engine_decode_logits(r->engine, r->choosing, n, r->logits, err)) return -1;
     for (int k = 0; k < n; k++)
         if (emit(r, r->choosing[k], r->logits + k * V, err)) return -1;
     return 0;
@@ -128,16 +120,16 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
     int max_len, B = g->batch;
     if (check_requests(cfg, reqs, n, &max_len, err) || sampling_check(&g->sampling, err)) return -1;
     gen_run r = {.g = g, .reqs = reqs, .n = n, .outs = outs, .st = st};
-    weights_point_f32(&g->m->layout, g->m->params, &r.w);
-    int rc = kv_cache_init_f32(&r.cache, cfg, B, max_len, err);
+    // Opened for decoding only, the engine only reads the weights.
+    int rc = engine_open(&r.engine, (model_state *)g->m, g->backend, 0, 0, false, err);
+    if (rc == 0) rc = engine_decode_init(r.engine, B, max_len, err);
     r.rows = gk_calloc((size_t)B, sizeof *r.rows, err);
     r.tokens = gk_calloc((size_t)B, sizeof *r.tokens, err);
     r.pos = gk_calloc((size_t)B, sizeof *r.pos, err);
-    r.hidden = gk_malloc((size_t)B * cfg->d_model * sizeof *r.hidden, err);
     r.logits = gk_malloc((size_t)B * cfg->vocab_size * sizeof *r.logits, err);
     r.choosing = gk_calloc((size_t)B, sizeof *r.choosing, err);
     r.work = gk_malloc((size_t)cfg->vocab_size * sizeof *r.work, err);
-    if (rc == 0 && (!r.rows || !r.tokens || !r.pos || !r.hidden || !r.logits || !r.choosing || !r.work)) rc = -1;
+    if (rc == 0 && (!r.rows || !r.tokens || !r.pos || !r.logits || !r.choosing || !r.work)) rc = -1;
     for (int b = 0; r.rows && b < B; b++) r.rows[b].req = -1;
     progress prog;
     progress_init(&prog, 2.0);
@@ -156,11 +148,10 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
     st->seconds = now_seconds() - start;
     for (int b = 0; r.rows && b < B; b++)
         if (r.rows[b].req >= 0) free(r.rows[b].out.tokens); // an error stopped it
-    kv_cache_free_f32(&r.cache);
+    engine_close(r.engine);
     free(r.rows);
     free(r.tokens);
     free(r.pos);
-    free(r.hidden);
     free(r.logits);
     free(r.choosing);
     free(r.work);

@@ -11,6 +11,7 @@
 
 #include "gen/sample.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 
 typedef struct {
     const int32_t *prompt; // [n_prompt] >= 1 ids
@@ -34,6 +35,7 @@ typedef int (*gen_done_fn)(void *ctx, size_t request, const gen_output *out, gk_
 
 typedef struct {
     const model_state *m;
+    engine_backend backend;
     sampling sampling;
     const int32_t *stop_ids; // ids that end a request (none: n_stop 0)
     size_t n_stop;

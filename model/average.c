@@ -43,12 +43,6 @@ void slerp_tensor(const float *a, const float *b, size_t n, double t, float *out
     for (size_t i = 0; i < n; i++) out[i] = (float)(wa * a[i] + wb * b[i]);
 }
 
-void ema_update(float *e, const float *x, double decay, size_t n) {
-    float d = (float)decay, r = (float)(1 - decay);
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) e[i] = d * e[i] + r * x[i];
-}
-
 int average_model_dirs(char *const *dirs, const double *w, size_t n, model_state *m, gk_err *err) {
     size_t len = m->layout.n_floats;
     double *acc = gk_calloc(len, sizeof *acc, err), total = 0;

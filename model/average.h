@@ -1,6 +1,7 @@
-// Averaging of models that share one parameter layout (gemmakd average, and
-// the trainer's weight EMA). Sums run in double, one model at a time, so
-// averaging n checkpoints holds one model in float and one in double.
+// Averaging of models that share one parameter layout (gemmakd average; the
+// trainer's weight EMA is updated by the model handle, model/engine.h). Sums
+// run in double, one model at a time, so averaging n checkpoints holds one
+// model in float and one in double.
 //
 //   uniform   (1/n) sum_i x_i
 //   weighted  sum_i w_i x_i / sum_i w_i
@@ -34,7 +35,5 @@ void slerp_tensor(const float *a, const float *b, size_t n, double t, float *out
 int average_model_dirs(char *const *dirs, const double *w, size_t n, model_state *m, gk_err *err);
 // m->params = slerp(a, b, t) tensor by tensor, a and b the weights of two model dirs in m's layout.
 int slerp_model_dirs(const char *a_dir, const char *b_dir, double t, model_state *m, gk_err *err);
-// e[i] = d e[i] + (1 - d) x[i]: one EMA update (the trainer's, in float).
-void ema_update(float *e, const float *x, double decay, size_t n);
 
 #endif

@@ -1,19 +1,16 @@
-// The GPU backend against the CPU float32 path (GPU builds only; every case is
-// skipped, with the reason, where no CUDA device can be used). Inputs are
+// The GPU's kernels against the CPU float32 ones (GPU builds only; every case
+// is skipped, with the reason, where no CUDA device can be used). Inputs are
 // rounded to bf16 on the host so that both sides start from the same values;
 // the tolerances are what bf16 storage of the outputs allows.
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/half.h"
 #include "common/rng.h"
 #include "model/cuda/cuda.h"
 #include "model/gemma2.h"
-#include "model/init.h"
 #include "model/kernels.h"
 #include "tests/check.h"
-#include "train/optim.h"
 
 const char *test_program = "test_cuda";
 
@@ -28,7 +25,7 @@ static char no_device[256]; // why the cases are skipped ("" when a device is th
     } while (0)
 
 // Nearest bf16 value (ties to even), as __float2bfloat16 rounds.
-static float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+static float bf16_value(float x) { return bf16_load(bf16_round(x)); }
 
 // A tensor on both sides: host float values (bf16-representable) and the device bf16 copy.
 typedef struct {
@@ -41,7 +38,7 @@ typedef struct {
 static tensor tensor_random(size_t n, double scale, uint64_t seed) {
     tensor t = {calloc(n ? n : 1, sizeof(float)), buffer_alloc_cuda((n ? n : 1) * sizeof(gk_bf16), NULL), n};
     GK_ASSERT(t.host && t.dev);
-    for (size_t i = 0; scale != 0 && i < n; i++) t.host[i] = bf16_round((float)(scale * hash_normal(seed, i)));
+    for (size_t i = 0; scale != 0 && i < n; i++) t.host[i] = bf16_value((float)(scale * hash_normal(seed, i)));
     GK_ASSERT(gk_cuda_upload_bf16(t.dev, t.host, n, NULL) == 0);
     return t;
 }
@@ -69,7 +66,7 @@ typedef struct {
 static floats floats_zero(size_t n) {
     floats f = {calloc(n ? n : 1, sizeof(float)), buffer_alloc_cuda((n ? n : 1) * sizeof(float), NULL), n};
     GK_ASSERT(f.host && f.dev);
-    gk_cuda_zero(f.dev, n * sizeof(float));
+    buffer_zero_cuda(f.dev, n * sizeof(float));
     return f;
 }
 
@@ -192,10 +189,14 @@ static void elementwise(test_case *tc) {
     softcap_forward_f32(z.host, n, 30);
     softcap_forward_cuda(z.dev, n, 30);
     EXPECT_FLOATS(tc, z, 1e-5, "softcap_forward");
-    tensor dz = tensor_random(n, 1, 37);
-    softcap_backward_f32(dz.host, z.host, n, 30);
-    softcap_backward_cuda(dz.dev, z.dev, n, 30);
+    tensor dz = tensor_zero(n);
+    floats g = floats_zero(n);
+    for (size_t i = 0; i < n; i++) g.host[i] = (float)hash_normal(37, i);
+    buffer_upload_cuda(g.dev, g.host, n * sizeof(float));
+    softcap_backward_f32(dz.host, g.host, z.host, n, 30);
+    softcap_backward_cuda(dz.dev, g.dev, z.dev, n, 30); // float gradient in, bf16 out
     EXPECT_TENSOR(tc, dz, BF16_OUT, "softcap_backward");
+    floats_free(&g);
     tensor *all[] = {&gate, &up, &act, &dact, &dup, &a, &b, &sum, &dz};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tensor_free(all[i]);
     floats_free(&z);
@@ -213,8 +214,10 @@ static void embedding(test_case *tc) {
     // The GPU scales by sqrt(d) rounded to bf16 (as transformers in bf16), the CPU by the float32 value.
     EXPECT_TENSOR(tc, x, BF16_OUT, "embed_forward");
     tensor dx = tensor_random((size_t)n * d, 1, 43), dE = tensor_random((size_t)V * d, 1, 44);
-    embed_backward_f32(dE.host, dx.host, tokens, n, d, pad);
-    embed_backward_cuda(dE.dev, dx.dev, tokens_dev, n, d, pad);
+    int32_t work[180], *work_dev = buffer_alloc_cuda(sizeof work, NULL);
+    embed_backward_f32(dE.host, dx.host, tokens, n, d, pad, work);
+    embed_backward_cuda(dE.dev, dx.dev, tokens_dev, n, d, pad, work_dev);
+    buffer_free_cuda(work_dev);
     EXPECT_TENSOR(tc, dE, BF16_OUT, "embed_backward (repeated tokens, pad row untouched)");
     buffer_free_cuda(tokens_dev);
     tensor *all[] = {&E, &x, &dx, &dE};
@@ -299,189 +302,41 @@ static void attention_cached(test_case *tc) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tensor_free(all[i]);
 }
 
-// ---- The whole model: a tiny Gemma 2 on both sides -------------------------------------------------------------
-
-enum { MB = 2, MT = 24 };
-
-static model_config tiny_config(void) {
-    model_config c = {.d_model = 32, .d_ff = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 16,
-                      .vocab_size = 97, .max_seq_len = 64, .sliding_window = 8, .query_pre_attn_scalar = 16,
-                      .attn_softcap = 50, .final_softcap = 30, .rope_theta = 10000, .rms_eps = 1e-6, .eos_id = 1,
-                      .bos_id = 2, .pad_id = 0};
-    c.is_local[0] = true; // local then global, as Gemma 2 alternates
-    return c;
-}
-
-typedef struct {
-    model_config cfg;
-    param_layout layout;
-    float *params, *grads; // CPU float32 (params start bf16-representable)
-    weights_f32 w, g;
-    acts_f32 acts;
-    gk_bf16 *params_dev, *grads_dev;
-    float *master_dev;
-    weights_cuda w_dev, g_dev;
-    acts_cuda acts_dev;
-    int32_t tokens[MB * MT], doc_begin[MB * MT], targets[MB * MT];
-    int32_t *targets_dev;
-    token_batch batch;
-    xent_ctx xent, xent_dev;
-    float logprobs[MB * MT], logprobs_dev[MB * MT];
-} twin_model;
-
-static void twin_init(twin_model *m) {
-    memset(m, 0, sizeof *m);
-    m->cfg = tiny_config();
-    GK_ASSERT(param_layout_build(&m->cfg, &m->layout, NULL) == 0);
-    size_t nf = m->layout.n_floats;
-    m->params = param_buffer_alloc(&m->layout, NULL);
-    m->grads = param_buffer_alloc(&m->layout, NULL);
-    model_init_random(&m->cfg, &m->layout, m->params, 7);
-    for (int t = 0; t < m->layout.n_tensors; t++) { // norms away from 0 so that (1 + w) is exercised
-        const param_tensor *p = &m->layout.tensors[t];
-        if (p->kind == PARAM_NORM)
-            for (size_t i = 0; i < p->numel; i++) m->params[p->offset + i] = (float)(0.2 * hash_normal(8 + t, i));
-    }
-    for (size_t i = 0; i < nf; i++) m->params[i] = bf16_round(m->params[i]);
-    weights_point_f32(&m->layout, m->params, &m->w);
-    weights_point_f32(&m->layout, m->grads, &m->g);
-    GK_ASSERT(acts_init_f32(&m->acts, &m->cfg, MB, MT, true, NULL) == 0);
-    m->params_dev = buffer_alloc_cuda(nf * sizeof(gk_bf16), NULL);
-    m->grads_dev = buffer_alloc_cuda(nf * sizeof(gk_bf16), NULL);
-    m->master_dev = buffer_alloc_cuda(nf * sizeof(float), NULL);
-    GK_ASSERT(m->params_dev && m->grads_dev && m->master_dev);
-    GK_ASSERT(gk_cuda_upload_bf16(m->params_dev, m->params, nf, NULL) == 0);
-    buffer_upload_cuda(m->master_dev, m->params, nf * sizeof(float));
-    weights_point_cuda(&m->layout, m->params_dev, &m->w_dev);
-    weights_point_cuda(&m->layout, m->grads_dev, &m->g_dev);
-    GK_ASSERT(acts_init_cuda(&m->acts_dev, &m->cfg, MB, MT, true, NULL) == 0);
-    // Row 0 one document; row 1 two (the second starts at 10). Targets: next token, none across documents.
-    for (int b = 0; b < MB; b++)
-        for (int t = 0; t < MT; t++) {
-            int i = b * MT + t;
-            m->tokens[i] = 1 + (int32_t)(hash64(9000 + (uint64_t)i) % (uint64_t)(m->cfg.vocab_size - 1));
-            m->doc_begin[i] = b == 1 && t >= 10 ? 10 : 0;
-        }
-    int count = 0;
-    for (int i = 0; i < MB * MT; i++) {
-        bool last = i % MT == MT - 1 || (m->doc_begin[i + 1] != m->doc_begin[i] && m->doc_begin[i + 1] == (i + 1) % MT);
-        m->targets[i] = last ? -1 : m->tokens[i + 1];
-        count += !last;
-    }
-    m->targets_dev = ints_upload(m->targets, MB * MT);
-    m->batch = (token_batch){MB, MT, m->tokens, m->doc_begin};
-    m->xent = (xent_ctx){m->targets, 1.0 / count, m->logprobs};
-    m->xent_dev = (xent_ctx){m->targets_dev, 1.0 / count, m->logprobs_dev};
-}
-
-static void twin_free(twin_model *m) {
-    acts_free_f32(&m->acts);
-    acts_free_cuda(&m->acts_dev);
-    buffer_free_cuda(m->params_dev);
-    buffer_free_cuda(m->grads_dev);
-    buffer_free_cuda(m->master_dev);
-    buffer_free_cuda(m->targets_dev);
-    free(m->params);
-    free(m->grads);
-    param_layout_free(&m->layout);
-}
-
-// Loss and gradients on both sides (gradients zeroed first).
-static void twin_step(twin_model *m, double *loss_cpu, double *loss_gpu) {
-    memset(m->grads, 0, m->layout.n_floats * sizeof(float));
-    gk_cuda_zero(m->grads_dev, m->layout.n_floats * sizeof(gk_bf16));
-    GK_ASSERT(model_forward_f32(&m->cfg, &m->w, &m->acts, &m->batch, 0, NULL) == 0);
-    GK_ASSERT(model_head_f32(&m->cfg, &m->w, &m->acts, &m->g, xent_head_f32, &m->xent, 16, loss_cpu, NULL) == 0);
-    model_backward_f32(&m->cfg, &m->w, &m->g, &m->acts, 0);
-    GK_ASSERT(model_forward_cuda(&m->cfg, &m->w_dev, &m->acts_dev, &m->batch, 0, NULL) == 0);
-    GK_ASSERT(model_head_cuda(&m->cfg, &m->w_dev, &m->acts_dev, &m->g_dev, xent_head_cuda, &m->xent_dev, 16, loss_gpu,
-                              NULL) == 0);
-    model_backward_cuda(&m->cfg, &m->w_dev, &m->g_dev, &m->acts_dev, 0);
-    gk_cuda_sync();
-}
-
-static void model_gradients(test_case *tc) {
+// AdamW, SGD and the norm's sum of squares on the GPU against the CPU float32
+// kernels, on the same bf16-representable gradients (the whole model's
+// training through the model handle is tests/test_backends.c, built into this
+// GPU build too).
+static void optimizer_kernels(test_case *tc) {
     NEEDS_GPU(tc);
-    twin_model m;
-    twin_init(&m);
-    double loss_cpu, loss_gpu;
-    twin_step(&m, &loss_cpu, &loss_gpu);
-    CHECK(tc, fabs(loss_gpu - loss_cpu) <= 1e-2 * loss_cpu, "loss: GPU %.6f, CPU %.6f", loss_gpu, loss_cpu);
-    double worst = 0;
-    for (int i = 0; i < MB * MT; i++)
-        if (m.targets[i] >= 0) worst = fmax(worst, fabs(m.logprobs_dev[i] - m.logprobs[i]));
-    CHECK(tc, worst <= 0.05, "log p(target) differs by up to %.4f nats", worst);
-    float *g = malloc(m.layout.n_floats * sizeof *g);
-    GK_ASSERT(gk_cuda_download_bf16(g, m.grads_dev, m.layout.n_floats, NULL) == 0);
-    for (int t = 0; t < m.layout.n_tensors; t++) {
-        const param_tensor *p = &m.layout.tensors[t];
-        double e = rel_error_f32(g + p->offset, m.grads + p->offset, p->numel);
-        CHECK(tc, e <= 5e-2, "gradient of %s: GPU differs from CPU float32 by %.3g (relative)", p->name, e);
-    }
-    free(g);
-    twin_free(&m);
-}
-
-// AdamW on the GPU's fp32 master weights against optimizer_step on the CPU, three updates.
-static void adamw(test_case *tc) {
-    NEEDS_GPU(tc);
-    twin_model m;
-    twin_init(&m);
-    const param_layout *L = &m.layout;
-    size_t nf = L->n_floats;
-    optimizer cpu, gpu;
-    GK_ASSERT(optimizer_init(&cpu, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.1, L, NULL) == 0);
-    GK_ASSERT(optimizer_init_cuda(&gpu, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.1, L, NULL) == 0);
+    size_t n = 5000;
+    tensor w = tensor_random(n, 1, 60);
+    float *master = malloc(n * sizeof *master), *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v);
+    memcpy(master, w.host, n * sizeof *master);
+    floats master_dev = floats_zero(n), m_dev = floats_zero(n), v_dev = floats_zero(n);
+    buffer_upload_cuda(master_dev.dev, master, n * sizeof *master);
+    adamw_coeffs c = {1e-2f, 0.1f, 0.9f, 0.95f, 1e-8f, 1e-2f / 0.1f, sqrtf(0.05f)};
     for (int step = 0; step < 3; step++) {
-        tensor grads = tensor_random(nf, 0.01, 70 + step);
-        optimizer_step(&cpu, m.params, grads.host, 1e-2);
-        optimizer_step_cuda(&gpu, m.master_dev, m.params_dev, grads.dev, 1e-2);
-        tensor_free(&grads);
+        tensor g = tensor_random(n, 0.01, 70 + step);
+        adamw_update_f32(master, master, g.host, m, v, n, &c, 0.5f);
+        adamw_update_cuda(master_dev.dev, w.dev, g.dev, m_dev.dev, v_dev.dev, n, &c, 0.5f);
+        sgd_update_f32(master, master, g.host, n, 0.1f, 2.0f);
+        sgd_update_cuda(master_dev.dev, w.dev, g.dev, n, 0.1f, 2.0f);
+        tensor_free(&g);
     }
-    float *master = malloc(nf * sizeof *master), *w = malloc(nf * sizeof *w);
-    buffer_download_cuda(master, m.master_dev, nf * sizeof *master);
-    GK_ASSERT(gk_cuda_download_bf16(w, m.params_dev, nf, NULL) == 0);
-    double e = rel_error_f32(master, m.params, nf);
-    CHECK(tc, e <= 1e-6, "master weights after 3 AdamW steps differ by %.3g (relative)", e);
-    for (size_t i = 0; i < nf; i++) m.params[i] = bf16_round(master[i]);
-    CHECK(tc, memcmp(w, m.params, nf * sizeof *w) == 0, "bf16 weights are not the master weights rounded");
-    tensor g = tensor_random(nf, 1, 80);
+    float *got = floats_fetch(&master_dev), *wb = tensor_fetch(&w);
+    double e = rel_error_f32(got, master, n);
+    CHECK(tc, e <= 1e-6, "master weights after 3 AdamW + SGD steps differ by %.3g (relative)", e);
+    for (size_t i = 0; i < n; i++) got[i] = bf16_value(got[i]);
+    CHECK(tc, memcmp(wb, got, n * sizeof *wb) == 0, "bf16 weights are not the master weights rounded");
+    tensor g = tensor_random(n, 1, 80);
     double ss = 0;
-    for (size_t i = 0; i < nf; i++) ss += (double)g.host[i] * g.host[i];
-    double ss_gpu = gk_cuda_sum_squares(g.dev, nf);
+    for (size_t i = 0; i < n; i++) ss += (double)g.host[i] * g.host[i];
+    double ss_gpu = sum_squares_cuda(g.dev, n);
     CHECK(tc, fabs(ss_gpu - ss) <= 1e-12 * ss, "sum of squares: GPU %.17g, CPU %.17g", ss_gpu, ss);
     tensor_free(&g);
-    free(master);
-    free(w);
-    optimizer_free(&cpu);
-    optimizer_free_cuda(&gpu);
-    twin_free(&m);
-}
-
-// Twenty AdamW steps on one batch: the GPU's loss curve tracks the CPU's.
-static void loss_curve(test_case *tc) {
-    NEEDS_GPU(tc);
-    twin_model m;
-    twin_init(&m);
-    optimizer cpu, gpu;
-    GK_ASSERT(optimizer_init(&cpu, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.0, &m.layout, NULL) == 0);
-    GK_ASSERT(optimizer_init_cuda(&gpu, OPTIM_ADAMW, 0.9, 0.95, 1e-8, 0.0, &m.layout, NULL) == 0);
-    double first = 0, last_cpu = 0, last_gpu = 0;
-    for (int step = 0; step < 20; step++) {
-        double loss_cpu, loss_gpu;
-        twin_step(&m, &loss_cpu, &loss_gpu);
-        if (step == 0) first = loss_cpu;
-        CHECK(tc, fabs(loss_gpu - loss_cpu) <= 0.03 * loss_cpu + 0.02, "step %d: GPU loss %.4f, CPU %.4f", step,
-              loss_gpu, loss_cpu);
-        last_cpu = loss_cpu, last_gpu = loss_gpu;
-        optimizer_step(&cpu, m.params, m.grads, 3e-3);
-        optimizer_step_cuda(&gpu, m.master_dev, m.params_dev, m.grads_dev, 3e-3);
-    }
-    CHECK(tc, last_cpu < first - 0.5 && last_gpu < first - 0.5, "no learning: %.3f -> CPU %.3f, GPU %.3f", first,
-          last_cpu, last_gpu);
-    optimizer_free(&cpu);
-    optimizer_free_cuda(&gpu);
-    twin_free(&m);
+    tensor_free(&w);
+    free(got), free(wb), free(master), free(m), free(v);
+    floats_free(&master_dev), floats_free(&m_dev), floats_free(&v_dev);
 }
 
 int main(void) {
@@ -496,8 +351,6 @@ int main(void) {
     test_run("embedding", embedding);
     test_run("attention", attention);
     test_run("attention_cached", attention_cached);
-    test_run("model_gradients", model_gradients);
-    test_run("adamw", adamw);
-    test_run("loss_curve", loss_curve);
+    test_run("optimizer_kernels", optimizer_kernels);
     return test_main_result();
 }

@@ -1,11 +1,12 @@
-// The float32 model against Hugging Face transformers (Gemma2ForCausalLM,
-// eager attention, float32): logits, loss and every parameter's gradient of a
-// cross-entropy loss. Fixtures: scripts/reference/gemma2_fixtures.py.
+// The float32 model, through the model handle, against Hugging Face
+// transformers (Gemma2ForCausalLM, eager attention, float32): logits, loss and
+// every parameter's gradient of a cross-entropy loss; and the float64 twin
+// below the handle. Fixtures: scripts/reference/gemma2_fixtures.py.
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/checkpoint.h"
-#include "model/gemma2.h"
+#include "model/engine.h"
 #include "tests/check.h"
 
 const char *test_program = "test_hf_fixtures";
@@ -82,10 +83,10 @@ typedef struct {
     float *logits_out; // [N, V]
 } capture_ctx;
 
-static double capture_f32(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
+static double capture(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
     capture_ctx *c = ctx_;
     memcpy(c->logits_out + first * vocab, logits, count * vocab * sizeof *logits);
-    return xent_head_f32(&c->xent, logits, dlogits, first, count, vocab);
+    return xent_host(&c->xent, logits, dlogits, first, count, vocab);
 }
 
 static size_t count_targets(const fixture *fx) {
@@ -94,45 +95,50 @@ static size_t count_targets(const fixture *fx) {
     return n;
 }
 
+// The float32 model through the model handle: logits [N, V] and loss; with
+// grads [n_floats], also a backward pass. window > 0: the sliding-window override.
+static int run_model(fixture *fx, int window, int chunk, float *logits, double *loss, float *grads, gk_err *err) {
+    engine *e = NULL;
+    engine_backend fp32 = {DEVICE_CPU, PRECISION_FP32};
+    token_batch batch = {.B = fx->B, .T = fx->T, .tokens = fx->tokens, .doc_begin = fx->doc_begin};
+    capture_ctx ctx = {.xent = {.targets = fx->targets, .scale = 1.0 / (double)count_targets(fx)}, .logits_out = logits};
+    head_loss head = {.kind = HEAD_CALLBACK, .fn = capture, .ctx = &ctx, .chunk = chunk, .grads = grads != NULL};
+    int rc = engine_open(&e, &fx->model, fp32, fx->B, fx->T, grads != NULL, err);
+    if (rc == 0) rc = engine_forward(e, &batch, window, err);
+    if (rc == 0) rc = engine_head(e, &head, loss, err);
+    if (rc == 0 && grads) rc = engine_backward(e, err);
+    if (rc == 0 && grads) rc = engine_grads(e, grads, err);
+    engine_close(e);
+    return rc;
+}
+
 // Logits (and with training, loss and gradients) of the float32 model.
 static void check_f32(test_case *tc, const char *name, bool training) {
     fixture fx;
     if (fixture_load(tc, name, &fx)) return;
-    const model_config *cfg = &fx.model.cfg;
     size_t N = (size_t)fx.B * fx.T;
-    float *grad_buf = param_buffer_alloc(&fx.model.layout, NULL), *logits = calloc(N * fx.V, sizeof(float));
-    weights_f32 w, g;
-    weights_point_f32(&fx.model.layout, fx.model.params, &w);
-    weights_point_f32(&fx.model.layout, grad_buf, &g);
-    acts_f32 a;
+    float *grad_buf = training ? param_buffer_alloc(&fx.model.layout, NULL) : NULL;
+    float *logits = calloc(N * fx.V, sizeof(float));
     gk_err err = {0};
-    token_batch batch = {.B = fx.B, .T = fx.T, .tokens = fx.tokens, .doc_begin = fx.doc_begin};
-    capture_ctx ctx = {.xent = {.targets = fx.targets, .scale = 1.0 / (double)count_targets(&fx)}, .logits_out = logits};
     double loss = 0;
-    int rc = acts_init_f32(&a, cfg, fx.B, fx.T, training, &err);
-    rc = rc ? rc : model_forward_f32(cfg, &w, &a, &batch, 0, &err);
-    rc = rc ? rc : model_head_f32(cfg, &w, &a, training ? &g : NULL, capture_f32, &ctx, 7, &loss, &err);
+    int rc = run_model(&fx, 0, 7, logits, &loss, grad_buf, &err);
     CHECK(tc, rc == 0, "%s: %s", name, err.msg);
     if (rc == 0) {
         double rel = rel_error_f32(logits, fx.logits, N * fx.V);
         CHECK(tc, rel <= 1e-5, "%s: logits differ from transformers by %.3g (relative)", name, rel);
         CHECK(tc, fabs(loss - fx.loss) <= 1e-5 * fabs(fx.loss), "%s: loss %.9g, transformers %.9g", name, loss, fx.loss);
     }
-    if (rc == 0 && training) {
-        model_backward_f32(cfg, &w, &g, &a, 0);
-        for (int t = 0; t < fx.model.layout.n_tensors && !tc->failed; t++) {
-            const param_tensor *p = &fx.model.layout.tensors[t];
-            char key[128];
-            snprintf(key, sizeof key, "grad.%s", p->name);
-            float *want = read_floats(&fx.expected, key, p->numel);
-            CHECK(tc, want != NULL, "%s: fixture has no %s", name, key);
-            if (!want) break;
-            double rel = rel_error_f32(grad_buf + p->offset, want, p->numel);
-            CHECK(tc, rel <= 1e-4, "%s: gradient of %s differs from autograd by %.3g (relative)", name, p->name, rel);
-            free(want);
-        }
+    for (int t = 0; rc == 0 && training && t < fx.model.layout.n_tensors && !tc->failed; t++) {
+        const param_tensor *p = &fx.model.layout.tensors[t];
+        char key[128];
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        float *want = read_floats(&fx.expected, key, p->numel);
+        CHECK(tc, want != NULL, "%s: fixture has no %s", name, key);
+        if (!want) break;
+        double rel = rel_error_f32(grad_buf + p->offset, want, p->numel);
+        CHECK(tc, rel <= 1e-4, "%s: gradient of %s differs from autograd by %.3g (relative)", name, p->name, rel);
+        free(want);
     }
-    acts_free_f32(&a);
     free(grad_buf);
     free(logits);
     fixture_free(&fx);
@@ -145,23 +151,15 @@ static void check_window_override(test_case *tc, const char *name) {
     size_t N = (size_t)fx.B * fx.T;
     float *want = read_floats(&fx.expected, "logits_window2", N * fx.V), *logits = calloc(N * fx.V, sizeof(float));
     CHECK(tc, want != NULL, "%s: fixture has no logits_window2", name);
-    weights_f32 w;
-    weights_point_f32(&fx.model.layout, fx.model.params, &w);
-    acts_f32 a = {0};
     gk_err err = {0};
-    token_batch batch = {.B = fx.B, .T = fx.T, .tokens = fx.tokens, .doc_begin = fx.doc_begin};
-    capture_ctx ctx = {.xent = {.targets = fx.targets, .scale = 1}, .logits_out = logits};
     double loss;
-    int rc = want ? acts_init_f32(&a, &fx.model.cfg, fx.B, fx.T, false, &err) : -1;
-    rc = rc ? rc : model_forward_f32(&fx.model.cfg, &w, &a, &batch, 2, &err);
-    rc = rc ? rc : model_head_f32(&fx.model.cfg, &w, &a, NULL, capture_f32, &ctx, 64, &loss, &err);
+    int rc = want ? run_model(&fx, 2, 64, logits, &loss, NULL, &err) : -1;
     CHECK(tc, rc == 0, "%s: %s", name, err.msg);
     if (rc == 0) {
         double rel = rel_error_f32(logits, want, N * fx.V);
         CHECK(tc, rel <= 1e-5, "%s: window-2 logits differ from transformers by %.3g (relative)", name, rel);
         CHECK(tc, rel_error_f32(logits, fx.logits, N * fx.V) > 1e-3, "%s: the override changed nothing", name);
     }
-    acts_free_f32(&a);
     free(want);
     free(logits);
     fixture_free(&fx);

@@ -21,6 +21,7 @@
 #include "distill/teacher_cache.h"
 #include "distill/teacher_cache_build.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 #include "model/gemma2.h"
 #include "tests/check.h"
 #include "tests/fixtures.h"
@@ -96,19 +97,12 @@ enum { B = 4 };
 
 typedef struct {
     model_state m;
-    weights_f32 w;
-    acts_f32 a;
+    engine *e; // cpu fp32: [B, T]
     loader *l;
     loader_batch batch;
     int32_t tokens[B * T];
     float *logits; // [B*T, V]
 } naive;
-
-static double keep_logits(void *ctx, const float *logits, float *dl, size_t first, size_t count, int vocab) {
-    (void)dl;
-    memcpy((float *)ctx + first * (size_t)vocab, logits, count * (size_t)vocab * sizeof *logits);
-    return 0;
-}
 
 static int open_loader(loader **l, size_t seq_len, const char *a, gk_err *err) {
     const char *paths[2] = {a ? a : shard_a, shard_b};
@@ -119,16 +113,15 @@ static int open_loader(loader **l, size_t seq_len, const char *a, gk_err *err) {
 static int naive_open(naive *n, gk_err *err) {
     memset(n, 0, sizeof *n);
     if (model_load_dir(teacher, &n->m, err) || open_loader(&n->l, T, NULL, err) || loader_batch_alloc(&n->batch, B, T, err) ||
-        acts_init_f32(&n->a, &n->m.cfg, B, T, false, err) ||
+        engine_open(&n->e, &n->m, (engine_backend){DEVICE_CPU, PRECISION_FP32}, B, T, false, err) ||
         !(n->logits = gk_malloc((size_t)B * T * V * sizeof(float), err)))
         return -1;
-    weights_point_f32(&n->m.layout, n->m.params, &n->w);
     return 0;
 }
 
 static void naive_close(naive *n) {
     free(n->logits);
-    acts_free_f32(&n->a);
+    engine_close(n->e);
     loader_batch_free(&n->batch);
     loader_close(n->l);
     model_state_free(&n->m);
@@ -148,10 +141,7 @@ static const float *naive_window(naive *n, size_t s, uint64_t w, gk_err *err) {
     for (uint64_t r = 0; r < rows; r++)
         for (int t = 0; t < T; t++) n->tokens[r * T + (uint64_t)t] = n->batch.tokens[r * (T + 1) + (uint64_t)t];
     token_batch b = {.B = B, .T = T, .tokens = n->tokens, .doc_begin = n->batch.doc_begin};
-    double loss;
-    if (model_forward_f32(&n->m.cfg, &n->w, &n->a, &b, 0, err) ||
-        model_head_f32(&n->m.cfg, &n->w, &n->a, NULL, keep_logits, n->logits, 0, &loss, err))
-        return NULL;
+    if (engine_forward(n->e, &b, 0, err) || engine_logits(n->e, 0, (size_t)B * T, n->logits, err)) return NULL;
     return n->logits + (w - first) * T * V;
 }
 

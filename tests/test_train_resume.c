@@ -1,9 +1,12 @@
 // `gemmakd train` killed with SIGKILL and resumed ends exactly where an
 // uninterrupted run ends: byte-identical weights and optimizer state, the same
 // logged losses. Three interruptions: after a step, in the middle of writing a
-// checkpoint, and a corrupted newest checkpoint (skipped with a warning).
+// checkpoint, and a corrupted newest checkpoint (skipped with a warning); and
+// the same for a bf16 run (model.precision=bf16), whose checkpoints hold its
+// float32 master weights.
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -91,19 +94,19 @@ static char *losses(const char *run) {
     return out.data;
 }
 
-static void compare_with_straight(test_case *tc, const char *run) {
+static void compare_runs(test_case *tc, const char *straight, const char *run) {
     const char *files[] = {"model.safetensors", "optimizer.safetensors", "ema/model.safetensors"};
     for (int i = 0; i < 3; i++) {
         char a[256], b[256];
-        snprintf(a, sizeof a, "%s/straight/step-000012/%s", work, files[i]);
+        snprintf(a, sizeof a, "%s/%s/step-000012/%s", work, straight, files[i]);
         snprintf(b, sizeof b, "%s/%s/step-000012/%s", work, run, files[i]);
         CHECK(tc, same_file(a, b), "%s: %s differs from the uninterrupted run's", run, files[i]);
     }
     char a[256], b[256];
-    snprintf(a, sizeof a, "%s/straight/average-last-2/model.safetensors", work);
+    snprintf(a, sizeof a, "%s/%s/average-last-2/model.safetensors", work, straight);
     snprintf(b, sizeof b, "%s/%s/average-last-2/model.safetensors", work, run);
     CHECK(tc, same_file(a, b), "%s: the average of the last checkpoints differs from the uninterrupted run's", run);
-    char *x = losses("straight"), *y = losses(run);
+    char *x = losses(straight), *y = losses(run);
     CHECK(tc, x && y && strlen(x) > 100 && !strcmp(x, y), "%s: logged losses differ:\n%s\nvs\n%s", run, x, y);
     free(x);
     free(y);
@@ -114,7 +117,7 @@ static void killed_after_step(test_case *tc) {
     CHECK(tc, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the run was not killed (status %d)", st);
     st = train("after_step", NULL, "--resume");
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
-    compare_with_straight(tc, "after_step");
+    compare_runs(tc, "straight", "after_step");
 }
 
 static void killed_in_checkpoint(test_case *tc) {
@@ -125,7 +128,7 @@ static void killed_in_checkpoint(test_case *tc) {
     CHECK(tc, !path_exists(path), "a checkpoint killed while written appeared under its final name");
     st = train("in_ckpt", NULL, "--resume");
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
-    compare_with_straight(tc, "in_ckpt");
+    compare_runs(tc, "straight", "in_ckpt");
 }
 
 static void corrupt_checkpoint_skipped(test_case *tc) {
@@ -144,7 +147,35 @@ static void corrupt_checkpoint_skipped(test_case *tc) {
     CHECK(tc, f != NULL, "cannot open %s", path);
     st = train("corrupt", NULL, "--resume"); // falls back to step 4 and redoes 5..12
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
-    compare_with_straight(tc, "corrupt");
+    compare_runs(tc, "straight", "corrupt");
+}
+
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (f) fclose(f);
+    return n;
+}
+
+// A bf16 run killed after step 6 and resumed ends where its uninterrupted run
+// ends; its checkpoints are float32 master weights (the fp32 run's size), and
+// other values than the fp32 run's (the precision took effect).
+static void bf16_killed_after_step(test_case *tc) {
+    const char *bf16 = "model.precision=bf16";
+    int st = train_args("bf16_straight", NULL, (const char *[]){bf16, NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "the uninterrupted bf16 run failed (status %d)", st);
+    st = train_args("bf16_after_step", "GEMMAKD_TEST_KILL_AFTER_STEP=6", (const char *[]){bf16, NULL});
+    CHECK(tc, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the run was not killed (status %d)", st);
+    st = train_args("bf16_after_step", NULL, (const char *[]){bf16, "--resume", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
+    if (tc->failed) return;
+    compare_runs(tc, "bf16_straight", "bf16_after_step");
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s/straight/step-000012/model.safetensors", work);
+    snprintf(b, sizeof b, "%s/bf16_straight/step-000012/model.safetensors", work);
+    CHECK(tc, file_size(a) > 0 && file_size(a) == file_size(b), "the bf16 run's checkpoint has %ld bytes, fp32's %ld",
+          file_size(b), file_size(a));
+    CHECK(tc, !same_file(a, b), "the bf16 run ended with the fp32 run's weights");
 }
 
 // Loads the weights of a model dir under work/ (NULL on failure).
@@ -235,6 +266,7 @@ int main(int argc, char **argv) {
     test_run("killed_while_writing_a_checkpoint", killed_in_checkpoint);
     test_run("corrupt_newest_checkpoint_skipped", corrupt_checkpoint_skipped);
     test_run("ema_and_average_match_references", ema_and_average_match_references);
+    test_run("bf16_killed_after_a_step", bf16_killed_after_step);
     dir_remove_tree(work, &err);
     return test_main_result();
 }

@@ -67,6 +67,8 @@ typedef struct {
     double alpha, temperature, beta;
     bool t2_scale;
     bool from_cache;   // distil from a full-vocabulary top-k cache instead of the in-process teacher
+    const char *precision, *teacher_precision; // model.precision / teacher.precision ("" or NULL: fp32)
+    double tolerance;  // of the weight change against -grad, relative to the gradient's largest value (0: 1e-4)
 } variant;
 
 // A copy of the fixture teacher whose gemmakd.json records tokenizer `sha`
@@ -147,6 +149,8 @@ static void check_step(test_case *tc, const variant *v) {
         rc.kd.beta = v->beta;
         rc.kd.t2_scale = v->t2_scale;
     }
+    snprintf(rc.model.precision, RC_NAME, "%s", v->precision ? v->precision : "fp32");
+    snprintf(rc.teacher.precision, RC_NAME, "%s", v->teacher_precision ? v->teacher_precision : "");
     if (r == 0) r = run_config_validate(&rc, "test", &err);
     if (r == 0) r = trainer_run(&rc, false, &err);
     if (r == 0) r = model_load_dir(rc.model.from, &before, &err);
@@ -168,7 +172,8 @@ static void check_step(test_case *tc, const variant *v) {
             worst = fmax(worst, fmax(0, fabs((w1 - w0) + grad[i]) - ulps));
             scale = fmax(scale, fabs(grad[i]));
         }
-        CHECK(tc, worst <= 1e-4 * scale, "%s: weight change differs from -grad by %.3g (relative)", p->name,
+        double tol = v->tolerance > 0 ? v->tolerance : 1e-4;
+        CHECK(tc, worst <= tol * scale, "%s: weight change differs from -grad by %.3g (relative)", p->name,
               worst / scale);
         free(grad);
     }
@@ -178,15 +183,24 @@ static void check_step(test_case *tc, const variant *v) {
     dir_remove_tree(dir, &err);
 }
 
-static void packed_window(test_case *tc) { check_step(tc, &(variant){false, "grad", NULL, 0, 1, 0, false, false}); }
-static void sft_window(test_case *tc) { check_step(tc, &(variant){true, "grad_sft", NULL, 0, 1, 0, false, false}); }
+static void packed_window(test_case *tc) { check_step(tc, &(variant){false, "grad", NULL, 0, 1, 0, false, false, NULL, NULL, 0}); }
+static void sft_window(test_case *tc) { check_step(tc, &(variant){true, "grad_sft", NULL, 0, 1, 0, false, false, NULL, NULL, 0}); }
 static void distill_forward_kl(test_case *tc) {
-    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, false});
+    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, false, NULL, NULL, 0});
 }
 static void distill_from_cache(test_case *tc) {
-    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, true});
+    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, true, NULL, NULL, 0});
 }
-static void distill_jsd(test_case *tc) { check_step(tc, &(variant){false, "grad_jsd", "jsd", 1.0, 1.0, 0.3, false, false}); }
+static void distill_jsd(test_case *tc) { check_step(tc, &(variant){false, "grad_jsd", "jsd", 1.0, 1.0, 0.3, false, false, NULL, NULL, 0}); }
+// The bf16 recipe (bf16 weights into the products, bf16 gradients, float32 master
+// weights): the same step within what bf16 allows, for a bf16 student and for a
+// bf16 teacher of an fp32 student.
+static void bf16_student(test_case *tc) {
+    check_step(tc, &(variant){false, "grad", NULL, 0, 1, 0, false, false, "bf16", NULL, 5e-2});
+}
+static void bf16_teacher(test_case *tc) {
+    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, false, "fp32", "bf16", 2e-2});
+}
 
 // A teacher trained with another tokenizer is refused, naming both.
 static void teacher_tokenizer_mismatch(test_case *tc) {
@@ -210,6 +224,8 @@ int main(void) {
     test_run("sgd_step_distill_forward_kl_tau2_alpha", distill_forward_kl);
     test_run("sgd_step_distill_jsd", distill_jsd);
     test_run("sgd_step_distill_from_full_cache", distill_from_cache);
+    test_run("sgd_step_bf16_student_near_minus_autograd", bf16_student);
+    test_run("sgd_step_bf16_teacher_fp32_student_near_minus_autograd", bf16_teacher);
     test_run("teacher_tokenizer_mismatch_refused", teacher_tokenizer_mismatch);
     return test_main_result();
 }

@@ -17,7 +17,7 @@
 
 #include "data/loader.h"
 #include "model/checkpoint.h"
-#include "train/optim.h"
+#include "model/optim.h"
 
 typedef struct {
     int64_t step;        // optimizer steps taken (including skipped non-finite ones)

@@ -29,6 +29,8 @@ static const key_spec keys[] = {
     KEY("model.config", K_STRING, model.config, NULL),
     KEY("model.from", K_STRING, model.from, NULL),
     KEY("model.init_seed", K_INT64, model.init_seed, NULL),
+    KEY("model.device", K_STRING, model.device, ENGINE_DEVICES),
+    KEY("model.precision", K_STRING, model.precision, ENGINE_PRECISIONS),
     KEY("data.train", K_PATHS, data.train, NULL),
     KEY("data.val", K_PATHS, data.val, NULL),
     KEY("data.seq_len", K_INT, data.seq_len, NULL),
@@ -50,6 +52,8 @@ static const key_spec keys[] = {
     KEY("schedule.decay_fraction", K_DOUBLE, schedule.decay_fraction, NULL),
     KEY("teacher.model", K_STRING, teacher.model, NULL),
     KEY("teacher.cache", K_STRING, teacher.cache, NULL),
+    KEY("teacher.device", K_STRING, teacher.device, ENGINE_DEVICES),
+    KEY("teacher.precision", K_STRING, teacher.precision, ENGINE_PRECISIONS),
     KEY("kd.loss", K_STRING, kd.loss, "forward_kl|reverse_kl|jsd"),
     KEY("kd.sparse", K_STRING, kd.sparse, "auto|topk_renorm|topk_bucket|sampled"),
     KEY("kd.alpha", K_DOUBLE, kd.alpha, NULL),
@@ -69,6 +73,8 @@ enum { N_KEYS = sizeof keys / sizeof keys[0] };
 void run_config_defaults(run_config *rc) {
     memset(rc, 0, sizeof *rc);
     rc->model.init_seed = -1; // = seed
+    snprintf(rc->model.device, RC_NAME, "cpu");
+    snprintf(rc->model.precision, RC_NAME, "fp32");
     rc->batch.size = 8;
     rc->train.head_chunk = 1024;
     rc->train.max_bad_steps = 10;
@@ -384,7 +390,22 @@ int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
     NEED(rc->threads >= 0 && rc->train.head_chunk > 0 && rc->train.max_bad_steps > 0,
          "'threads', 'train.head_chunk' and 'train.max_bad_steps' must be positive");
 #undef NEED
+    engine_backend b;
+    if (run_config_backend(rc, &b, err) || run_config_teacher_backend(rc, &b, err)) {
+        err->code = GK_EINPUT;
+        return gk_wrap(err, "%s", src);
+    }
     return 0;
+}
+
+int run_config_backend(const run_config *rc, engine_backend *b, gk_err *err) {
+    return engine_backend_parse(rc->model.device, rc->model.precision, "model.device/model.precision", b, err);
+}
+
+int run_config_teacher_backend(const run_config *rc, engine_backend *b, gk_err *err) {
+    const char *device = rc->teacher.device[0] ? rc->teacher.device : rc->model.device;
+    const char *precision = rc->teacher.precision[0] ? rc->teacher.precision : rc->model.precision;
+    return engine_backend_parse(device, precision, "teacher.device/teacher.precision", b, err);
 }
 
 static void yaml_string(strbuf *sb, const char *s) { sb_json_string(sb, s, strlen(s)); } // JSON strings are YAML

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/strbuf.h"
+#include "model/engine.h"
 
 enum { RC_MAX_PATTERNS = 16, RC_PATH = 512, RC_NAME = 32 };
 
@@ -26,6 +27,8 @@ typedef struct {
         char config[RC_PATH]; // new model from a config.json ...
         char from[RC_PATH];   // ... or continue from a model dir
         int64_t init_seed;    // seed of the random init (default: seed)
+        char device[RC_NAME]; // cpu | cuda
+        char precision[RC_NAME]; // fp32 | bf16
     } model;
     struct {
         rc_paths train, val;
@@ -50,6 +53,7 @@ typedef struct {
     } schedule;
     struct {
         char model[RC_PATH], cache[RC_PATH];
+        char device[RC_NAME], precision[RC_NAME]; // of an in-process teacher; "" = the student's
     } teacher;
     struct {
         char loss[RC_NAME];   // forward_kl | reverse_kl | jsd
@@ -82,5 +86,9 @@ void run_config_defaults(run_config *rc);
 int run_config_validate(const run_config *rc, const char *source, gk_err *err);
 // The resolved config as YAML, every key written out.
 void run_config_to_yaml(const run_config *rc, strbuf *out);
+// The backends of the student (model.device, model.precision) and of an in-process
+// teacher (teacher.device, teacher.precision, each defaulting to the student's).
+int run_config_backend(const run_config *rc, engine_backend *b, gk_err *err);
+int run_config_teacher_backend(const run_config *rc, engine_backend *b, gk_err *err);
 
 #endif

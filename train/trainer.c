@@ -11,7 +11,7 @@
 #include "common/progress.h"
 #include "common/timer.h"
 #include "model/average.h"
-#include "model/gemma2.h"
+#include "model/engine.h"
 #include "model/init.h"
 #include "distill/kd_head.h"
 #include "distill/teacher_cache.h"
@@ -22,11 +22,9 @@
 
 typedef struct {
     const run_config *rc;
-    model_state model;
-    float *grads;             // [layout.n_floats]
+    model_state model;        // the float32 master weights
     float *ema;               // [layout.n_floats] the weight EMA (ema.decay > 0), else NULL
-    weights_f32 w, g;
-    acts_f32 acts;            // [micro, T]
+    engine *engine;           // the student on its backend: [micro, T] with gradients
     optimizer opt;
     lr_schedule sched;
     loader *train, *val;
@@ -101,14 +99,26 @@ static int setup_kd_head(trainer *t, gk_err *err) {
     return kd_head_init(&t->kd, &kd, head_chunk(t), err);
 }
 
-// The in-process teacher.
+// The in-process teacher, on its own backend (the student's unless teacher.device/precision say otherwise).
 static int setup_teacher(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
-    if (setup_kd_head(t, err) ||
-        online_teacher_open(&t->teacher, rc->teacher.model, t->model.cfg.vocab_size, t->tokenizer_sha256, t->micro_b,
-                            t->T, err))
+    engine_backend backend;
+    if (run_config_teacher_backend(rc, &backend, err) || setup_kd_head(t, err) ||
+        online_teacher_open(&t->teacher, rc->teacher.model, backend, t->model.cfg.vocab_size, t->tokenizer_sha256,
+                            t->micro_b, t->T, err))
         return -1;
     return kd_head_use_teacher(&t->kd, &t->teacher, head_chunk(t), t->model.cfg.vocab_size, err);
+}
+
+// The student on its backend, with the optimizer (and EMA) attached; prints what runs the products.
+static int setup_engine(trainer *t, gk_err *err) {
+    const run_config *rc = t->rc;
+    engine_backend backend;
+    if (run_config_backend(rc, &backend, err) ||
+        engine_open(&t->engine, &t->model, backend, t->micro_b, t->T, true, err) ||
+        engine_attach_optimizer(t->engine, &t->opt, t->ema, rc->ema.decay, err))
+        return -1;
+    return engine_backend_report(backend, "student", err);
 }
 
 // The teacher-logit cache: sparse rows for the forward-KL family of objectives.
@@ -151,13 +161,10 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     int64_t per_step = (int64_t)rc->batch.size * t->T;
     t->total_steps = rc->train.steps ? rc->train.steps : (rc->train.tokens + per_step - 1) / per_step;
     if (dir_create_parents(rc->run_dir, err) || save_resolved_config(rc, err) || setup_model(t, err)) return -1;
-    if (!(t->grads = param_buffer_alloc(&t->model.layout, err))) return -1;
     if (rc->ema.decay > 0) {
         if (!(t->ema = param_buffer_alloc(&t->model.layout, err))) return -1;
         memcpy(t->ema, t->model.params, t->model.layout.n_floats * sizeof(float)); // e_0 = the initial weights
     }
-    weights_point_f32(&t->model.layout, t->model.params, &t->w);
-    weights_point_f32(&t->model.layout, t->grads, &t->g);
     optim_kind kind = strcmp(rc->optim.name, "sgd") ? OPTIM_ADAMW : OPTIM_SGD;
     if (optimizer_init(&t->opt, kind, rc->optim.betas[0], rc->optim.betas[1], rc->optim.eps, rc->optim.weight_decay,
                        &t->model.layout, err))
@@ -180,7 +187,7 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     if (!t->micro || !t->tokens || !t->targets) return -1;
     for (int k = 0; k < t->accum; k++)
         if (loader_batch_alloc(&t->micro[k], (size_t)t->micro_b, (size_t)t->T, err)) return -1;
-    if (acts_init_f32(&t->acts, &t->model.cfg, t->micro_b, t->T, true, err)) return -1;
+    if (setup_engine(t, err)) return -1;
     if (rc->teacher.model[0] && setup_teacher(t, err)) return -1;
     if (rc->teacher.cache[0] && setup_cache(t, err)) return -1;
     loader_get_cursor(t->train, &t->state.cursor);
@@ -191,6 +198,7 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
             int r = ckpt_load(dir, &t->model, &t->opt, &t->state, err);
             if (r == 0) r = loader_set_cursor(t->train, &t->state.cursor, err);
             if (r == 0 && t->ema) r = resume_ema(t, dir, err);
+            if (r == 0) r = engine_sync_device(t->engine, err); // the loaded state to where the kernels run
             if (r == 0) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)t->state.step);
             free(dir);
             if (r) return -1;
@@ -207,16 +215,14 @@ static void teardown(trainer *t) {
     free(t->targets);
     if (t->train) loader_close(t->train);
     if (t->val) loader_close(t->val);
-    acts_free_f32(&t->acts);
+    engine_close(t->engine);
     if (t->rc->teacher.model[0]) online_teacher_close(&t->teacher);
     if (t->cache) {
         teacher_cache_rows_free(&t->cache_rows);
         teacher_cache_close(t->cache);
     }
-    free(t->kd.teacher_logits);
-    free(t->kd.row_sums);
+    kd_head_free(&t->kd);
     optimizer_free(&t->opt);
-    free(t->grads);
     free(t->ema);
     model_state_free(&t->model);
 }
@@ -228,24 +234,18 @@ static int micro_step(trainer *t, loader_batch *b, double scale, bool with_grads
     loader_batch_stage(b, (size_t)t->micro_b, t->tokens, b->doc_begin, t->targets);
     token_batch batch = {.B = t->micro_b, .T = t->T, .tokens = t->tokens, .doc_begin = b->doc_begin};
     xent_ctx xent = {.targets = t->targets, .scale = scale};
-    if (model_forward_f32(&t->model.cfg, &t->w, &t->acts, &batch, 0, err)) return -1;
-    weights_f32 *grads = with_grads ? &t->g : NULL;
+    head_loss head = {.kind = HEAD_XENT, .xent = &xent, .chunk = t->rc->train.head_chunk, .grads = with_grads};
+    if (engine_forward(t->engine, &batch, 0, err)) return -1;
     if (t->distill && with_grads) { // training steps distil; evaluation stays plain cross-entropy
         if (t->cache ? teacher_cache_batch(t->cache, b, &t->cache_rows, err)
                      : online_teacher_forward(&t->teacher, &batch, err))
             return -1;
         t->kd.targets = t->targets;
         t->kd.scale = scale;
-        t->kd.teacher_hidden = t->cache ? NULL : t->teacher.acts.xn_final;
-        if (model_head_f32(&t->model.cfg, &t->w, &t->acts, grads, kd_head_f32, &t->kd, t->rc->train.head_chunk, loss,
-                           err))
-            return -1;
-    } else if (model_head_f32(&t->model.cfg, &t->w, &t->acts, grads, xent_head_f32, &xent, t->rc->train.head_chunk,
-                              loss, err)) {
-        return -1;
+        head = kd_head_loss(&t->kd, t->rc->train.head_chunk, true);
     }
-    if (with_grads) model_backward_f32(&t->model.cfg, &t->w, &t->g, &t->acts, 0);
-    return 0;
+    if (engine_head(t->engine, &head, loss, err) || kd_head_check(&t->kd, err)) return -1;
+    return with_grads ? engine_backward(t->engine, err) : 0;
 }
 
 // One optimizer step: *loss is the mean over the step's trained targets.
@@ -255,7 +255,7 @@ static int train_step(trainer *t, double lr, double *loss, double *norm, bool *s
         if (loader_next(t->train, (size_t)t->micro_b, &t->micro[k], err)) return -1;
         trained += loader_batch_targets(&t->micro[k]);
     }
-    memset(t->grads, 0, t->model.layout.n_floats * sizeof(float));
+    engine_zero_grads(t->engine);
     memset(&t->kd.sums, 0, sizeof t->kd.sums);
     *loss = 0;
     for (int k = 0; k < t->accum; k++) {
@@ -264,13 +264,9 @@ static int train_step(trainer *t, double lr, double *loss, double *norm, bool *s
         *loss += part;
     }
     t->step_sums = t->kd.sums;
-    *norm = grad_norm(&t->model.layout, t->grads);
+    *norm = engine_grad_norm(t->engine);
     *skipped = !isfinite(*loss) || !isfinite(*norm);
-    if (!*skipped) {
-        grad_clip(&t->model.layout, t->grads, *norm, t->rc->optim.grad_clip);
-        optimizer_step(&t->opt, t->model.params, t->grads, lr);
-        if (t->ema) ema_update(t->ema, t->model.params, t->rc->ema.decay, t->model.layout.n_floats);
-    }
+    if (!*skipped) engine_optimizer_step(t->engine, lr, (float)grad_clip_scale(*norm, t->rc->optim.grad_clip));
     t->state.tokens_seen += (int64_t)t->accum * t->micro_b * t->T;
     loader_get_cursor(t->train, &t->state.cursor);
     return 0;
@@ -317,9 +313,9 @@ static int log_step(trainer *t, double loss, double lr, double norm, bool skippe
 
 // Validation loss of other weights (the EMA, an average) with the run's buffers.
 static int evaluate_weights(trainer *t, const float *params, double *val_loss, int64_t *n, gk_err *err) {
-    weights_point_f32(&t->model.layout, (float *)params, &t->w);
+    if (engine_load_weights(t->engine, params, err)) return -1;
     int r = evaluate(t, val_loss, n, err);
-    weights_point_f32(&t->model.layout, t->model.params, &t->w);
+    if (engine_load_weights(t->engine, NULL, err)) return -1; // back to the master weights
     return r;
 }
 
@@ -327,7 +323,7 @@ static int log_eval(trainer *t, gk_err *err) {
     double val_loss, ema_loss = 0;
     int64_t n;
     if (evaluate(t, &val_loss, &n, err)) return -1;
-    if (t->ema && evaluate_weights(t, t->ema, &ema_loss, &n, err)) return -1;
+    if (t->ema && (engine_sync_host(t->engine, err) || evaluate_weights(t, t->ema, &ema_loss, &n, err))) return -1;
     strbuf sb = {0};
     sb_printf(&sb, "{\"step\": %lld, \"val_loss\": %.9g, ", (long long)t->state.step, val_loss);
     if (t->ema) sb_printf(&sb, "\"val_loss_ema\": %.9g, ", ema_loss);
@@ -380,6 +376,7 @@ static int run_loop(trainer *t, gk_err *err) {
         if (t->val && rc->eval.every && t->state.step % rc->eval.every == 0 && log_eval(t, err)) return -1;
         test_kill_point(t->state.step);
         bool save = (rc->checkpoint.every && t->state.step % rc->checkpoint.every == 0) || t->state.step == t->total_steps;
+        if (save && engine_sync_host(t->engine, err)) return -1;
         if (save && ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->ema, t->tokenizer_sha256,
                               rc->checkpoint.keep, err))
             return -1;

@@ -1,6 +1,6 @@
 // The GPU backend's own entry points, beside the templated kernels (suffix
-// _cuda in model/kernels_api.inc): device discovery, bf16 transfers, peak
-// memory. Declared in C; defined in model/cuda/*.cu.
+// _cuda in model/kernels_api.inc): device discovery and bf16 transfers.
+// Declared in C; defined in model/cuda/*.cu.
 #ifndef GK_CUDA_H
 #define GK_CUDA_H
 
@@ -21,11 +21,6 @@ int gk_cuda_probe(char *what, size_t n);
 // Host float32 <-> device bf16 (round to nearest even), n values.
 int gk_cuda_upload_bf16(gk_bf16 *dst, const float *host_src, size_t n, gk_err *err);
 int gk_cuda_download_bf16(float *host_dst, const gk_bf16 *src, size_t n, gk_err *err);
-void gk_cuda_zero(void *p, size_t bytes);
-// Waits for the device; a kernel's failure is reported (file, line, CUDA's message) and exits.
-void gk_cuda_sync(void);
-// Peak device memory allocated through buffer_alloc_cuda, in bytes.
-size_t gk_cuda_peak_bytes(void);
 
 #ifdef __cplusplus
 }

@@ -70,7 +70,7 @@ extern "C" void buffer_free_cuda(void *p) {
     CUDA_CHECK(cudaFree(p));
 }
 
-extern "C" size_t gk_cuda_peak_bytes(void) { return peak_bytes; }
+extern "C" size_t buffer_peak_bytes_cuda(void) { return peak_bytes; }
 
 extern "C" void buffer_upload_cuda(void *dst, const void *host_src, size_t bytes) {
     CUDA_CHECK(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
@@ -80,9 +80,9 @@ extern "C" void buffer_download_cuda(void *host_dst, const void *src, size_t byt
     CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 
-extern "C" void gk_cuda_sync(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
+extern "C" void buffer_sync_cuda(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 
-extern "C" void gk_cuda_zero(void *p, size_t bytes) { CUDA_CHECK(cudaMemset(p, 0, bytes)); }
+extern "C" void buffer_zero_cuda(void *p, size_t bytes) { CUDA_CHECK(cudaMemset(p, 0, bytes)); }
 
 __global__ void fill_i32_kernel(int32_t *x, int32_t value, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
