@@ -8,7 +8,7 @@ BLAS_LIB = /usr/lib/x86_64-linux-gnu/openblas-openmp
 HDF5_INC = /usr/include/hdf5/serial
 HDF5_LIB = /usr/lib/x86_64-linux-gnu/hdf5/serial
 
-CFLAGS  ?= -O3 -march=native
+CFLAGS  ?= -O3 -march=native -mprefer-vector-width=512
 CFLAGS  += -std=c17 -D_GNU_SOURCE -fopenmp -fno-trapping-math -fno-math-errno -Wall -Wextra -Werror -I. -I$(BLAS_INC) -I$(HDF5_INC) -MMD -MP
 LDFLAGS += -fopenmp -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -L$(HDF5_LIB)
 LDLIBS  += -ldnnl -lopenblas -lhdf5 -lzstd -lyaml -lm

@@ -128,7 +128,7 @@ static int head_impl(void *p, const head_loss *h, double *loss, gk_err *err) {
         FN(buffer_upload)(s->targets, h->xent->targets, N * sizeof *s->targets);
         xent_ctx x = *h->xent;
         x.targets = s->targets;
-        return FN(model_head)(s->cfg, &s->w, &s->acts, grads, FN(xent_head), &x, (int)chunk, loss, err);
+        return FN(model_head_xent)(s->cfg, &s->w, &s->acts, grads, &x, (int)chunk, loss, err);
     }
     size_t cells = chunk * (size_t)s->cfg->vocab_size;
     host_head c = {h, gk_malloc(cells * sizeof(float), err), h->grads ? gk_malloc(cells * sizeof(float), err) : NULL};
@@ -145,8 +145,7 @@ static int head_impl(void *p, const head_loss *h, double *loss, gk_err *err) {
     if (need_acts(s, err)) return -1;
     FN(weights) *grads = h->grads ? &s->g : NULL;
     // On the CPU the logits are host float32 already: the callback runs on them directly.
-    if (h->kind == HEAD_XENT)
-        return FN(model_head)(s->cfg, &s->w, &s->acts, grads, FN(xent_head), (void *)h->xent, h->chunk, loss, err);
+    if (h->kind == HEAD_XENT) return FN(model_head_xent)(s->cfg, &s->w, &s->acts, grads, h->xent, h->chunk, loss, err);
     return FN(model_head)(s->cfg, &s->w, &s->acts, grads, h->fn, h->ctx, h->chunk, loss, err);
 }
 #endif

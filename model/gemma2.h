@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "model/config.h"
+#include "model/kernels.h"
 #include "model/params.h"
 
 // A batch of B rows of T tokens. Documents are packed: attention never
@@ -24,13 +25,6 @@ typedef struct {
 // Per-token document starts from a sorted list of start indices into one row of T tokens.
 int doc_begin_from_starts(const int64_t *starts, size_t n_starts, int T, int32_t *doc_begin, gk_err *err);
 
-// Cross-entropy head callback context (see model_head_*): targets[i] is the
-// token predicted at position i, or -1 for no loss there.
-typedef struct {
-    const int32_t *targets; // [B*T] (device memory for the GPU's xent_head_cuda)
-    double scale;           // each token's loss is multiplied by this (1/count for a mean)
-    float *logprobs;        // optional host [B*T]: log p(target) per position (NaN where target < 0)
-} xent_ctx;
 
 #define GK_TEMPLATE "model/gemma2_api.inc"
 #include "model/precisions.h"

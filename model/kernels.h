@@ -32,6 +32,14 @@ typedef struct {
     float lr, wd, beta1, beta2, eps, step_size, bc2_sqrt;
 } adamw_coeffs;
 
+// Cross-entropy over a chunked head (xent_fused, xent_head): targets[i] is the
+// token predicted at position i, or -1 for no loss there.
+typedef struct {
+    const int32_t *targets; // [B*T] (device memory on the GPU)
+    double scale;           // each token's loss is multiplied by this (1/count for a mean)
+    float *logprobs;        // optional host [B*T]: log p(target) per position (NaN where target < 0)
+} xent_ctx;
+
 #define GK_TEMPLATE "model/kernels_api.inc"
 #include "model/precisions.h"
 

@@ -322,7 +322,7 @@ static void optimizer_updates(test_case *tc) {
     free(pf), free(ph), free(wh);
 }
 
-// The fast functions against libm in double over dense sweeps.
+// The fast functions against libm in double over dense sweeps (2 ulp at most).
 static void fast_math(test_case *tc) {
     double worst_exp = 0, worst_tanh = 0;
     for (int i = 0; i <= 2000000; i++) {
@@ -333,13 +333,22 @@ static void fast_math(test_case *tc) {
         double t = tanh((double)y), gt = fast_tanhf(y);
         if (t != 0) worst_tanh = fmax(worst_tanh, fabs(gt - t) / fabs(t));
     }
-    for (int i = 1; i < 100000; i++) { // near zero, where tanh(x) ~ x
+    double worst_expm1 = 0;
+    for (int i = 0; i <= 2000000; i++) {
+        float x = -30.0f + 60.0f * (float)i / 2000000.0f;
+        double e = expm1((double)x);
+        if (e != 0) worst_expm1 = fmax(worst_expm1, fabs(fast_expm1f(x) - e) / fabs(e));
+    }
+    for (int i = 1; i < 100000; i++) { // near zero, where tanh(x) ~ x and expm1(x) ~ x
         float y = (float)i * 1e-7f;
         worst_tanh = fmax(worst_tanh, fabs(fast_tanhf(y) - tanh((double)y)) / tanh((double)y));
+        worst_tanh = fmax(worst_tanh, fabs(fast_tanhf(-y) - tanh((double)-y)) / tanh((double)y));
+        worst_expm1 = fmax(worst_expm1, fabs(fast_expm1f(-y) - expm1((double)-y)) / -expm1((double)-y));
     }
     // 2 ulp of float32 is 2^-22 ~ 2.4e-7 relative.
     CHECK(tc, worst_exp < 2.4e-7, "fast_expf relative error %.3g", worst_exp);
     CHECK(tc, worst_tanh < 2.4e-7, "fast_tanhf relative error %.3g", worst_tanh);
+    CHECK(tc, worst_expm1 < 2.4e-7, "fast_expm1f relative error %.3g", worst_expm1);
     CHECK(tc, fast_expf(-200.0f) >= 0 && fast_expf(-200.0f) < 1e-44f, "fast_expf(-200) = %g", fast_expf(-200.0f));
     CHECK(tc, fast_tanhf(50.0f) == 1.0f && fast_tanhf(-50.0f) == -1.0f, "tanh saturation");
 }

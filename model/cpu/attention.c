@@ -10,9 +10,13 @@
 #include "model/real.h"
 #include "model/cpu/acc_gemm.h"
 
+enum { ROW_ALIGN = 16 }; // score rows start on a 64-byte boundary: whole-row loops vectorise without scalar ends
+
+static int round_up(int n) { return (n + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN; }
+
 // real_acc values of one thread's work space.
 static size_t thread_floats(const attn_shape *s, bool backward) {
-    size_t head = (size_t)s->T * s->head_dim, block = (size_t)ATTN_BLOCK * s->T;
+    size_t head = (size_t)s->T * s->head_dim, block = (size_t)ATTN_BLOCK * round_up(s->T);
     return backward ? 5 * head + 3 * block : 4 * head + block;
 }
 
@@ -28,14 +32,15 @@ static inline int first_key(const attn_shape *s, int b, int i) {
     return lo;
 }
 
-// Query block [i0, i0+m) and the keys [lo, lo+nk) its mask allows.
+// Query block [i0, i0+m) and the keys [lo, lo+nk) its mask allows; its scores
+// are [m, ld] with ld = nk rounded up (the columns past nk are never used).
 typedef struct {
-    int i0, m, lo, nk;
+    int i0, m, lo, nk, ld;
 } block_span;
 
 static block_span block_at(const attn_shape *s, int b, int i0) {
     int i1 = i0 + ATTN_BLOCK < s->T ? i0 + ATTN_BLOCK : s->T, lo = first_key(s, b, i0);
-    return (block_span){i0, i1 - i0, lo, i1 - lo};
+    return (block_span){i0, i1 - i0, lo, i1 - lo, round_up(i1 - lo)};
 }
 
 // dst [T, hd] (real_acc) = the head's columns of x [B*T, ld] for row b.
@@ -77,32 +82,33 @@ static void gather_qkv(head_rows *h, const real *q, const real *k, const real *v
 static void block_scores(real_acc *S, const head_rows *h, const attn_shape *s, const block_span *sp) {
     int hd = s->head_dim;
     acc_gemm(false, true, sp->m, sp->nk, hd, (real_acc)s->scale, h->q + (size_t)sp->i0 * hd, hd,
-             h->k + (size_t)sp->lo * hd, hd, 0, S, sp->nk);
+             h->k + (size_t)sp->lo * hd, hd, 0, S, sp->ld);
     if (s->softcap > 0) {
         real_acc cap = (real_acc)s->softcap;
-        size_t n = (size_t)sp->m * sp->nk;
+        size_t n = (size_t)sp->m * sp->ld;
 #pragma omp simd
         for (size_t x = 0; x < n; x++) S[x] = ACC_TANH(S[x] / cap) * cap;
     }
 }
 
-// Scores of the block -> probabilities in place (zero outside each query's keys); lse per query.
+// Scores of the block -> probabilities in place (zero outside each query's
+// keys); lse per query. The loops run over whole rows with the mask as a
+// condition, which vectorises better than short ranges with ragged ends.
 static void block_softmax(real_acc *S, real_acc *lse_bh, const attn_shape *s, int b, const block_span *sp) {
     for (int r = 0; r < sp->m; r++) {
         int i = sp->i0 + r, j0 = first_key(s, b, i) - sp->lo, j1 = i - sp->lo + 1; // allowed keys [j0, j1)
-        real_acc *row = S + (size_t)r * sp->nk, mx = row[j0], sum = 0;
+        real_acc *row = S + (size_t)r * sp->ld, mx = row[j0], sum = 0;
 #pragma omp simd reduction(max : mx)
-        for (int j = j0; j < j1; j++) mx = row[j] > mx ? row[j] : mx;
+        for (int j = 0; j < sp->ld; j++) mx = j >= j0 && j < j1 && row[j] > mx ? row[j] : mx;
 #pragma omp simd reduction(+ : sum)
-        for (int j = j0; j < j1; j++) {
-            row[j] = ACC_EXP(row[j] - mx);
+        for (int j = 0; j < sp->ld; j++) {
+            real_acc e = ACC_EXP(row[j] - mx);
+            row[j] = j >= j0 && j < j1 ? e : 0;
             sum += row[j];
         }
         real_acc inv = 1 / sum;
-        for (int j = 0; j < j0; j++) row[j] = 0;
 #pragma omp simd
-        for (int j = j0; j < j1; j++) row[j] *= inv;
-        for (int j = j1; j < sp->nk; j++) row[j] = 0;
+        for (int j = 0; j < sp->ld; j++) row[j] *= inv;
         lse_bh[i] = mx + ACC_LOG(sum);
     }
 }
@@ -122,7 +128,7 @@ void FN(attention_forward)(real *out, real_acc *lse, const real *q, const real *
             block_span sp = block_at(s, b, blk * ATTN_BLOCK);
             block_scores(S, &rows, s, &sp);
             block_softmax(S, lse + (size_t)bh * s->T, s, b, &sp);
-            acc_gemm(false, false, sp.m, hd, sp.nk, 1, S, sp.nk, rows.v + (size_t)sp.lo * hd, hd, 0,
+            acc_gemm(false, false, sp.m, hd, sp.nk, 1, S, sp.ld, rows.v + (size_t)sp.lo * hd, hd, 0,
                      o + (size_t)sp.i0 * hd, hd);
         }
         scatter_head(out, o, s->n_heads * hd, b, h * hd, s);
@@ -134,29 +140,24 @@ void FN(attention_forward)(real *out, real_acc *lse, const real *q, const real *
 // dS = P (dP - rowsum(P dP)) (1 - (C/cap)^2) * scale.
 static void block_score_grads(real_acc *P, real_acc *dP, const real_acc *C, const real_acc *lse_bh,
                               const attn_shape *s, int b, const block_span *sp) {
-    real_acc cap = (real_acc)s->softcap, scale = (real_acc)s->scale;
+    real_acc cap = (real_acc)s->softcap, scale = (real_acc)s->scale, inv_cap = cap > 0 ? 1 / cap : 0;
     for (int r = 0; r < sp->m; r++) {
         int i = sp->i0 + r, j0 = first_key(s, b, i) - sp->lo, j1 = i - sp->lo + 1;
-        size_t row = (size_t)r * sp->nk;
+        size_t row = (size_t)r * sp->ld;
         real_acc *p = P + row, *dp = dP + row, l = lse_bh[i], dot = 0;
         const real_acc *c = C + row;
 #pragma omp simd reduction(+ : dot)
-        for (int j = j0; j < j1; j++) {
-            p[j] = ACC_EXP(c[j] - l);
-            dot += p[j] * dp[j];
+        for (int j = 0; j < sp->ld; j++) { // columns past nk hold whatever was there: masked, never multiplied
+            bool in = j >= j0 && j < j1;
+            real_acc e = ACC_EXP(c[j] - l);
+            p[j] = in ? e : 0;
+            dot += in ? p[j] * dp[j] : 0;
         }
-        if (cap > 0) {
 #pragma omp simd
-            for (int j = j0; j < j1; j++) {
-                real_acc t = c[j] / cap;
-                dp[j] = p[j] * (dp[j] - dot) * (1 - t * t) * scale;
-            }
-        } else {
-#pragma omp simd
-            for (int j = j0; j < j1; j++) dp[j] = p[j] * (dp[j] - dot) * scale;
+        for (int j = 0; j < sp->ld; j++) {
+            real_acc t = c[j] * inv_cap; // 0 without a cap: the factor is 1
+            dp[j] = j >= j0 && j < j1 ? p[j] * (dp[j] - dot) * (1 - t * t) * scale : 0;
         }
-        for (int j = 0; j < j0; j++) p[j] = dp[j] = 0;
-        for (int j = j1; j < sp->nk; j++) p[j] = dp[j] = 0;
     }
 }
 
@@ -164,18 +165,18 @@ static void block_score_grads(real_acc *P, real_acc *dP, const real_acc *C, cons
 static void head_backward(real_acc *dq_h, real_acc *dk_h, real_acc *dv_h, const head_rows *rows, const real_acc *dout,
                           const real_acc *lse_bh, real_acc *P, const attn_shape *s, int b) {
     int n_blocks = (s->T + ATTN_BLOCK - 1) / ATTN_BLOCK, hd = s->head_dim;
-    size_t block = (size_t)ATTN_BLOCK * s->T;
-    real_acc *dP = P + block, *C = dP + block; // [m, nk] each
+    size_t block = (size_t)ATTN_BLOCK * round_up(s->T);
+    real_acc *dP = P + block, *C = dP + block; // [m, ld] each
     for (int blk = 0; blk < n_blocks; blk++) {
         block_span sp = block_at(s, b, blk * ATTN_BLOCK);
         const real_acc *q_blk = rows->q + (size_t)sp.i0 * hd, *do_blk = dout + (size_t)sp.i0 * hd;
         const real_acc *k_keys = rows->k + (size_t)sp.lo * hd, *v_keys = rows->v + (size_t)sp.lo * hd;
         block_scores(C, rows, s, &sp);
-        acc_gemm(false, true, sp.m, sp.nk, hd, 1, do_blk, hd, v_keys, hd, 0, dP, sp.nk);
+        acc_gemm(false, true, sp.m, sp.nk, hd, 1, do_blk, hd, v_keys, hd, 0, dP, sp.ld);
         block_score_grads(P, dP, C, lse_bh, s, b, &sp);
-        acc_gemm(false, false, sp.m, hd, sp.nk, 1, dP, sp.nk, k_keys, hd, 0, dq_h + (size_t)sp.i0 * hd, hd);
-        acc_gemm(true, false, sp.nk, hd, sp.m, 1, dP, sp.nk, q_blk, hd, 1, dk_h + (size_t)sp.lo * hd, hd);
-        acc_gemm(true, false, sp.nk, hd, sp.m, 1, P, sp.nk, do_blk, hd, 1, dv_h + (size_t)sp.lo * hd, hd);
+        acc_gemm(false, false, sp.m, hd, sp.nk, 1, dP, sp.ld, k_keys, hd, 0, dq_h + (size_t)sp.i0 * hd, hd);
+        acc_gemm(true, false, sp.nk, hd, sp.m, 1, dP, sp.ld, q_blk, hd, 1, dk_h + (size_t)sp.lo * hd, hd);
+        acc_gemm(true, false, sp.nk, hd, sp.m, 1, P, sp.ld, do_blk, hd, 1, dv_h + (size_t)sp.lo * hd, hd);
     }
 }
 

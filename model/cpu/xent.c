@@ -1,5 +1,6 @@
-// The cross-entropy callback of the chunked head (model/head.c) on the CPU:
-// logits and their gradient in real_acc.
+// Cross-entropy on the CPU: the head's fused chunk (soft-cap, loss and its
+// gradient in one pass over each row while it is in cache), and the callback
+// form over capped logits (for callers that also keep the logits).
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,4 +51,64 @@ double FN(xent_head)(void *ctx_, const real_acc *logits, real_acc *dlogits, size
     }
     free(row_loss);
     return total;
+}
+
+// One row of raw products z [V]: caps it in place, returns -log softmax[target]
+// and, with dx, writes (softmax - onehot) * scale * dcap/dz rounded to storage.
+// e [V]: work space for exp(z - max), so that each value is exponentiated once.
+static real_acc xent_fused_row(real_acc *z, real *dx, real_acc *e, int32_t target, int vocab, real_acc cap,
+                               real_acc scale) {
+    real_acc mx = -INFINITY, sum = 0, inv_cap = cap > 0 ? 1 / cap : 0;
+    if (cap > 0) {
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < vocab; j++) {
+            z[j] = ACC_TANH(z[j] * inv_cap) * cap;
+            mx = z[j] > mx ? z[j] : mx;
+        }
+    } else {
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < vocab; j++) mx = z[j] > mx ? z[j] : mx;
+    }
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < vocab; j++) {
+        e[j] = ACC_EXP(z[j] - mx);
+        sum += e[j];
+    }
+    real_acc nll = mx + ACC_LOG(sum) - z[target], inv_sum = 1 / sum;
+    if (!dx) return nll;
+#pragma omp simd
+    for (int j = 0; j < vocab; j++) {
+        real_acc t = z[j] * inv_cap, p = e[j] * inv_sum - (j == target ? 1 : 0);
+        dx[j] = to_real(p * scale * (1 - t * t)); // dx may be z itself (float32): z[j] is read first
+    }
+    return nll;
+}
+
+double FN(xent_fused)(const xent_ctx *ctx, real_acc *z, real *dx, size_t first, size_t count, int vocab, double cap) {
+    double total = 0; // summed in row order (the ordered region): the same for any thread count
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
+    {
+        real_acc *e = malloc((size_t)vocab * sizeof *e); // a row: small beside the chunk's [count, V]
+        failed = !e;
+#pragma omp for schedule(static, 1) ordered
+        for (size_t r = 0; r < count; r++) {
+            int32_t target = ctx->targets[first + r];
+            real_acc *zr = z + r * vocab;
+            real *dxr = dx ? dx + r * vocab : NULL;
+            double loss = 0;
+            if (target >= 0 && e) {
+                real_acc nll = xent_fused_row(zr, dxr, e, target, vocab, (real_acc)cap, (real_acc)ctx->scale);
+                loss = (double)nll * ctx->scale;
+                if (ctx->logprobs) ctx->logprobs[first + r] = (float)-nll;
+            } else {
+                for (int j = 0; dxr && j < vocab; j++) dxr[j] = to_real(0);
+                if (ctx->logprobs) ctx->logprobs[first + r] = NAN;
+            }
+#pragma omp ordered
+            total += loss;
+        }
+        free(e);
+    }
+    return failed ? NAN : total; // NaN: no memory for a row (the step is then skipped as non-finite)
 }

@@ -1,6 +1,6 @@
-// The cross-entropy callback of the chunked head (model/head.c) on the GPU: a
-// block per row of float logits; loss per row back to the host, summed there
-// in row order (the same total on every run).
+// The chunked head's fused cross-entropy (xent_fused) on the GPU: a block per
+// row of float logits; loss per row back to the host, summed there in row
+// order (the same total on every run).
 #include "model/cuda/common.cuh"
 
 enum { THREADS = 256 };
@@ -21,28 +21,34 @@ __device__ float block_reduce(float x, bool is_max) {
     return result;
 }
 
-// nll[r] = lse(z) - z[target] (NaN where target < 0: no loss there);
-// dz = (softmax(z) - onehot) * scale in float (zeros where target < 0).
-__global__ void xent_kernel(float *nll, float *dlogits, const float *logits, const int32_t *targets, int vocab,
-                            float scale) {
+// One row of raw products z: capped in place (cap > 0); nll[r] = lse - z[target]
+// (NaN where target < 0: no loss there); dx = (softmax - onehot) * scale *
+// (1 - (capped / cap)^2) in bf16 (zeros where target < 0).
+__global__ void xent_fused_kernel(float *nll, bf16 *dx, float *logits, const int32_t *targets, int vocab, float cap,
+                                  float scale) {
     size_t r = blockIdx.x;
-    const float *z = logits + r * vocab;
-    float *dz = dlogits ? dlogits + r * vocab : NULL;
+    float *z = logits + r * vocab, inv_cap = cap > 0 ? 1 / cap : 0;
+    bf16 *d = dx ? dx + r * vocab : NULL;
     int target = targets[r];
     if (target < 0) {
-        for (int j = threadIdx.x; dz && j < vocab; j += THREADS) dz[j] = 0.0f;
+        for (int j = threadIdx.x; d && j < vocab; j += THREADS) d[j] = __float2bfloat16(0.0f);
         if (threadIdx.x == 0) nll[r] = NAN;
         return;
     }
     float mx = -INFINITY;
-    for (int j = threadIdx.x; j < vocab; j += THREADS) mx = fmaxf(mx, z[j]);
-    mx = block_reduce(mx, true);
+    for (int j = threadIdx.x; j < vocab; j += THREADS) {
+        if (cap > 0) z[j] = tanhf(z[j] * inv_cap) * cap;
+        mx = fmaxf(mx, z[j]);
+    }
+    mx = block_reduce(mx, true); // its barriers also order the capped writes before the reads below
     float sum = 0;
     for (int j = threadIdx.x; j < vocab; j += THREADS) sum += expf(z[j] - mx);
     float lse = mx + logf(block_reduce(sum, false));
     if (threadIdx.x == 0) nll[r] = lse - z[target];
-    for (int j = threadIdx.x; dz && j < vocab; j += THREADS)
-        dz[j] = (expf(z[j] - lse) - (j == target ? 1.0f : 0.0f)) * scale;
+    for (int j = threadIdx.x; d && j < vocab; j += THREADS) {
+        float t = z[j] * inv_cap;
+        d[j] = __float2bfloat16((expf(z[j] - lse) - (j == target ? 1.0f : 0.0f)) * scale * (1 - t * t));
+    }
 }
 
 // Row losses of a chunk: device and host buffers kept between calls (the head
@@ -63,13 +69,12 @@ static void hold_rows(size_t count) {
     rows_held = count;
 }
 
-extern "C" double xent_head_cuda(void *ctx_, const float *logits, float *dlogits, size_t first, size_t count,
-                                 int vocab) {
-    const xent_ctx *ctx = (const xent_ctx *)ctx_;
+extern "C" double xent_fused_cuda(const xent_ctx *ctx, float *z, gk_bf16 *dx, size_t first, size_t count, int vocab,
+                                  double cap) {
     if (!count) return 0;
     hold_rows(count);
-    xent_kernel<<<(unsigned)count, THREADS>>>(nll_dev, dlogits, logits, ctx->targets + first,
-                                              vocab, (float)ctx->scale);
+    xent_fused_kernel<<<(unsigned)count, THREADS>>>(nll_dev, dx ? dev(dx) : NULL, z, ctx->targets + first, vocab,
+                                                    (float)cap, (float)ctx->scale);
     CUDA_LAUNCHED();
     CUDA_CHECK(cudaMemcpy(nll_host, nll_dev, count * sizeof *nll_host, cudaMemcpyDeviceToHost));
     double total = 0;
