@@ -10,7 +10,8 @@
     {"device", "cpu|cuda", "where the model runs (default cpu; cuda needs a build with make GPU=1)", NULL},           \
     {"precision", "fp32|bf16", "fp32, or bf16 weights and activations into the matrix products (default fp32)", NULL}
 
-// The backend the flags name (cpu fp32 when neither is given).
+// The backend the flags name (cpu fp32 when neither is given); warns on stderr
+// when its products run a generic kernel on this machine.
 int backend_from_flags(const arg_spec *specs, int n, engine_backend *b, gk_err *err);
 
 #endif

@@ -218,10 +218,9 @@ static int measure(bench_run *b, bench_report *r, step_times *t, gk_err *err) {
             return -1;
         r->flops += plan.flops_fwd * N;
     }
-    bool generic;
+    bool generic; // warned about by backend_from_flags
     cpu_model_name(r->machine, sizeof r->machine);
     if (engine_backend_describe(b->backend, r->kernels, sizeof r->kernels, &generic, err)) return -1;
-    if (generic) fprintf(stderr, "gemmakd: warning: the matrix products run a generic kernel on this machine\n");
     r->peak = b->backend.device == DEVICE_CPU ? fma_peak_gflops(omp_get_max_threads(), &r->peak_unit) : 0;
     return 0;
 }

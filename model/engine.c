@@ -64,10 +64,21 @@ int engine_backend_describe(engine_backend b, char *text, size_t n, bool *generi
 #endif
     }
     char products[256];
+    bool widened;
     product_type in = b.precision == PRECISION_BF16 ? PRODUCT_BF16 : PRODUCT_F32;
-    cpu_products_describe(in, in, products, sizeof products, generic);
+    cpu_products_describe(in, in, products, sizeof products, generic, &widened);
     snprintf(text, n, "cpu %s: %s", name, products);
+    *generic = *generic || widened; // bf16 at float32's speed at best: worth a warning too
     return 0;
+}
+
+static void warn_generic(engine_backend b, const char *role) {
+    if (b.precision == PRECISION_BF16)
+        fprintf(stderr, "gemmakd: warning: %s: this CPU has no bf16 matrix kernel (no AVX512-BF16 or AMX): bf16 runs "
+                        "no faster than fp32 here; --precision fp32 is the faster choice\n", role);
+    else
+        fprintf(stderr, "gemmakd: warning: %s: the matrix products run a generic (unoptimised) kernel on this CPU; "
+                        "expect them to be slow\n", role);
 }
 
 int engine_backend_report(engine_backend b, const char *role, gk_err *err) {
@@ -75,10 +86,15 @@ int engine_backend_report(engine_backend b, const char *role, gk_err *err) {
     bool generic;
     if (engine_backend_describe(b, text, sizeof text, &generic, err)) return -1;
     fprintf(stderr, "%s: %s\n", role, text);
-    if (generic)
-        fprintf(stderr, "gemmakd: warning: %s: the matrix products run a generic (unoptimised) kernel on this CPU; "
-                        "expect them to be slow%s\n",
-                role, b.precision == PRECISION_BF16 ? " (no AVX512-BF16 or AMX: precision fp32 may be faster)" : "");
+    if (generic) warn_generic(b, role);
+    return 0;
+}
+
+int engine_backend_warn(engine_backend b, const char *role, gk_err *err) {
+    char text[512];
+    bool generic;
+    if (engine_backend_describe(b, text, sizeof text, &generic, err)) return -1;
+    if (generic) warn_generic(b, role);
     return 0;
 }
 

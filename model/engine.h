@@ -43,6 +43,8 @@ const char *engine_precision_name(engine_precision p);
 int engine_backend_describe(engine_backend b, char *text, size_t n, bool *generic, gk_err *err);
 // The same as a progress line on stderr ("<role>: cpu bf16: oneDNN ..."), with a warning when generic.
 int engine_backend_report(engine_backend b, const char *role, gk_err *err);
+// Only the warning, when there is one (commands whose stderr is otherwise quiet).
+int engine_backend_warn(engine_backend b, const char *role, gk_err *err);
 
 typedef struct engine engine;
 

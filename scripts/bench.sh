@@ -1,40 +1,106 @@
 #!/bin/sh
-# make bench: the speed measurements the README reports, on this machine.
-#  1. forward+backward step of the d=512, 8-layer model at seq_len 512 against
-#     OpenBLAS sgemm on the same matrix shapes (2 threads and 1);
-#  2. a whole training step (AdamW) of the d=256, 4-layer, 8k-vocabulary model at
-#     seq_len 256 beside transformers' Gemma2ForCausalLM (PyTorch eager float32)
-#     on the same model, batch and threads, when torch and transformers are installed;
-#  3. tokenizer throughput beside the tokenizers / sentencepiece libraries when installed.
+# make bench: the speed measurements the README reports, on this machine, in one run.
+#  1. the machine and the kernels each backend's matrix products run on;
+#  2. training steps (AdamW) of the d=256, 4-layer, 8k-vocabulary model at batch 8 x 256:
+#     cross-entropy, and distillation from an in-process teacher 4x its size
+#     (configs/models/bench-teacher-d512.json), gemmakd fp32 and bf16 beside
+#     transformers' Gemma2ForCausalLM in PyTorch fp32 eager and under bf16
+#     autocast, same model, batch and threads;
+#  3. the d=512, 8-layer model at seq_len 512 against its own matrix products (2 threads and 1);
+#  4. tokenizer throughput beside the tokenizers / sentencepiece libraries when installed;
+#  5. generation with the KV cache at batch 1 and 16.
+# PyTorch: $GEMMAKD_TORCH_PYTHON when set; else a virtual environment with the
+# current torch and transformers from PyPI (made once in ~/.cache/gemmakd/torch-venv);
+# else a python3 that already imports both (Debian's torch, say). The run names which.
 # Run it on an otherwise idle machine: it measures wall time.
 set -e
 cd "$(dirname "$0")/.."
 G=./gemmakd
 threads=$(nproc)
+STUDENT=configs/models/bench-d256.json
+TEACHER=configs/models/bench-teacher-d512.json
 
-echo "== 1. model step against sgemm"
-$G bench --config configs/models/bench-d512.json --batch 2 --seq-len 512 --steps 5
-$G bench --config configs/models/bench-d512.json --batch 2 --seq-len 512 --steps 5 --threads 1
+torch_python() {
+    if [ -n "$GEMMAKD_TORCH_PYTHON" ]; then echo "$GEMMAKD_TORCH_PYTHON"; return; fi
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/gemmakd/torch-venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, transformers" 2>/dev/null; then
+        echo "installing torch and transformers from PyPI into $venv (once)" >&2
+        python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q torch transformers >&2 || rm -rf "$venv"
+    fi
+    if [ -x "$venv/bin/python" ]; then echo "$venv/bin/python"; return; fi
+    if python3 -c "import torch, transformers" 2>/dev/null; then echo python3; fi
+}
+
+echo "== 1. machine and kernels"
+grep -m1 "model name" /proc/cpuinfo | sed 's/.*: /cpu           /'
+echo "threads       $threads"
+for p in fp32 bf16; do
+    $G bench --config "$STUDENT" --batch 1 --seq-len 16 --steps 1 --precision $p | grep kernels
+done
 
 echo
-echo "== 2. training step (AdamW) against PyTorch, $threads threads"
-ours=$($G bench --config configs/models/bench-d256.json --batch 8 --seq-len 256 --steps 5 --optimizer adamw --json)
-echo "gemmakd: $ours"
-if python3 -c "import torch, transformers" 2>/dev/null; then
-    theirs=$(python3 scripts/reference/train_bench.py --config configs/models/bench-d256.json --batch 8 --seq-len 256 \
-        --threads "$threads" --steps 5 2>/dev/null | tail -1)
-    echo "pytorch: $theirs"
-    python3 - "$ours" "$theirs" <<'EOF'
+echo "== 2. training steps against PyTorch, $threads threads, batch 8 x 256"
+PY=$(torch_python)
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+for task in xent distill; do
+    teacher=
+    [ $task = distill ] && teacher="--teacher-config $TEACHER"
+    for p in fp32 bf16; do
+        # shellcheck disable=SC2086 # $teacher is two words or none
+        echo "$task gemmakd-$p $($G bench --config $STUDENT $teacher --batch 8 --seq-len 256 --steps 5 \
+            --optimizer adamw --precision $p --json)" >>"$results"
+    done
+    if [ -n "$PY" ]; then
+        for mode in fp32 bf16; do
+            flag=
+            [ $mode = bf16 ] && flag=--bf16
+            # shellcheck disable=SC2086
+            echo "$task torch-$mode $("$PY" scripts/reference/train_bench.py --config $STUDENT $teacher --batch 8 \
+                --seq-len 256 --threads "$threads" --steps 3 $flag 2>/dev/null | tail -1)" >>"$results"
+        done
+    fi
+done
+[ -n "$PY" ] || echo "(no PyTorch could be installed or found: gemmakd's numbers only)"
+python3 - "$results" <<'EOF'
 import json, sys
-a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"ratio: gemmakd {a['tokens_per_s']:.0f} / PyTorch {b['tokens_per_s']:.0f} tokens/s = {a['tokens_per_s'] / b['tokens_per_s']:.2f}x")
+runs = {}
+for line in open(sys.argv[1]):
+    task, who, text = line.split(" ", 2)
+    runs[(task, who)] = json.loads(text)
+any_run = next(iter(runs.values()))
+torch_name = next((r["framework"].split(" ")[1] for (t, w), r in runs.items() if w.startswith("torch")), None)
+if torch_name:
+    print(f"PyTorch: torch {torch_name}")
+print("| step | gemmakd fp32 | gemmakd bf16 | PyTorch fp32 | PyTorch bf16 autocast | fp32 ratio | bf16 ratio |")
+print("|---|---|---|---|---|---|---|")
+for task, name in (("xent", "cross-entropy"), ("distill", "distillation, teacher 4x")):
+    def tps(who):
+        r = runs.get((task, who))
+        return r["tokens_per_s"] if r else None
+    cells = [tps(w) for w in ("gemmakd-fp32", "gemmakd-bf16", "torch-fp32", "torch-bf16")]
+    fmt = lambda v: f"{v:.0f} tok/s" if v else "-"
+    ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
+    print(f"| {name} | " + " | ".join(fmt(c) for c in cells) + f" | {ratio(cells[0], cells[2])} | {ratio(cells[1], cells[3])} |")
+for task in ("xent", "distill"):
+    r = runs[(task, "gemmakd-bf16")]
+    print(f"{task}, gemmakd bf16: the step at {100 * r['fraction_of_products']:.0f}% of oneDNN's bf16 product rate on "
+          f"its own shapes ({r['gflops']:.0f} of {r['products_gflops']:.0f} GFLOP/s); peak RSS {r['peak_bytes'] / 2**30:.2f} GiB")
+    for who in ("torch-fp32", "torch-bf16"):
+        t = runs.get((task, who))
+        if t:
+            print(f"{task}, {who}: peak RSS {t['peak_rss_bytes'] / 2**30:.2f} GiB")
 EOF
-else
-    echo "(torch and transformers not installed: no PyTorch comparison; pip install torch transformers)"
-fi
 
 echo
-echo "== 3. tokenizer encode throughput (MB/s)"
+echo "== 3. the d=512, 8-layer model against its own matrix products"
+for p in fp32 bf16; do
+    $G bench --config configs/models/bench-d512.json --batch 2 --seq-len 512 --steps 5 --precision $p
+    $G bench --config configs/models/bench-d512.json --batch 2 --seq-len 512 --steps 5 --precision $p --threads 1
+done
+
+echo
+echo "== 4. tokenizer encode throughput (MB/s)"
 text=tests/fixtures/tokenizer/mixed.txt
 gemma=../shared/data/tokenizers/gemma3/tokenizer.json
 for tok in "$gemma" tests/fixtures/tokenizer/spm_bpe.model; do
@@ -49,13 +115,16 @@ for tok in "$gemma" tests/fixtures/tokenizer/spm_bpe.model; do
 done
 
 echo
-echo "== 4. generation with the KV cache (demo-student shape, random weights): batch 1 and 16"
+echo "== 5. generation with the KV cache (demo-student shape, random weights): batch 1 and 16"
 tmp=$(mktemp -d)
 $G init --config configs/models/demo-student.json --seed 1 --out "$tmp/model" >/dev/null
 for i in $(seq 1 32); do echo "{\"prompt\": \"Question $i: what is the meaning of verse $i?\"}"; done > "$tmp/prompts.jsonl"
-for b in 1 16; do
-    printf 'batch %s: ' "$b"
-    $G generate --model "$tmp/model" --tokenizer tests/fixtures/tokenizer/spm_bpe.model --prompts "$tmp/prompts.jsonl" \
-        --out "$tmp/out-$b.jsonl" --max-new-tokens 64 --no-stop --greedy --batch "$b" 2>&1 | tail -1 | sed 's/.*; //'
+for p in fp32 bf16; do
+    for b in 1 16; do
+        printf '%s, batch %s: ' "$p" "$b"
+        $G generate --model "$tmp/model" --tokenizer tests/fixtures/tokenizer/spm_bpe.model --prompts "$tmp/prompts.jsonl" \
+            --out "$tmp/out-$b.jsonl" --max-new-tokens 64 --no-stop --greedy --batch "$b" --precision $p 2>&1 |
+            tail -1 | sed 's/.*; //'
+    done
 done
 rm -rf "$tmp"

@@ -122,6 +122,9 @@ static void rejections(test_case *tc) {
         {"run_dir: [unclosed\n", NULL, "invalid YAML"},
         {"- a\n- b\n", NULL, "expected a mapping"},
         {"model: {config: c}\ndata: {train: t, seq_len: 4}\ntrain: {steps: 1}\n", NULL, "'run_dir' is missing"},
+        {NULL, "model.precision=fp16", "'model.precision' must be one of fp32|bf16"},
+        {NULL, "teacher.device=tpu", "'teacher.device' must be one of cpu|cuda"},
+        {NULL, "model.device=cuda", "model.device/model.precision: the cuda device runs bf16 only"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_config rc;
@@ -145,6 +148,12 @@ static void resolved_round_trip(test_case *tc) {
     run_config_to_yaml(&b, &second);
     CHECK(tc, first.len == second.len && !memcmp(first.data, second.data, first.len), "differs:\n%s\n---\n%s",
           first.data, second.data);
+    // One mapping per section: a section name written twice is a duplicate key to other YAML readers.
+    const char *sections[] = {"\nmodel:\n", "\ndata:\n", "\noptim:\n", "\nteacher:\n", "\nkd:\n"};
+    for (int i = 0; i < 5; i++) {
+        const char *at = strstr(first.data, sections[i]);
+        CHECK(tc, at && !strstr(at + 1, sections[i]), "section %s written %s", sections[i] + 1, at ? "twice" : "never");
+    }
     CHECK(tc, b.optim.lr == a.optim.lr && !strcmp(b.run_dir, "runs/with \"quotes\"") &&
                   !strcmp(b.data.train.items[0], "a b.h5") && !strcmp(b.data.train.items[1], "c:d.h5"),
           "values");

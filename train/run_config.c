@@ -417,9 +417,10 @@ void run_config_to_yaml(const run_config *rc, strbuf *sb) {
         const key_spec *k = &keys[i];
         const char *dot = strchr(k->path, '.');
         const void *field = (const char *)rc + k->offset;
-        if (dot && (strlen(section) != (size_t)(dot - k->path) || strncmp(section, k->path, (size_t)(dot - k->path)))) {
-            sb_printf(sb, "%.*s:\n", (int)(dot - k->path), k->path);
-            section = k->path;
+        size_t len = dot ? (size_t)(dot - k->path) : 0; // the section's name: k->path up to the dot
+        if (dot && (strlen(section) < len || strncmp(section, k->path, len) || section[len] != '.')) {
+            sb_printf(sb, "%.*s:\n", (int)len, k->path);
+            section = k->path; // a key of the section just written
         }
         const char *name = dot ? dot + 1 : k->path;
         sb_printf(sb, "%s%s: ", dot ? "  " : "", name);

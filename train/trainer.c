@@ -105,7 +105,8 @@ static int setup_teacher(trainer *t, gk_err *err) {
     engine_backend backend;
     if (run_config_teacher_backend(rc, &backend, err) || setup_kd_head(t, err) ||
         online_teacher_open(&t->teacher, rc->teacher.model, backend, t->model.cfg.vocab_size, t->tokenizer_sha256,
-                            t->micro_b, t->T, err))
+                            t->micro_b, t->T, err) ||
+        engine_backend_report(backend, "teacher", err))
         return -1;
     return kd_head_use_teacher(&t->kd, &t->teacher, head_chunk(t), t->model.cfg.vocab_size, err);
 }

@@ -1,16 +1,21 @@
 // oneDNN's matmul primitive and sgemm behind cpu_matmul and cpu_sgemm. One
 // engine and stream for the process, made on first use; primitives come from
-// oneDNN's own primitive cache (a repeated shape costs microseconds).
+// oneDNN's own primitive cache (a repeated shape costs microseconds). Where
+// oneDNN has no bf16 matmul for the CPU (2.6 on AVX2 only), bf16 operands are
+// widened to float32 and multiplied there: the same products (bf16 values
+// are exact in float32) and float32 sums, at float32 speed.
 #include "model/cpu/products.h"
 
 #include <dnnl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
+static bool bf16_products; // oneDNN has a bf16 matmul for this CPU
 static pthread_once_t started = PTHREAD_ONCE_INIT;
 
 static void check(dnnl_status_t s, const char *what) {
@@ -19,12 +24,20 @@ static void check(dnnl_status_t s, const char *what) {
     exit(1);
 }
 
+static dnnl_data_type_t dnnl_type(product_type t) { return t == PRODUCT_BF16 ? dnnl_bf16 : dnnl_f32; }
+
 static void start(void) {
     check(dnnl_engine_create(&engine, dnnl_cpu, 0), "dnnl_engine_create");
     check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags), "dnnl_stream_create");
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {16, 16};
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd;
+    check(dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_bf16, dnnl_ab), "dnnl_memory_desc_init_by_tag");
+    check(dnnl_matmul_desc_init(&desc, &md, &md, NULL, &md), "dnnl_matmul_desc_init");
+    bf16_products = dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) == dnnl_success;
+    if (bf16_products) dnnl_primitive_desc_destroy(pd);
 }
-
-static dnnl_data_type_t dnnl_type(product_type t) { return t == PRODUCT_BF16 ? dnnl_bf16 : dnnl_f32; }
 
 // A row-major [rows, cols] matrix, or its transpose stored as [cols, rows], with leading dimension ld.
 static dnnl_memory_desc_t matrix(int rows, int cols, bool transposed, int ld, product_type t) {
@@ -56,8 +69,65 @@ static dnnl_primitive_desc_t product_desc(const cpu_product *p, dnnl_memory_desc
     return pd;
 }
 
+static void *widen_alloc(size_t n) {
+    void *p = malloc(n * sizeof(float) + 64);
+    if (!p) {
+        fprintf(stderr, "gemmakd: out of memory widening a bf16 product to float32 (%zu values)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+// A row-major bf16 matrix [rows, cols] with leading dimension ld, as float32 with leading dimension cols.
+static float *widen(const void *src, int rows, int cols, int ld) {
+    const uint16_t *s = src;
+    float *out = widen_alloc((size_t)rows * cols);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            uint32_t u = (uint32_t)s[(size_t)r * ld + c] << 16;
+            memcpy(&out[(size_t)r * cols + c], &u, sizeof u);
+        }
+    return out;
+}
+
+static uint16_t round_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1)) >> 16);
+}
+
+static void matmul_widened(const cpu_product *p) {
+    // The operands as stored (a transposed one keeps its [k, m] / [n, k] shape), widened.
+    float *A = widen(p->A, p->trans_a ? p->k : p->m, p->trans_a ? p->m : p->k, p->lda);
+    float *B = widen(p->B, p->trans_b ? p->n : p->k, p->trans_b ? p->k : p->n, p->ldb);
+    cpu_product f = *p;
+    f.A = A, f.B = B, f.in = PRODUCT_F32;
+    f.lda = p->trans_a ? p->m : p->k, f.ldb = p->trans_b ? p->k : p->n;
+    if (p->out == PRODUCT_F32) {
+        cpu_matmul(&f);
+    } else { // into float32 (from the old bf16 values when accumulating), then rounded once
+        float *C = p->accumulate ? widen(p->C, p->m, p->n, p->ldc) : widen_alloc((size_t)p->m * p->n);
+        f.C = C, f.out = PRODUCT_F32, f.ldc = p->n;
+        cpu_matmul(&f);
+        uint16_t *out = p->C;
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < p->m; r++)
+            for (int c = 0; c < p->n; c++) out[(size_t)r * p->ldc + c] = round_bf16(C[(size_t)r * p->n + c]);
+        free(C);
+    }
+    free(A);
+    free(B);
+}
+
 void cpu_matmul(const cpu_product *p) {
     if (p->m <= 0 || p->n <= 0) return;
+    pthread_once(&started, start);
+    if (p->in == PRODUCT_BF16 && !bf16_products && p->k > 0) {
+        matmul_widened(p);
+        return;
+    }
     if (p->k <= 0) { // an empty sum: C = 0, or C unchanged
         size_t elem = p->out == PRODUCT_BF16 ? 2 : 4;
         for (int r = 0; !p->accumulate && r < p->m; r++) memset((char *)p->C + (size_t)r * p->ldc * elem, 0, p->n * elem);
@@ -98,15 +168,18 @@ static const char *isa_name(dnnl_cpu_isa_t isa) {
     }
 }
 
-void cpu_products_describe(product_type in, product_type out, char *text, size_t n, bool *generic) {
+void cpu_products_describe(product_type in, product_type out, char *text, size_t n, bool *generic, bool *widened) {
+    pthread_once(&started, start);
+    *widened = in == PRODUCT_BF16 && !bf16_products;
+    if (*widened) in = out = PRODUCT_F32; // what runs in its place
     cpu_product probe = {.m = 64, .n = 64, .k = 64, .lda = 64, .ldb = 64, .ldc = 64, .in = in, .out = out};
     dnnl_memory_desc_t md[3];
     dnnl_primitive_desc_t pd = product_desc(&probe, md);
     const char *impl = "?";
     check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl), "dnnl_primitive_desc_query");
     const dnnl_version_t *v = dnnl_version();
-    snprintf(text, n, "oneDNN %d.%d.%d, ISA %s, kernel %s", v->major, v->minor, v->patch,
-             isa_name(dnnl_get_effective_cpu_isa()), impl);
+    snprintf(text, n, "oneDNN %d.%d.%d, ISA %s, kernel %s%s", v->major, v->minor, v->patch,
+             isa_name(dnnl_get_effective_cpu_isa()), impl, *widened ? " (bf16 widened to float32: no bf16 kernel)" : "");
     // oneDNN's unoptimised implementations are named "ref..." (and "gemm:ref" for its reference gemm).
     *generic = strstr(impl, "ref") != NULL;
     dnnl_primitive_desc_destroy(pd);

@@ -31,7 +31,8 @@ void cpu_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, con
 
 // What the CPU offers and what oneDNN chose for a product from `in` into `out`:
 // "oneDNN 2.6.3, ISA avx512_core_amx, kernel brg:avx512_core_amx_bf16".
-// *generic is set when the kernel is a reference (unoptimised) one.
-void cpu_products_describe(product_type in, product_type out, char *text, size_t n, bool *generic);
+// *generic: the kernel is a reference (unoptimised) one; *widened: bf16 products
+// run as float32 ones (oneDNN has no bf16 kernel for this CPU).
+void cpu_products_describe(product_type in, product_type out, char *text, size_t n, bool *generic, bool *widened);
 
 #endif
