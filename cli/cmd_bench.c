@@ -206,13 +206,13 @@ static int measure(bench_run *b, bench_report *r, step_times *t, gk_err *err) {
     r->peak_bytes = (double)engine_peak_bytes(b->backend);
     model_plan plan;
     int N = b->B * b->T;
-    if (model_plan_compute(&b->student.cfg, b->B, b->T, b->head_chunk, &plan, err)) return -1;
+    if (model_plan_compute(&b->student.cfg, b->B, b->T, b->head_chunk, false, &plan, err)) return -1;
     r->flops = plan.flops_train * N;
     int chunk = b->head_chunk < N ? b->head_chunk : N;
     if (model_products(b->backend, &b->student.cfg, N, chunk, true, &r->products_s, &r->products_flops, err))
         return -1;
     if (b->te) { // the teacher's forward: its products, and its FLOPs in the step's
-        if (model_plan_compute(&b->teacher.cfg, b->B, b->T, b->head_chunk, &plan, err) ||
+        if (model_plan_compute(&b->teacher.cfg, b->B, b->T, b->head_chunk, false, &plan, err) ||
             model_products(engine_backend_of(b->te), &b->teacher.cfg, N, chunk, false, &r->products_s,
                            &r->products_flops, err))
             return -1;

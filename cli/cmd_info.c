@@ -4,6 +4,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "model/engine.h"
 #include "model/plan.h"
 
 // 2614341888 -> "2,614,341,888"
@@ -18,7 +19,8 @@ static const char *grouped(size_t v, char *buf) {
     return buf;
 }
 
-static void print_text(const char *path, const model_config *c, const model_plan *p, int batch, int seq_len) {
+static void print_text(const char *path, const model_config *c, const model_plan *p, int batch, int seq_len,
+                       bool bf16) {
     char a[40], b[40], e[40];
     int local = 0;
     for (int l = 0; l < c->n_layers; l++) local += c->is_local[l];
@@ -36,13 +38,14 @@ static void print_text(const char *path, const model_config *c, const model_plan
     printf("  forward           %.4g (matmul %.4g, attention %.4g)\n", p->flops_fwd, p->flops_matmul_fwd,
            p->flops_attention_fwd);
     printf("  training          %.4g (forward + backward)\n", p->flops_train);
-    printf("training memory, float32, %d x %d tokens per micro-batch\n", batch, seq_len);
-    printf("  weights           %8.3f GiB\n", p->bytes_weights / gib);
+    printf("training memory, %s, %d x %d tokens per micro-batch\n", bf16 ? "bf16" : "float32", batch, seq_len);
+    printf("  weights           %8.3f GiB%s\n", p->bytes_weights / gib, bf16 ? " (bf16, what the products read)" : "");
+    if (bf16) printf("  master weights    %8.3f GiB (float32)\n", p->bytes_master / gib);
     printf("  gradients         %8.3f GiB\n", p->bytes_grads / gib);
     printf("  AdamW m and v     %8.3f GiB\n", p->bytes_adamw / gib);
     printf("  activations       %8.3f GiB\n", p->bytes_activations / gib);
     printf("  total             %8.3f GiB\n",
-           (p->bytes_weights + p->bytes_grads + p->bytes_adamw + p->bytes_activations) / gib);
+           (p->bytes_weights + p->bytes_master + p->bytes_grads + p->bytes_adamw + p->bytes_activations) / gib);
 }
 
 static void print_json(const model_config *c, const model_plan *p, int batch, int seq_len) {
@@ -50,8 +53,9 @@ static void print_json(const model_config *c, const model_plan *p, int batch, in
            p->params_embedding, p->params_non_embedding);
     printf("\"seq_len\": %d, \"batch\": %d, \"flops_forward_per_token\": %.17g, \"flops_train_per_token\": %.17g, ",
            seq_len, batch, p->flops_fwd, p->flops_train);
-    printf("\"bytes_weights\": %zu, \"bytes_grads\": %zu, \"bytes_adamw\": %zu, \"bytes_activations\": %zu, ",
-           p->bytes_weights, p->bytes_grads, p->bytes_adamw, p->bytes_activations);
+    printf("\"bytes_weights\": %zu, \"bytes_master\": %zu, \"bytes_grads\": %zu, \"bytes_adamw\": %zu, "
+           "\"bytes_activations\": %zu, ",
+           p->bytes_weights, p->bytes_master, p->bytes_grads, p->bytes_adamw, p->bytes_activations);
     printf("\"n_layers\": %d, \"vocab_size\": %d}\n", c->n_layers, c->vocab_size);
 }
 
@@ -61,10 +65,11 @@ int cmd_info(int argc, char **argv, gk_err *err) {
         {"seq-len", "T", "tokens per sequence for FLOPs and activations (default 4096)", NULL},
         {"batch", "B", "sequences per micro-batch for the memory plan (default 1)", NULL},
         {"head-chunk", "N", "tokens per output-head chunk (default 1024)", NULL},
+        {"precision", "fp32|bf16", "the memory plan of this precision (default fp32)", NULL},
         {"json", NULL, "print one JSON object instead of text", NULL},
     };
     int n = sizeof specs / sizeof specs[0];
-    int rc = args_parse(argc, argv, "gemmakd info --config FILE [--seq-len T] [--batch B] [--json]", specs, n, err);
+    int rc = args_parse(argc, argv, "gemmakd info --config FILE [--seq-len T] [--batch B] [--precision fp32|bf16] [--json]", specs, n, err);
     if (rc) return rc > 0 ? 0 : -1;
     const char *path = arg_get(specs, n, "config");
     if (!path) return gk_fail(err, GK_EUSAGE, "info needs --config");
@@ -73,11 +78,14 @@ int cmd_info(int argc, char **argv, gk_err *err) {
     if ((s = arg_get(specs, n, "seq-len")) && parse_int("seq-len", s, 1, 1 << 24, &seq_len, err)) return -1;
     if ((s = arg_get(specs, n, "batch")) && parse_int("batch", s, 1, 1 << 20, &batch, err)) return -1;
     if ((s = arg_get(specs, n, "head-chunk")) && parse_int("head-chunk", s, 1, 1 << 24, &chunk, err)) return -1;
+    engine_backend backend; // the plan is the same on every device
+    if (engine_backend_parse(NULL, arg_get(specs, n, "precision"), "--precision", &backend, err)) return -1;
+    bool bf16 = backend.precision == PRECISION_BF16;
     model_config cfg;
     model_plan plan;
     if (model_config_load(path, &cfg, err)) return -1;
-    if (model_plan_compute(&cfg, (int)batch, (int)seq_len, (int)chunk, &plan, err)) return -1;
+    if (model_plan_compute(&cfg, (int)batch, (int)seq_len, (int)chunk, bf16, &plan, err)) return -1;
     if (arg_flag(specs, n, "json")) print_json(&cfg, &plan, (int)batch, (int)seq_len);
-    else print_text(path, &cfg, &plan, (int)batch, (int)seq_len);
+    else print_text(path, &cfg, &plan, (int)batch, (int)seq_len, bf16);
     return 0;
 }

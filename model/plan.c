@@ -9,7 +9,8 @@ double attended_keys(int seq_len, int window) {
     return sum / seq_len;
 }
 
-int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, model_plan *p, gk_err *err) {
+int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, bool bf16, model_plan *p,
+                       gk_err *err) {
     param_layout layout;
     if (param_layout_build(cfg, &layout, err)) return -1;
     p->params_total = layout.n_params;
@@ -26,12 +27,15 @@ int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head
             4.0 * cfg_q_dim(cfg) * attended_keys(seq_len, cfg->is_local[l] ? cfg->sliding_window : 0);
     p->flops_fwd = p->flops_matmul_fwd + p->flops_attention_fwd;
     p->flops_train = 3 * p->flops_fwd;
-    p->bytes_weights = p->params_total * sizeof(float);
-    p->bytes_grads = p->bytes_weights;
-    p->bytes_adamw = 2 * p->bytes_weights;
-    size_t floats = acts_floats_f32(cfg, batch, seq_len, true);
-    if (!floats) return gk_fail(err, GK_ENOMEM, "out of memory");
+    size_t storage = bf16 ? sizeof(gk_bf16) : sizeof(float);
+    p->bytes_weights = p->params_total * storage;
+    p->bytes_master = bf16 ? p->params_total * sizeof(float) : 0;
+    p->bytes_grads = p->params_total * storage;
+    p->bytes_adamw = 2 * p->params_total * sizeof(float);
+    size_t reals = bf16 ? acts_floats_bf16(cfg, batch, seq_len, true) : acts_floats_f32(cfg, batch, seq_len, true);
+    if (!reals) return gk_fail(err, GK_ENOMEM, "out of memory");
+    // The fused cross-entropy head: float32 logits, and their gradient in storage (over them in float32).
     size_t chunk = head_chunk > 0 && head_chunk < batch * seq_len ? (size_t)head_chunk : (size_t)batch * seq_len;
-    p->bytes_activations = (floats + 2 * chunk * (size_t)cfg->vocab_size) * sizeof(float);
+    p->bytes_activations = reals * storage + chunk * (size_t)cfg->vocab_size * (sizeof(float) + (bf16 ? storage : 0));
     return 0;
 }

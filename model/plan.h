@@ -2,6 +2,7 @@
 #ifndef GK_PLAN_H
 #define GK_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "model/config.h"
@@ -12,13 +13,18 @@ typedef struct {
     double flops_matmul_fwd;    // 2 x (all weight matrices, the tied head included)
     double flops_attention_fwd; // QK^T and PV over the keys each query may see
     double flops_fwd, flops_train; // training = forward + backward = 3 x forward
-    // Training memory in bytes (float32 weights, gradients, AdamW m and v).
-    size_t bytes_weights, bytes_grads, bytes_adamw, bytes_activations;
+    // Training memory in bytes: the weights the products read (float32, or a bf16
+    // copy), the float32 master weights beside a bf16 copy (0 in float32, where
+    // they are the weights), gradients (float32 / bf16), AdamW m and v (float32),
+    // activations of a micro-batch with the head's chunk buffers.
+    size_t bytes_weights, bytes_master, bytes_grads, bytes_adamw, bytes_activations;
 } model_plan;
 
 // Average number of keys a query attends to in a sequence of seq_len tokens.
 double attended_keys(int seq_len, int window);
-// batch sequences of seq_len tokens; head_chunk tokens of [chunk, V] logits at a time.
-int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, model_plan *plan, gk_err *err);
+// batch sequences of seq_len tokens; head_chunk tokens of [chunk, V] logits at a
+// time; bf16: the memory of the bf16 backends (model/engine.h), else float32's.
+int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, bool bf16, model_plan *plan,
+                       gk_err *err);
 
 #endif

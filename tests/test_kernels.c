@@ -313,6 +313,13 @@ static void optimizer_updates(test_case *tc) {
     bool same = !memcmp(pf, ph, n * sizeof *pf) && !memcmp(m[0], m[1], n * sizeof(float));
     CHECK(tc, same, "bf16 gradients of float32 values gave other master weights or moments than float32 gradients");
     for (size_t i = 0; i < n; i++) CHECK(tc, wh[i].bits == bf16_round(ph[i]).bits, "bf16 weight %zu is not its master", i);
+    round_weights_bf16(wh, pf, n); // the hardware conversion where the CPU has it: RNE as bf16_round
+    for (size_t i = 0; i < n; i++) CHECK(tc, wh[i].bits == bf16_round(pf[i]).bits, "round_weights: value %zu", i);
+    float ties[16]; // halfway between two bf16 values, both parities, both signs: a whole vector of them
+    for (int i = 0; i < 16; i++) ties[i] = (i % 2 ? -1.0f : 1.0f) * (1.0f + (2 * i + 1) * 0.00390625f);
+    gk_bf16 tied[16];
+    round_weights_bf16(tied, ties, 16);
+    for (int i = 0; i < 16; i++) CHECK(tc, tied[i].bits == bf16_round(ties[i]).bits, "round_weights: tie %d", i);
     double sf = sum_squares_f32(g.f, n), sh = sum_squares_bf16(g.h, n), sd = 0;
     for (size_t i = 0; i < n; i++) sd += g.d[i] * g.d[i];
     CHECK(tc, fabs(sf - sd) <= 1e-12 * sd && sf == sh, "sum of squares %.17g / bf16 %.17g / double %.17g", sf, sh, sd);

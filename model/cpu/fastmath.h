@@ -7,48 +7,48 @@
 #include <stdint.h>
 #include <string.h>
 
-// e^x: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-7 polynomial, 2^n by exponent bits.
-static inline float fast_expf(float x) {
-    x = x < -103.0f ? -103.0f : (x > 88.72f ? 88.72f : x);
+// x = n ln2 + r with n the nearest integer to x / ln2 (so |r| <= ln2/2); returns n.
+static inline float exp_reduce(float x, float *r) {
     const float shifter = 12582912.0f; // 1.5 * 2^23: adding it rounds to the nearest integer
     float n = (x * 1.44269504088896341f + shifter) - shifter;
-    float r = x - n * 0.693145751953125f; // ln2 split in two for an exact product
-    r = r - n * 1.42860682030941723212e-6f;
-    float p = 1.98412698412698413e-4f;
-    p = p * r + 1.38888888888888889e-3f;
-    p = p * r + 8.33333333333333333e-3f;
-    p = p * r + 4.16666666666666667e-2f;
-    p = p * r + 1.66666666666666667e-1f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    // 2^n in two steps so that n down to -149 (subnormals) and up to 128 works.
-    int32_t ni = (int32_t)n, half = ni / 2;
-    uint32_t a = (uint32_t)(half + 127) << 23, b = (uint32_t)(ni - half + 127) << 23;
-    float fa, fb;
-    memcpy(&fa, &a, 4);
-    memcpy(&fb, &b, 4);
-    return p * fa * fb;
+    float t = x - n * 0.693145751953125f; // ln2 split in two for an exact product
+    *r = t - n * 1.42860682030941723212e-6f;
+    return n;
 }
 
-// e^x - 1 for x in [-87, 88]: the same reduction, with the polynomial's
-// constant term left out, so that small x keep their relative accuracy.
-static inline float fast_expm1f(float x) {
-    const float shifter = 12582912.0f;
-    float n = (x * 1.44269504088896341f + shifter) - shifter;
-    float r = x - n * 0.693145751953125f;
-    r = r - n * 1.42860682030941723212e-6f;
+// e^r - 1 for |r| <= ln2/2: r + r^2 (1/2 + r/6 + ... + r^5/7!), without the
+// constant term, so that small r keep their relative accuracy.
+static inline float expm1_reduced(float r) {
     float p = 1.98412698412698413e-4f;
     p = p * r + 1.38888888888888889e-3f;
     p = p * r + 8.33333333333333333e-3f;
     p = p * r + 4.16666666666666667e-2f;
     p = p * r + 1.66666666666666667e-1f;
     p = p * r + 0.5f;
-    float q = r + r * r * p; // e^r - 1
-    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
-    float s;
-    memcpy(&s, &bits, 4); // 2^n
-    return s * q + (s - 1.0f);
+    return r + r * r * p;
+}
+
+static inline float exponent_bits(int32_t n) { // 2^n for -126 <= n <= 127
+    uint32_t bits = (uint32_t)(n + 127) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// e^x: e^r by the polynomial, 2^n by exponent bits.
+static inline float fast_expf(float x) {
+    x = x < -103.0f ? -103.0f : (x > 88.72f ? 88.72f : x);
+    float r, n = exp_reduce(x, &r);
+    float p = 1.0f + expm1_reduced(r);
+    int32_t ni = (int32_t)n, half = ni / 2; // 2^n in two steps: n down to -149 (subnormals) and up to 128
+    return p * exponent_bits(half) * exponent_bits(ni - half);
+}
+
+// e^x - 1 for x in [-87, 88].
+static inline float fast_expm1f(float x) {
+    float r, n = exp_reduce(x, &r);
+    float s = exponent_bits((int32_t)n);
+    return s * expm1_reduced(r) + (s - 1.0f);
 }
 
 // tanh(x) = (e^{2|x|} - 1) / (e^{2|x|} + 1) with the sign of x; |x| >= 9 is +-1 in float.
