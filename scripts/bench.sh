@@ -48,7 +48,7 @@ for task in xent distill; do
     [ $task = distill ] && teacher="--teacher-config $TEACHER"
     for p in fp32 bf16; do
         # shellcheck disable=SC2086 # $teacher is two words or none
-        echo "$task gemmakd-$p $($G bench --config $STUDENT $teacher --batch 8 --seq-len 256 --steps 5 \
+        echo "$task gemmakd-$p $($G bench --config $STUDENT $teacher --batch 8 --seq-len 256 --steps 10 \
             --optimizer adamw --precision $p --json)" >>"$results"
     done
     if [ -n "$PY" ]; then
@@ -57,7 +57,7 @@ for task in xent distill; do
             [ $mode = bf16 ] && flag=--bf16
             # shellcheck disable=SC2086
             echo "$task torch-$mode $("$PY" scripts/reference/train_bench.py --config $STUDENT $teacher --batch 8 \
-                --seq-len 256 --threads "$threads" --steps 3 $flag 2>/dev/null | tail -1)" >>"$results"
+                --seq-len 256 --threads "$threads" --steps 8 $flag 2>/dev/null | tail -1)" >>"$results"
         done
     fi
 done
@@ -123,7 +123,7 @@ for p in fp32 bf16; do
     for b in 1 16; do
         printf '%s, batch %s: ' "$p" "$b"
         $G generate --model "$tmp/model" --tokenizer tests/fixtures/tokenizer/spm_bpe.model --prompts "$tmp/prompts.jsonl" \
-            --out "$tmp/out-$b.jsonl" --max-new-tokens 64 --no-stop --greedy --batch "$b" --precision $p 2>&1 |
+            --out "$tmp/out-$p-$b.jsonl" --max-new-tokens 64 --no-stop --greedy --batch "$b" --precision $p 2>&1 |
             tail -1 | sed 's/.*; //'
     done
 done
