@@ -127,6 +127,7 @@ int FN(acts_init_rope)(FN(acts) *a, const model_config *cfg, int B, int T, bool 
 void FN(acts_free)(FN(acts) *a) {
     if (a->block) FN(buffer_free)(a->block);
     if (a->head_block) FN(buffer_free)(a->head_block);
+    free(a->head_host);
     free(a->host_block);
     free(a->layers);
     memset(a, 0, sizeof *a);

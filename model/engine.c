@@ -2,6 +2,7 @@
 // (model/engine_ops.h), and what runs its products on this machine.
 #include "model/engine.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +138,12 @@ int engine_head(engine *e, const head_loss *h, double *loss, gk_err *err) { retu
 int engine_backward(engine *e, gk_err *err) { return e->ops->backward(e->impl, err); }
 
 int engine_logits(engine *e, size_t first, size_t count, float *out, gk_err *err) {
-    return e->ops->logits(e->impl, first, count, out, err);
+    return e->ops->logits(e->impl, first, count, 0, INT32_MAX, out, err);
+}
+
+int engine_teacher_tile(void *e_, size_t first, size_t count, int v0, int width, float *out, gk_err *err) {
+    engine *e = e_;
+    return e->ops->logits(e->impl, first, count, v0, width, out, err);
 }
 
 int engine_decode_init(engine *e, int B, int max_len, gk_err *err) { return e->ops->decode_init(e->impl, B, max_len, err); }

@@ -65,16 +65,19 @@ typedef double (*engine_head_fn)(void *ctx, const float *logits, float *dlogits,
 
 typedef enum {
     HEAD_XENT,     // cross-entropy (xent_ctx, host targets): runs where the model runs
-    HEAD_CALLBACK, // any loss over host logits: distillation (distill/kd_head.h), evaluation (eval/eval_head.h)
+    HEAD_TILED,    // a loss over vocabulary tiles (tiled_loss, model/gemma2.h): distillation, evaluation
+    HEAD_CALLBACK, // any loss over whole rows of host logits [chunk, V] (score's logits, the teacher-cache builder)
 } head_kind;
 
 typedef struct {
     head_kind kind;
-    const xent_ctx *xent; // HEAD_XENT
-    engine_head_fn fn;    // HEAD_CALLBACK
+    const xent_ctx *xent;     // HEAD_XENT
+    const tiled_loss *tiled;  // HEAD_TILED (its teacher_tile may be engine_teacher_tile below)
+    engine_head_fn fn;        // HEAD_CALLBACK
     void *ctx;
-    int chunk;            // tokens per [chunk, V] block of logits (0: all)
-    bool grads;           // also dL/dE into the gradients and dL/dhidden for engine_backward
+    int chunk;                // HEAD_CALLBACK: tokens per [chunk, V] block of logits (0: all)
+    tile_shape tiles;         // HEAD_XENT, HEAD_TILED: positions per block, ids per tile (0: defaults)
+    bool grads;               // also dL/dE into the gradients and dL/dhidden for engine_backward
 } head_loss;
 
 // Cross-entropy over host float32 logits, as an engine_head_fn (ctx: an xent_ctx with
@@ -87,6 +90,9 @@ int engine_head(engine *e, const head_loss *h, double *loss, gk_err *err);
 int engine_backward(engine *e, gk_err *err);
 // Host float32 logits [count, V] of positions first..first+count-1 of the last forward.
 int engine_logits(engine *e, size_t first, size_t count, float *out, gk_err *err);
+// The same for vocabulary ids v0..v0+width-1: out [count, width]. In the form of
+// tiled_loss.teacher_tile, with the engine as `teacher`: a teacher in the same pass.
+int engine_teacher_tile(void *e, size_t first, size_t count, int v0, int width, float *out, gk_err *err);
 
 // Decoding with a KV cache of B rows x max_len positions (see model/gemma2_api.inc).
 int engine_decode_init(engine *e, int B, int max_len, gk_err *err);

@@ -10,11 +10,9 @@
 #include "common/timer.h"
 #include "model/real.h"
 #include "model/engine_ops.h"
+#include "model/xent_tiled.h"
 #ifdef GK_REAL_CUDA
 #include "model/cuda/cuda.h"
-#define ON_DEVICE 1
-#else
-#define ON_DEVICE 0
 #endif
 
 typedef struct {
@@ -40,7 +38,7 @@ typedef FN(engine_impl) impl_t;
 // Float buffers the kernels use in place of host ones: the host buffer itself
 // on the CPU, a device copy on the GPU (uploaded when `upload`).
 static float *kernel_floats(float *host, size_t n, bool upload, gk_err *err) {
-    if (!ON_DEVICE) return host;
+    if (!GK_ON_DEVICE) return host;
     float *d = FN(buffer_alloc)(n * sizeof *d, err);
     if (d && upload) FN(buffer_upload)(d, host, n * sizeof *d);
     return d;
@@ -75,13 +73,13 @@ static void *open_impl(model_state *m, int B, int T, bool training, gk_err *err)
     s->n_floats = m->layout.n_floats;
     size_t bytes = s->n_floats * sizeof(real);
     bool ok = (s->master = kernel_floats(m->params, s->n_floats, true, err)) != NULL;
-    if (ok && !ON_DEVICE && REAL_IS_ACC) s->weights = (real *)s->master; // cpu fp32 computes on the master weights
+    if (ok && !GK_ON_DEVICE && REAL_IS_ACC) s->weights = (real *)s->master; // cpu fp32 computes on the master weights
     else if (ok && !(s->weights = FN(buffer_alloc)(bytes, err))) ok = false;
     if (ok) FN(round_weights)(s->weights, s->master, s->n_floats);
     if (ok && training && (s->grads = FN(buffer_alloc)(bytes, err))) FN(buffer_zero)(s->grads, bytes);
     if (ok && training && !s->grads) ok = false;
     if (ok && B > 0 && T > 0) ok = (s->has_acts = FN(acts_init)(&s->acts, s->cfg, B, T, training, err) == 0);
-    if (ok && ON_DEVICE && B > 0 && T > 0)
+    if (ok && GK_ON_DEVICE && B > 0 && T > 0)
         ok = (s->targets = FN(buffer_alloc)((size_t)B * T * sizeof *s->targets, err)) != NULL;
     if (!ok) {
         close_impl(s);
@@ -119,36 +117,50 @@ static double host_head_fn(void *ctx, const float *logits, float *dlogits, size_
     return loss;
 }
 
-static int head_impl(void *p, const head_loss *h, double *loss, gk_err *err) {
-    impl_t *s = p;
-    if (need_acts(s, err)) return -1;
-    FN(weights) *grads = h->grads ? &s->g : NULL;
+static int callback_head(impl_t *s, const head_loss *h, double *loss, gk_err *err) {
     size_t N = (size_t)s->acts.B * s->acts.T, chunk = h->chunk > 0 && (size_t)h->chunk < N ? (size_t)h->chunk : N;
-    if (h->kind == HEAD_XENT) { // the targets go to the device; the kernel runs there
-        FN(buffer_upload)(s->targets, h->xent->targets, N * sizeof *s->targets);
-        xent_ctx x = *h->xent;
-        x.targets = s->targets;
-        return FN(model_head_xent)(s->cfg, &s->w, &s->acts, grads, &x, (int)chunk, loss, err);
-    }
     size_t cells = chunk * (size_t)s->cfg->vocab_size;
     host_head c = {h, gk_malloc(cells * sizeof(float), err), h->grads ? gk_malloc(cells * sizeof(float), err) : NULL};
-    int rc = c.logits && (c.dlogits || !h->grads)
-                 ? FN(model_head)(s->cfg, &s->w, &s->acts, grads, host_head_fn, &c, (int)chunk, loss, err)
-                 : -1;
+    int rc = c.logits && (c.dlogits || !h->grads) ? FN(model_head)(s->cfg, &s->w, &s->acts, h->grads ? &s->g : NULL,
+                                                                   host_head_fn, &c, (int)chunk, loss, err)
+                                                  : -1;
     free(c.logits);
     free(c.dlogits);
     return rc;
 }
+
+// Cross-entropy on the GPU: the targets go to the device; the fused kernel runs there.
+static int xent_head(impl_t *s, const head_loss *h, double *loss, gk_err *err) {
+    size_t N = (size_t)s->acts.B * s->acts.T;
+    FN(buffer_upload)(s->targets, h->xent->targets, N * sizeof *s->targets);
+    xent_ctx x = *h->xent;
+    x.targets = s->targets;
+    return FN(model_head_xent)(s->cfg, &s->w, &s->acts, h->grads ? &s->g : NULL, &x, 1024, loss, err);
+}
 #else
+// On the CPU the logits are host float32 already: the callback runs on them directly.
+static int callback_head(impl_t *s, const head_loss *h, double *loss, gk_err *err) {
+    return FN(model_head)(s->cfg, &s->w, &s->acts, h->grads ? &s->g : NULL, h->fn, h->ctx, h->chunk, loss, err);
+}
+
+// Cross-entropy on the CPU: tiled over the vocabulary (its logits stay in cache).
+static int xent_head(impl_t *s, const head_loss *h, double *loss, gk_err *err) {
+    xent_tiled c;
+    if (xent_tiled_init(&c, h->xent, (size_t)s->acts.B * s->acts.T, err)) return -1;
+    tiled_loss L = xent_tiled_loss(&c);
+    int rc = FN(model_head_tiled)(s->cfg, &s->w, &s->acts, h->grads ? &s->g : NULL, &L, h->tiles, loss, err);
+    xent_tiled_free(&c);
+    return rc;
+}
+#endif
+
 static int head_impl(void *p, const head_loss *h, double *loss, gk_err *err) {
     impl_t *s = p;
     if (need_acts(s, err)) return -1;
-    FN(weights) *grads = h->grads ? &s->g : NULL;
-    // On the CPU the logits are host float32 already: the callback runs on them directly.
-    if (h->kind == HEAD_XENT) return FN(model_head_xent)(s->cfg, &s->w, &s->acts, grads, h->xent, h->chunk, loss, err);
-    return FN(model_head)(s->cfg, &s->w, &s->acts, grads, h->fn, h->ctx, h->chunk, loss, err);
+    if (h->kind == HEAD_XENT) return xent_head(s, h, loss, err);
+    if (h->kind == HEAD_CALLBACK) return callback_head(s, h, loss, err);
+    return FN(model_head_tiled)(s->cfg, &s->w, &s->acts, h->grads ? &s->g : NULL, h->tiled, h->tiles, loss, err);
 }
-#endif
 
 static int backward_impl(void *p, gk_err *err) {
     impl_t *s = p;
@@ -158,24 +170,26 @@ static int backward_impl(void *p, gk_err *err) {
     return 0;
 }
 
-// Logits [n, V] of the hidden states x [n, d] (where the kernels run) into host out.
-static int logits_of(impl_t *s, const real *x, size_t n, float *out, gk_err *err) {
-    size_t cells = n * (size_t)s->cfg->vocab_size;
+// Logits [n, width] of the hidden states x [n, d] (where the kernels run) for ids v0.., into host out.
+static int logits_of(impl_t *s, const real *x, size_t n, int v0, int width, float *out, gk_err *err) {
+    size_t cells = n * (size_t)width;
     float *logits = kernel_floats(out, cells, false, err);
     if (!logits) return -1;
-    FN(model_logits)(s->cfg, s->w.embed, x, (int)n, logits);
+    FN(model_logits_tile)(s->cfg, s->w.embed, x, (int)n, v0, width, logits);
     FN(buffer_download)(out, logits, cells * sizeof *out);
     kernel_floats_free(logits, out);
     return 0;
 }
 
-static int logits_impl(void *p, size_t first, size_t count, float *out, gk_err *err) {
+static int logits_impl(void *p, size_t first, size_t count, int v0, int width, float *out, gk_err *err) {
     impl_t *s = p;
     if (need_acts(s, err)) return -1;
-    if (first + count > (size_t)s->acts.B * s->acts.T)
-        return gk_fail(err, GK_EINTERNAL, "logits of positions %zu..%zu of a batch of %d", first, first + count,
-                       s->acts.B * s->acts.T);
-    return logits_of(s, s->acts.xn_final + first * (size_t)s->cfg->d_model, count, out, err);
+    int V = s->cfg->vocab_size;
+    if (width > V - v0) width = V - v0;
+    if (first + count > (size_t)s->acts.B * s->acts.T || v0 < 0 || width <= 0)
+        return gk_fail(err, GK_EINTERNAL, "logits of positions %zu..%zu, ids %d.., of a batch of %d", first,
+                       first + count, v0, s->acts.B * s->acts.T);
+    return logits_of(s, s->acts.xn_final + first * (size_t)s->cfg->d_model, count, v0, width, out, err);
 }
 
 static int decode_init_impl(void *p, int B, int max_len, gk_err *err) {
@@ -205,7 +219,7 @@ static int decode_logits_impl(void *p, const int *rows, int n, float *out, gk_er
     size_t V = (size_t)s->cfg->vocab_size;
     int B = s->cache.B;
     float *all = gk_malloc((size_t)B * V * sizeof *all, err);
-    int rc = all ? logits_of(s, s->cache.acts.xn_final, (size_t)B, all, err) : -1;
+    int rc = all ? logits_of(s, s->cache.acts.xn_final, (size_t)B, 0, (int)V, all, err) : -1;
     for (int k = 0; rc == 0 && k < n; k++) memcpy(out + k * V, all + (size_t)rows[k] * V, V * sizeof *out);
     free(all);
     return rc;
@@ -215,7 +229,7 @@ static int decode_logits_impl(void *p, const int *rows, int n, float *out, gk_er
     real *x = gk_malloc((size_t)n * d * sizeof *x, err);
     if (!x) return -1;
     for (int k = 0; k < n; k++) memcpy(x + k * d, s->cache.acts.xn_final + (size_t)rows[k] * d, d * sizeof *x);
-    int rc = logits_of(s, x, (size_t)n, out, err);
+    int rc = logits_of(s, x, (size_t)n, 0, s->cfg->vocab_size, out, err);
     free(x);
     return rc;
 #endif

@@ -12,7 +12,7 @@ typedef struct {
     int (*forward)(void *impl, const token_batch *batch, int window, gk_err *err);
     int (*head)(void *impl, const head_loss *h, double *loss, gk_err *err);
     int (*backward)(void *impl, gk_err *err);
-    int (*logits)(void *impl, size_t first, size_t count, float *out, gk_err *err);
+    int (*logits)(void *impl, size_t first, size_t count, int v0, int width, float *out, gk_err *err);
     int (*decode_init)(void *impl, int B, int max_len, gk_err *err);
     void (*decode_reset_row)(void *impl, int row);
     int (*decode_step)(void *impl, const int32_t *tokens, const int32_t *pos, gk_err *err);

@@ -26,6 +26,34 @@ typedef struct {
 int doc_begin_from_starts(const int64_t *starts, size_t n_starts, int T, int32_t *doc_begin, gk_err *err);
 
 
+// A loss computed over the vocabulary tile by tile (model_head_tiled): no
+// [tokens x vocab] logits exist, only a block of positions times a tile of the
+// vocabulary. For each block of positions first..first+count-1 the head calls
+// begin, then `passes` statistics passes over the tiles (ids v0..v0+width-1, in
+// order), then finish (the block's loss). With gradients, once every block
+// is finished, grad for every (block, tile), in no promised order: a loss keeps
+// what grad needs for every position of the batch. Tiles are host float32
+// [count, width] after the final soft-cap: s the model's, t the teacher's (NULL
+// without one). grad writes dLoss/ds.
+typedef struct {
+    int passes; // 1 or 2
+    void *ctx;
+    void (*begin)(void *ctx, size_t first, size_t count);
+    void (*stats)(void *ctx, int pass, const float *s, const float *t, size_t first, size_t count, int v0, int width);
+    double (*finish)(void *ctx, size_t first, size_t count);
+    void (*grad)(void *ctx, const float *s, const float *t, float *ds, size_t first, size_t count, int v0, int width);
+    // The teacher's capped logits of the same positions and ids into out [count, width] (NULL: no teacher).
+    int (*teacher_tile)(void *teacher, size_t first, size_t count, int v0, int width, float *out, gk_err *err);
+    void *teacher;
+} tiled_loss;
+
+// Sizes of the tiled head: positions per block, vocabulary ids per tile (0: the
+// defaults, a block's float32 tile of 1 MiB: it stays in the cores' caches).
+typedef struct {
+    int block, tile;
+} tile_shape;
+enum { HEAD_TILE_BLOCK = 128, HEAD_TILE_WIDTH = 2048 };
+
 #define GK_TEMPLATE "model/gemma2_api.inc"
 #include "model/precisions.h"
 

@@ -41,6 +41,13 @@
 #define FN(name) name##_f32
 #endif
 
+// GK_ON_DEVICE: the kernels' buffers are device memory (the GPU instantiation), not host memory.
+#ifdef GK_REAL_CUDA
+#define GK_ON_DEVICE 1
+#else
+#define GK_ON_DEVICE 0
+#endif
+
 // exp, tanh and log in real_acc: the vectorised float versions (model/cpu/fastmath.h) or libm's double ones.
 #if defined(GK_REAL_F64)
 #define ACC_EXP(x) exp(x)

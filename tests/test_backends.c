@@ -102,7 +102,7 @@ static step_result run_step(model_state *m, engine_backend be, const batch_data 
     engine *e = NULL;
     token_batch batch = {.B = B, .T = T, .tokens = d->tokens, .doc_begin = d->doc_begin};
     xent_ctx xent = {.targets = d->targets, .scale = 1.0 / (B * T)};
-    head_loss head = kd ? kd_head_loss(kd, 32, true) : (head_loss){HEAD_XENT, &xent, NULL, NULL, 32, true};
+    head_loss head = kd ? kd_head_loss(kd, 32, true) : (head_loss){.kind = HEAD_XENT, .xent = &xent, .grads = true};
     int rc = engine_open(&e, m, be, B, T, true, err);
     if (rc == 0) rc = engine_forward(e, &batch, 0, err);
     if (rc == 0) rc = engine_head(e, &head, &r.loss, err);

@@ -99,3 +99,8 @@ void FN(add)(real *y, const real *a, const real *b, size_t n) {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = to_real(to_acc(a[i]) + to_acc(b[i]));
 }
+
+void FN(add_acc)(real *y, const real_acc *x, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = to_real(to_acc(y[i]) + x[i]);
+}

@@ -46,3 +46,9 @@ void FN(matmul_backward)(real *dx, real *dw, const real *dy, const real *x, cons
     if (dx) product(false, false, n, in, out, dy, out, w, in, accumulate_dx, dx, in);
     if (dw) product(true, false, out, in, n, dy, out, x, in, true, dw, in);
 }
+
+void FN(matmul_backward_acc)(real_acc *dx, real_acc *dw, const real *dy, const real *x, const real *w, int n, int in,
+                             int out, bool accumulate_dx) {
+    if (dx) product_acc(false, false, n, in, out, dy, out, w, in, accumulate_dx, dx, in);
+    if (dw) product_acc(true, false, out, in, n, dy, out, x, in, true, dw, in);
+}

@@ -140,3 +140,14 @@ extern "C" void add_cuda(gk_bf16 *y, const gk_bf16 *a, const gk_bf16 *b, size_t 
     add_kernel<<<blocks_for(n, THREADS), THREADS>>>(dev(y), dev(a), dev(b), n);
     CUDA_LAUNCHED();
 }
+
+__global__ void add_acc_kernel(bf16 *y, const float *x, size_t n) {
+    FOR_EACH_INDEX(n);
+    y[i] = __float2bfloat16(__bfloat162float(y[i]) + x[i]);
+}
+
+extern "C" void add_acc_cuda(gk_bf16 *y, const float *x, size_t n) {
+    if (!n) return;
+    add_acc_kernel<<<blocks_for(n, THREADS), THREADS>>>(dev(y), x, n);
+    CUDA_LAUNCHED();
+}

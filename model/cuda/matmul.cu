@@ -153,3 +153,15 @@ extern "C" void matmul_backward_cuda(gk_bf16 *dx, gk_bf16 *dw, const gk_bf16 *dy
         run(&p);
     }
 }
+
+extern "C" void matmul_backward_acc_cuda(float *dx, float *dw, const gk_bf16 *dy, const gk_bf16 *x, const gk_bf16 *w,
+                                         int n, int in, int out, bool accumulate_dx) {
+    if (dx) { // as matmul_backward_cuda, into float
+        product p = {false, false, in, n, out, w, in, dy, out, dx, in, CUDA_R_32F, accumulate_dx ? 1.0f : 0.0f};
+        run(&p);
+    }
+    if (dw) {
+        product p = {false, true, in, out, n, x, in, dy, out, dw, in, CUDA_R_32F, 1.0f};
+        run(&p);
+    }
+}
