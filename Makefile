@@ -88,7 +88,8 @@ $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/tests/fixtures.o $(BUILD)/libgemmakd.a
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/tests/fixtures.o $(BUILD)/tests/kd_reference.o \
+                  $(BUILD)/libgemmakd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-bins: $(TEST_BIN) $(BUILD)/gemmakd
@@ -113,4 +114,4 @@ clean:
 
 # Keep the test objects between runs (make would delete them as intermediates). Only these: a
 # target-less .SECONDARY would also let a missing library object go unbuilt when the archive is newer.
-.SECONDARY: $(TEST_BIN:=.o) $(BUILD)/tests/check.o $(BUILD)/tests/fixtures.o
+.SECONDARY: $(TEST_BIN:=.o) $(BUILD)/tests/check.o $(BUILD)/tests/fixtures.o $(BUILD)/tests/kd_reference.o

@@ -63,9 +63,9 @@ static int bench_setup(bench_run *b, const char *config, const char *teacher_con
         return gk_fail(err, GK_EUSAGE, "--teacher-config: vocabulary %d, the student's is %d", b->teacher.cfg.vocab_size,
                        b->student.cfg.vocab_size);
     if (engine_open(&b->te, &b->teacher, teacher_backend, b->B, b->T, false, err) ||
-        kd_head_init(&b->kd, &kd, (size_t)b->head_chunk, err) ||
-        kd_head_use_engine(&b->kd, b->te, (size_t)b->head_chunk, b->student.cfg.vocab_size, err))
+        kd_head_init(&b->kd, &kd, (size_t)N, err))
         return -1;
+    kd_head_use_engine(&b->kd, b->te);
     b->kd.targets = b->targets;
     b->kd.scale = 1.0 / N;
     return 0;
@@ -87,7 +87,7 @@ static int run_step(bench_run *b, step_times *t, gk_err *err) {
     token_batch batch = {.B = b->B, .T = b->T, .tokens = b->tokens};
     xent_ctx xent = {.targets = b->targets, .scale = 1.0 / ((double)b->B * b->T)};
     head_loss head = {.kind = HEAD_XENT, .xent = &xent, .chunk = b->head_chunk, .grads = true};
-    if (b->te) head = kd_head_loss(&b->kd, b->head_chunk, true);
+    if (b->te) head = kd_head_loss(&b->kd, true);
     engine_zero_grads(b->se);
     engine_wait(b->se);
     double t0 = now_seconds(), loss;
@@ -97,7 +97,7 @@ static int run_step(bench_run *b, step_times *t, gk_err *err) {
     if (b->te && engine_forward(b->te, &batch, 0, err)) return -1;
     if (b->te) engine_wait(b->te);
     double t2 = now_seconds();
-    if (engine_head(b->se, &head, &loss, err) || kd_head_check(&b->kd, err)) return -1;
+    if (engine_head(b->se, &head, &loss, err)) return -1;
     engine_wait(b->se);
     double t3 = now_seconds();
     if (engine_backward(b->se, err)) return -1;
@@ -116,7 +116,7 @@ static int run_step(bench_run *b, step_times *t, gk_err *err) {
 
 // Seconds the backend's products of one linear layer take in a step (forward,
 // and with backward both gradients), times `count`; *flops gets their FLOPs.
-static int linear_seconds(engine_backend be, int rows, int in, int out, int count, bool backward, double *seconds,
+static int linear_seconds(engine_backend be, int rows, int in, int out, double count, bool backward, double *seconds,
                           double *flops, gk_err *err) {
     double s[3];
     if (engine_time_linear(be, rows, in, out, 3, s, err)) return -1;
@@ -125,18 +125,29 @@ static int linear_seconds(engine_backend be, int rows, int in, int out, int coun
     return 0;
 }
 
-// The weight products of a model's step on B*T rows (the head in chunks).
+// The output head's own products on `rows` positions (logits, and with backward
+// dL/dhidden and dL/dE) at the shapes it runs them: blocks of positions x tiles
+// of the vocabulary (chunk 0, the CPU's tiled head) or chunks of whole rows.
+static int head_products(engine_backend be, const model_config *c, int rows, int chunk, bool backward, double *seconds,
+                         double *flops, gk_err *err) {
+    int V = c->vocab_size, d = c->d_model;
+    int block = chunk > 0 ? chunk : HEAD_TILE_BLOCK, width = chunk > 0 || V < HEAD_TILE_WIDTH ? V : HEAD_TILE_WIDTH;
+    if (block > rows) block = rows;
+    double count = (double)rows / block * ((double)V / width); // the FLOPs of rows x V in blocks x tiles
+    return linear_seconds(be, block, d, width, count, backward, seconds, flops, err);
+}
+
+// The weight products of a model's step on B*T rows: the layers' and the head's.
 static int model_products(engine_backend be, const model_config *c, int rows, int chunk, bool backward,
                           double *seconds, double *flops, gk_err *err) {
-    int L = c->n_layers, d = c->d_model, full = rows / chunk, rest = rows % chunk;
+    int L = c->n_layers, d = c->d_model;
     if (linear_seconds(be, rows, d, cfg_q_dim(c), L, backward, seconds, flops, err) ||
         linear_seconds(be, rows, d, cfg_kv_dim(c), 2 * L, backward, seconds, flops, err) ||
         linear_seconds(be, rows, cfg_q_dim(c), d, L, backward, seconds, flops, err) ||
         linear_seconds(be, rows, d, c->d_ff, 2 * L, backward, seconds, flops, err) ||
-        linear_seconds(be, rows, c->d_ff, d, L, backward, seconds, flops, err) ||
-        linear_seconds(be, chunk, d, c->vocab_size, full, backward, seconds, flops, err))
+        linear_seconds(be, rows, c->d_ff, d, L, backward, seconds, flops, err))
         return -1;
-    return rest ? linear_seconds(be, rest, d, c->vocab_size, 1, backward, seconds, flops, err) : 0;
+    return head_products(be, c, rows, chunk, backward, seconds, flops, err);
 }
 
 static void cpu_model_name(char *out, size_t n) {
@@ -157,6 +168,7 @@ typedef struct {
     const char *config, *teacher_config;
     int steps;
     double flops, products_s, products_flops, peak, peak_bytes;
+    double head_products_s; // the output head's own products (the teacher's logits among them)
     const char *peak_unit;
     char machine[256], kernels[512];
 } bench_report;
@@ -169,12 +181,13 @@ static void report(const bench_run *b, const bench_report *r, const step_times *
         printf("{\"config\": \"%s\", \"teacher_config\": %s%s%s, \"device\": \"%s\", \"precision\": \"%s\", "
                "\"machine\": \"%s\", \"kernels\": \"%s\", \"batch\": %d, \"seq_len\": %d, \"threads\": %d, \"steps\": %d, "
                "\"step_s\": %.6f, \"forward_s\": %.6f, \"teacher_s\": %.6f, \"head_s\": %.6f, \"backward_s\": %.6f, "
-               "\"optimizer_s\": %.6f, \"tokens_per_s\": %.2f, \"gflops\": %.3f, \"products_gflops\": %.3f, "
+               "\"optimizer_s\": %.6f, \"head_products_s\": %.6f, \"tokens_per_s\": %.2f, \"gflops\": %.3f, \"products_gflops\": %.3f, "
                "\"fraction_of_products\": %.4f, \"fma_peak_gflops\": %.3f, \"fma_unit\": \"%s\", \"peak_bytes\": %.0f}\n",
                r->config, r->teacher_config ? "\"" : "", r->teacher_config ? r->teacher_config : "null",
                r->teacher_config ? "\"" : "", engine_device_name(b->backend.device),
                engine_precision_name(b->backend.precision), r->machine, r->kernels, b->B, b->T, omp_get_max_threads(),
-               S, step, t->forward / S, t->teacher / S, t->head / S, t->backward / S, t->optimizer / S, tokens / step,
+               S, step, t->forward / S, t->teacher / S, t->head / S, t->backward / S, t->optimizer / S, r->head_products_s,
+               tokens / step,
                rate, products, rate / products, r->peak, r->peak_unit, r->peak_bytes);
         return;
     }
@@ -187,6 +200,8 @@ static void report(const bench_run *b, const bench_report *r, const step_times *
     printf("step          %.4f s (forward %.4f, teacher %.4f, head %.4f, backward %.4f, optimizer %.4f)\n", step,
            t->forward / S, t->teacher / S, t->head / S, t->backward / S, t->optimizer / S);
     printf("throughput    %.1f tokens/s\n", tokens / step);
+    printf("head          %.4f s = %.2f x its own matrix products (%.4f s alone)\n", t->head / S,
+           t->head / S / r->head_products_s, r->head_products_s);
     printf("compute       %.3g model FLOPs per step = %.1f GFLOP/s\n", r->flops, rate);
     printf("products      %.1f GFLOP/s: the backend's matrix products on the step's shapes alone; the step runs at "
            "%.0f%% of that\n", products, 100 * rate / products);
@@ -208,13 +223,17 @@ static int measure(bench_run *b, bench_report *r, step_times *t, gk_err *err) {
     int N = b->B * b->T;
     if (model_plan_compute(&b->student.cfg, b->B, b->T, b->head_chunk, false, &plan, err)) return -1;
     r->flops = plan.flops_train * N;
-    int chunk = b->head_chunk < N ? b->head_chunk : N;
-    if (model_products(b->backend, &b->student.cfg, N, chunk, true, &r->products_s, &r->products_flops, err))
+    // Tiled heads (chunk 0): the CPU's, and distillation's everywhere; the GPU's cross-entropy in chunks.
+    int chunk = b->backend.device == DEVICE_CPU || b->te ? 0 : b->head_chunk < N ? b->head_chunk : N;
+    double head_flops = 0;
+    if (model_products(b->backend, &b->student.cfg, N, chunk, true, &r->products_s, &r->products_flops, err) ||
+        head_products(b->backend, &b->student.cfg, N, chunk, true, &r->head_products_s, &head_flops, err))
         return -1;
-    if (b->te) { // the teacher's forward: its products, and its FLOPs in the step's
-        if (model_plan_compute(&b->teacher.cfg, b->B, b->T, b->head_chunk, false, &plan, err) ||
-            model_products(engine_backend_of(b->te), &b->teacher.cfg, N, chunk, false, &r->products_s,
-                           &r->products_flops, err))
+    if (b->te) { // the teacher's forward (its logits in the student's head): its products, and its FLOPs in the step's
+        engine_backend tb = engine_backend_of(b->te);
+        if (model_plan_compute(&b->teacher.cfg, b->B, b->T, 0, false, &plan, err) ||
+            model_products(tb, &b->teacher.cfg, N, 0, false, &r->products_s, &r->products_flops, err) ||
+            head_products(tb, &b->teacher.cfg, N, 0, false, &r->head_products_s, &head_flops, err))
             return -1;
         r->flops += plan.flops_fwd * N;
     }

@@ -64,12 +64,13 @@ int cmd_info(int argc, char **argv, gk_err *err) {
         {"config", "FILE", "model config (config.json)", NULL},
         {"seq-len", "T", "tokens per sequence for FLOPs and activations (default 4096)", NULL},
         {"batch", "B", "sequences per micro-batch for the memory plan (default 1)", NULL},
-        {"head-chunk", "N", "tokens per output-head chunk (default 1024)", NULL},
+        {"head-chunk", "N", "tokens per output-head chunk on the GPU (default 1024; the CPU's head is tiled)", NULL},
+        {"device", "cpu|cuda", "the memory plan of this device (default cpu)", NULL},
         {"precision", "fp32|bf16", "the memory plan of this precision (default fp32)", NULL},
         {"json", NULL, "print one JSON object instead of text", NULL},
     };
     int n = sizeof specs / sizeof specs[0];
-    int rc = args_parse(argc, argv, "gemmakd info --config FILE [--seq-len T] [--batch B] [--precision fp32|bf16] [--json]", specs, n, err);
+    int rc = args_parse(argc, argv, "gemmakd info --config FILE [--seq-len T] [--batch B] [--device cpu|cuda] [--precision fp32|bf16] [--json]", specs, n, err);
     if (rc) return rc > 0 ? 0 : -1;
     const char *path = arg_get(specs, n, "config");
     if (!path) return gk_fail(err, GK_EUSAGE, "info needs --config");
@@ -78,8 +79,11 @@ int cmd_info(int argc, char **argv, gk_err *err) {
     if ((s = arg_get(specs, n, "seq-len")) && parse_int("seq-len", s, 1, 1 << 24, &seq_len, err)) return -1;
     if ((s = arg_get(specs, n, "batch")) && parse_int("batch", s, 1, 1 << 20, &batch, err)) return -1;
     if ((s = arg_get(specs, n, "head-chunk")) && parse_int("head-chunk", s, 1, 1 << 24, &chunk, err)) return -1;
-    engine_backend backend; // the plan is the same on every device
-    if (engine_backend_parse(NULL, arg_get(specs, n, "precision"), "--precision", &backend, err)) return -1;
+    engine_backend backend;
+    if (engine_backend_parse(arg_get(specs, n, "device"), arg_get(specs, n, "precision"), "--device/--precision",
+                             &backend, err))
+        return -1;
+    if (backend.device == DEVICE_CPU) chunk = 0; // tiled over the vocabulary
     bool bf16 = backend.precision == PRECISION_BF16;
     model_config cfg;
     model_plan plan;

@@ -261,8 +261,7 @@ void teacher_cache_rows_free(teacher_cache_rows *r) {
     memset(r, 0, sizeof *r);
 }
 
-int teacher_cache_row(void *ctx, size_t row, sparse_row *out) {
-    const teacher_cache_rows *r = ctx;
+int teacher_cache_row(const teacher_cache_rows *r, size_t row, sparse_row *out) {
     if (row >= r->windows * r->T) return -1;
     *out = r->rows[row];
     return 0;

@@ -82,8 +82,9 @@ typedef struct {
 //   teacher_cache_open(&cache, dir, train_loader, &e, err);
 //   teacher_cache_rows rows;
 //   teacher_cache_rows_alloc(cache, micro_batch, &rows, err);
-//   kd.rows = teacher_cache_row; kd.rows_ctx = &rows;          // distill/kd_head.h
-//   each micro-batch: loader_next(...); teacher_cache_batch(cache, batch, &rows, err); model_head_f32(..., kd_head_f32, &kd, ...)
+//   kd_head_use_cache(&kd, SPARSE_TOPK_BUCKET, &rows, err);      // distill/kd_head.h
+//   each micro-batch: loader_next(...); teacher_cache_batch(cache, batch, &rows, err);
+//                     engine_forward(...); head = kd_head_loss(&kd, true); engine_head(student, &head, ...)
 //   teacher_cache_rows_free(&rows); teacher_cache_close(cache);
 
 typedef struct teacher_cache teacher_cache;
@@ -131,9 +132,9 @@ int teacher_cache_window(teacher_cache *c, size_t shard, uint64_t window, teache
                          gk_err *err);
 // Reads rows 0..b->batch_size-1 of a loader batch into slots 0..batch_size-1.
 int teacher_cache_batch(teacher_cache *c, const loader_batch *b, teacher_cache_rows *r, gk_err *err);
-// A sparse_row_fn (distill/kd_head.h) over a filled teacher_cache_rows (ctx):
-// row i = slot * T + t. Thread-safe: it only hands out pointers.
-int teacher_cache_row(void *ctx, size_t row, sparse_row *out);
+// Row i = slot * T + t of a filled teacher_cache_rows; -1 past its end.
+// Thread-safe: it only hands out pointers.
+int teacher_cache_row(const teacher_cache_rows *r, size_t row, sparse_row *out);
 
 // ---------------------------------------------------------------- shared
 

@@ -36,16 +36,15 @@ static void run_free(corpus_run *c) {
 static int open_teacher(corpus_run *c, const model_state *m, const corpus_eval_job *j, const char *sha,
                         corpus_eval_result *r, gk_err *err) {
     kd_config kd = {.divergence = KD_FORWARD_KL, .alpha = 1, .temperature = 1, .beta = 0.5};
-    int chunk = scorer_head_chunk(m->cfg.vocab_size, j->batch * j->seq_len);
-    if (kd_head_init(&c->kd, &kd, (size_t)chunk, err)) return -1;
-    c->kd.scale = 1;
+    if (kd_head_init(&c->kd, &kd, (size_t)j->batch * j->seq_len, err)) return -1;
     r->teacher = true;
     if (j->teacher_dir) {
         if (online_teacher_open(&c->teacher, j->teacher_dir, j->backend, m->cfg.vocab_size, sha, j->batch, j->seq_len,
                                 err))
             return -1;
         c->has_teacher = true;
-        return kd_head_use_teacher(&c->kd, &c->teacher, (size_t)chunk, m->cfg.vocab_size, err);
+        kd_head_use_teacher(&c->kd, &c->teacher);
+        return 0;
     }
     teacher_cache_expect e = {.tokenizer_sha256 = sha, .vocab_size = m->cfg.vocab_size, .temperature = 1,
                               .any_method = true, .method = TEACHER_CACHE_TOPK};
@@ -54,8 +53,7 @@ static int open_teacher(corpus_run *c, const model_state *m, const corpus_eval_j
         return -1;
     bool sampled = teacher_cache_info(c->cache)->method == TEACHER_CACHE_SAMPLE;
     snprintf(r->cache_method, sizeof r->cache_method, "%s", sampled ? "sample" : "topk");
-    kd_head_use_cache(&c->kd, sampled ? SPARSE_SAMPLED : SPARSE_TOPK_BUCKET, &c->rows);
-    return 0;
+    return kd_head_use_cache(&c->kd, sampled ? SPARSE_SAMPLED : SPARSE_TOPK_BUCKET, &c->rows, err);
 }
 
 int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_result *r, gk_err *err) {

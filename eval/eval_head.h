@@ -1,7 +1,8 @@
-// The evaluation head: an engine_head callback that records, per position
-// with a target, log p(target) and whether the target is the model's top
-// choice; with a teacher (a kd_head_ctx set up for forward KL at temperature
-// 1), also KL(teacher || model) and whether both models' top choices agree.
+// The evaluation head: a loss over vocabulary tiles (HEAD_TILED) that
+// records, per position with a target, log p(target) and whether the target
+// is the model's top choice; with a teacher (a kd_head_ctx set up for forward
+// KL at temperature 1), also KL(teacher || model) in its sums and whether
+// both models' top choices agree. No row of logits exists whole.
 #ifndef GK_EVAL_HEAD_H
 #define GK_EVAL_HEAD_H
 
@@ -11,15 +12,28 @@
 
 enum { TOP1_DISAGREE = 0, TOP1_AGREE = 1, TOP1_UNKNOWN = 2 }; // a sampled cache has no teacher argmax
 
+// One position's running log-sum-exp and top choices (the lowest id among equal logits).
 typedef struct {
-    const int32_t *targets; // [N] < 0: nothing to score at this position
-    double *logprob;        // [N] out: log p(target) (NaN where no target)
-    uint8_t *greedy;        // [N] out: 1 when target == argmax of the model's logits
-    kd_head_ctx *teacher;   // NULL, or the teacher (its targets must be these targets, scale 1)
-    uint8_t *top1;          // [N] out with a teacher: TOP1_*
+    float max, target_logit, best, teacher_best;
+    double sum;
+    int best_id, teacher_best_id;
+} eval_position;
+
+typedef struct {
+    const int32_t *targets; // [positions] < 0: nothing to score at this position
+    double *logprob;        // [positions] out: log p(target) (NaN where no target)
+    uint8_t *greedy;        // [positions] out: 1 when target == argmax of the model's logits
+    kd_head_ctx *teacher;   // NULL, or the teacher (its targets are set to these, scale 1)
+    uint8_t *top1;          // [positions] out with a teacher: TOP1_*
+    tile_shape tiles;       // positions per block, ids per tile (0: the head's defaults)
+    size_t positions;
+    eval_position *pos;     // [positions] work space
+    tiled_loss loss;
 } eval_head_ctx;
 
-// engine_head_fn (dlogits must be NULL); returns the chunk's summed -log p(target).
-double eval_head(void *ctx, const float *logits, float *dlogits, size_t first, size_t count, int vocab);
+int eval_head_init(eval_head_ctx *c, size_t positions, gk_err *err);
+// The engine head (no gradients); its loss is the summed -log p(target).
+head_loss eval_head_loss(eval_head_ctx *c);
+void eval_head_free(eval_head_ctx *c);
 
 #endif

@@ -15,6 +15,7 @@ typedef struct {
     int32_t *tokens, *doc_begin, *targets; // [B*T] inputs, document starts within the row, targets (-1: none)
     double *logprob;                       // [B*T] out
     uint8_t *greedy, *top1;                // [B*T] out
+    eval_head_ctx head;
 } scorer;
 
 int scorer_init(scorer *s, const model_state *m, engine_backend backend, int B, int T, int window, gk_err *err);
@@ -22,8 +23,5 @@ int scorer_init(scorer *s, const model_state *m, engine_backend backend, int B, 
 // also KL sums (in teacher->sums) and top1. *nll: summed -log p(target).
 int scorer_run(scorer *s, kd_head_ctx *teacher, double *nll, gk_err *err);
 void scorer_free(scorer *s);
-
-// Tokens per head chunk for a vocabulary: about 32 MB of float logits.
-int scorer_head_chunk(int vocab, int tokens);
 
 #endif

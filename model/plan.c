@@ -9,6 +9,20 @@ double attended_keys(int seq_len, int window) {
     return sum / seq_len;
 }
 
+// The head's work space. Tiled (model_head_tiled): a block x tile of float32
+// logits and their gradient (and its copy in storage), dL/dhidden [N, d] and
+// dL/dE [tile, d] in float32. Chunked (the fused cross-entropy): [chunk, V]
+// float32 logits and their gradient in storage (over them in float32).
+static size_t head_bytes(const model_config *cfg, size_t N, int head_chunk, size_t storage) {
+    size_t V = (size_t)cfg->vocab_size, d = (size_t)cfg->d_model, extra = storage < sizeof(float) ? storage : 0;
+    if (head_chunk <= 0) {
+        size_t tile = V < HEAD_TILE_WIDTH ? V : HEAD_TILE_WIDTH, cells = (size_t)HEAD_TILE_BLOCK * tile;
+        return cells * (2 * sizeof(float) + extra) + (N + tile) * d * sizeof(float);
+    }
+    size_t chunk = (size_t)head_chunk < N ? (size_t)head_chunk : N;
+    return chunk * V * (sizeof(float) + extra);
+}
+
 int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, bool bf16, model_plan *p,
                        gk_err *err) {
     param_layout layout;
@@ -34,8 +48,6 @@ int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head
     p->bytes_adamw = 2 * p->params_total * sizeof(float);
     size_t reals = bf16 ? acts_floats_bf16(cfg, batch, seq_len, true) : acts_floats_f32(cfg, batch, seq_len, true);
     if (!reals) return gk_fail(err, GK_ENOMEM, "out of memory");
-    // The fused cross-entropy head: float32 logits, and their gradient in storage (over them in float32).
-    size_t chunk = head_chunk > 0 && head_chunk < batch * seq_len ? (size_t)head_chunk : (size_t)batch * seq_len;
-    p->bytes_activations = reals * storage + chunk * (size_t)cfg->vocab_size * (sizeof(float) + (bf16 ? storage : 0));
+    p->bytes_activations = reals * storage + head_bytes(cfg, (size_t)batch * seq_len, head_chunk, storage);
     return 0;
 }

@@ -6,17 +6,29 @@
 
 #include "model/cpu/fastmath.h"
 
-void lse_fold(const float *s, int width, float *max, double *sum) {
+void lse_fold(const float *x, const float *y, float scale, int width, float *max, double *sum, double *wsum) {
     float m = -INFINITY;
 #pragma omp simd reduction(max : m)
-    for (int j = 0; j < width; j++) m = s[j] > m ? s[j] : m;
+    for (int j = 0; j < width; j++) m = x[j] * scale > m ? x[j] * scale : m;
     if (m > *max) { // a new maximum: rescale what was summed against the old one
-        *sum *= exp((double)*max - m);
+        double shrink = exp((double)*max - m);
+        *sum *= shrink;
+        if (wsum) *wsum *= shrink;
         *max = m;
     }
-    float part = 0, mx = *max;
+    float part = 0, wpart = 0, mx = *max;
+    if (y) {
+#pragma omp simd reduction(+ : part, wpart)
+        for (int j = 0; j < width; j++) {
+            float u = x[j] * scale, e = fast_expf(u - mx);
+            part += e;
+            wpart += e * (u - y[j] * scale);
+        }
+        *wsum += wpart;
+    } else {
 #pragma omp simd reduction(+ : part)
-    for (int j = 0; j < width; j++) part += fast_expf(s[j] - mx);
+        for (int j = 0; j < width; j++) part += fast_expf(x[j] * scale - mx);
+    }
     *sum += part;
 }
 
@@ -54,7 +66,7 @@ static void stats(void *ctx, int pass, const float *s, const float *t, size_t fi
         int32_t target = c->x->targets[i];
         if (target < 0) continue;
         const float *row = s + r * (size_t)width;
-        lse_fold(row, width, &c->max[i], &c->sum[i]);
+        lse_fold(row, NULL, 1, width, &c->max[i], &c->sum[i], NULL);
         if (target >= v0 && target < v0 + width) c->target_logit[i] = row[target - v0];
     }
 }

@@ -19,7 +19,9 @@ int xent_tiled_init(xent_tiled *c, const xent_ctx *x, size_t rows, gk_err *err);
 void xent_tiled_free(xent_tiled *c);
 tiled_loss xent_tiled_loss(xent_tiled *c);
 
-// Online log-sum-exp over tiles: folds a tile row s [width] into (max, sum of exp(s - max)).
-void lse_fold(const float *s, int width, float *max, double *sum);
+// Online log-sum-exp over tiles: folds a tile row x [width], scaled (u = x * scale), into
+// (max, sum of exp(u - max)); with y (else NULL), also wsum = sum exp(u - max) (u - y * scale).
+// All three are rescaled when the maximum grows.
+void lse_fold(const float *x, const float *y, float scale, int width, float *max, double *sum, double *wsum);
 
 #endif

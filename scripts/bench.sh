@@ -6,9 +6,11 @@
 #     (configs/models/bench-teacher-d512.json), gemmakd fp32 and bf16 beside
 #     transformers' Gemma2ForCausalLM in PyTorch fp32 eager and under bf16
 #     autocast, same model, batch and threads;
-#  3. the d=512, 8-layer model at seq_len 512 against its own matrix products (2 threads and 1);
-#  4. tokenizer throughput beside the tokenizers / sentencepiece libraries when installed;
-#  5. generation with the KV cache at batch 1 and 16.
+#  3. the same two steps at Gemma's vocabulary of 262,144 (configs/models/*-v262k.json, 2-layer
+#     student at batch 2 x 256): where the output head is the step;
+#  4. the d=512, 8-layer model at seq_len 512 against its own matrix products (2 threads and 1);
+#  5. tokenizer throughput beside the tokenizers / sentencepiece libraries when installed;
+#  6. generation with the KV cache at batch 1 and 16.
 # PyTorch: $GEMMAKD_TORCH_PYTHON when set; else a virtual environment with the
 # current torch and transformers from PyPI (made once in ~/.cache/gemmakd/torch-venv);
 # else a python3 that already imports both (Debian's torch, say). The run names which.
@@ -38,69 +40,51 @@ for p in fp32 bf16; do
     $G bench --config "$STUDENT" --batch 1 --seq-len 16 --steps 1 --precision $p | grep kernels
 done
 
+# versus_pytorch STUDENT TEACHER BATCH SEQ_LEN GEMMAKD_STEPS TORCH_STEPS: the cross-entropy and the
+# distillation step, gemmakd fp32 and bf16 beside PyTorch fp32 and bf16 autocast, as a table.
+versus_pytorch() {
+    results=$(mktemp)
+    for task in xent distill; do
+        teacher=
+        [ $task = distill ] && teacher="--teacher-config $2"
+        for p in fp32 bf16; do
+            # shellcheck disable=SC2086 # $teacher is two words or none
+            echo "$task gemmakd-$p $($G bench --config "$1" $teacher --batch "$3" --seq-len "$4" --steps "$5" \
+                --optimizer adamw --precision $p --json)" >>"$results"
+        done
+        if [ -n "$PY" ]; then
+            for mode in fp32 bf16; do
+                flag=
+                [ $mode = bf16 ] && flag=--bf16
+                # shellcheck disable=SC2086
+                echo "$task torch-$mode $("$PY" scripts/reference/train_bench.py --config "$1" $teacher --batch "$3" \
+                    --seq-len "$4" --threads "$threads" --steps "$6" $flag 2>/dev/null | tail -1)" >>"$results"
+            done
+        fi
+    done
+    [ -n "$PY" ] || echo "(no PyTorch could be installed or found: gemmakd's numbers only)"
+    python3 scripts/bench_table.py "$results"
+    rm -f "$results"
+}
+
 echo
 echo "== 2. training steps against PyTorch, $threads threads, batch 8 x 256"
 PY=$(torch_python)
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
-for task in xent distill; do
-    teacher=
-    [ $task = distill ] && teacher="--teacher-config $TEACHER"
-    for p in fp32 bf16; do
-        # shellcheck disable=SC2086 # $teacher is two words or none
-        echo "$task gemmakd-$p $($G bench --config $STUDENT $teacher --batch 8 --seq-len 256 --steps 10 \
-            --optimizer adamw --precision $p --json)" >>"$results"
-    done
-    if [ -n "$PY" ]; then
-        for mode in fp32 bf16; do
-            flag=
-            [ $mode = bf16 ] && flag=--bf16
-            # shellcheck disable=SC2086
-            echo "$task torch-$mode $("$PY" scripts/reference/train_bench.py --config $STUDENT $teacher --batch 8 \
-                --seq-len 256 --threads "$threads" --steps 8 $flag 2>/dev/null | tail -1)" >>"$results"
-        done
-    fi
-done
-[ -n "$PY" ] || echo "(no PyTorch could be installed or found: gemmakd's numbers only)"
-python3 - "$results" <<'EOF'
-import json, sys
-runs = {}
-for line in open(sys.argv[1]):
-    task, who, text = line.split(" ", 2)
-    runs[(task, who)] = json.loads(text)
-any_run = next(iter(runs.values()))
-torch_name = next((r["framework"].split(" ")[1] for (t, w), r in runs.items() if w.startswith("torch")), None)
-if torch_name:
-    print(f"PyTorch: torch {torch_name}")
-print("| step | gemmakd fp32 | gemmakd bf16 | PyTorch fp32 | PyTorch bf16 autocast | fp32 ratio | bf16 ratio |")
-print("|---|---|---|---|---|---|---|")
-for task, name in (("xent", "cross-entropy"), ("distill", "distillation, teacher 4x")):
-    def tps(who):
-        r = runs.get((task, who))
-        return r["tokens_per_s"] if r else None
-    cells = [tps(w) for w in ("gemmakd-fp32", "gemmakd-bf16", "torch-fp32", "torch-bf16")]
-    fmt = lambda v: f"{v:.0f} tok/s" if v else "-"
-    ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
-    print(f"| {name} | " + " | ".join(fmt(c) for c in cells) + f" | {ratio(cells[0], cells[2])} | {ratio(cells[1], cells[3])} |")
-for task in ("xent", "distill"):
-    r = runs[(task, "gemmakd-bf16")]
-    print(f"{task}, gemmakd bf16: the step at {100 * r['fraction_of_products']:.0f}% of oneDNN's bf16 product rate on "
-          f"its own shapes ({r['gflops']:.0f} of {r['products_gflops']:.0f} GFLOP/s); peak RSS {r['peak_bytes'] / 2**30:.2f} GiB")
-    for who in ("torch-fp32", "torch-bf16"):
-        t = runs.get((task, who))
-        if t:
-            print(f"{task}, {who}: peak RSS {t['peak_rss_bytes'] / 2**30:.2f} GiB")
-EOF
+versus_pytorch "$STUDENT" "$TEACHER" 8 256 10 8
 
 echo
-echo "== 3. the d=512, 8-layer model against its own matrix products"
+echo "== 3. Gemma's vocabulary (262,144): the 2-layer d=256 model, batch 2 x 256, teacher d=512, 4 layers"
+versus_pytorch configs/models/bench-d256-v262k.json configs/models/bench-teacher-d512-v262k.json 2 256 3 3
+
+echo
+echo "== 4. the d=512, 8-layer model against its own matrix products"
 for p in fp32 bf16; do
     $G bench --config configs/models/bench-d512.json --batch 2 --seq-len 512 --steps 5 --precision $p
     $G bench --config configs/models/bench-d512.json --batch 2 --seq-len 512 --steps 5 --precision $p --threads 1
 done
 
 echo
-echo "== 4. tokenizer encode throughput (MB/s)"
+echo "== 5. tokenizer encode throughput (MB/s)"
 text=tests/fixtures/tokenizer/mixed.txt
 gemma=../shared/data/tokenizers/gemma3/tokenizer.json
 for tok in "$gemma" tests/fixtures/tokenizer/spm_bpe.model; do
@@ -115,7 +99,7 @@ for tok in "$gemma" tests/fixtures/tokenizer/spm_bpe.model; do
 done
 
 echo
-echo "== 5. generation with the KV cache (demo-student shape, random weights): batch 1 and 16"
+echo "== 6. generation with the KV cache (demo-student shape, random weights): batch 1 and 16"
 tmp=$(mktemp -d)
 $G init --config configs/models/demo-student.json --seed 1 --out "$tmp/model" >/dev/null
 for i in $(seq 1 32); do echo "{\"prompt\": \"Question $i: what is the meaning of verse $i?\"}"; done > "$tmp/prompts.jsonl"

@@ -102,11 +102,10 @@ static step_result run_step(model_state *m, engine_backend be, const batch_data 
     engine *e = NULL;
     token_batch batch = {.B = B, .T = T, .tokens = d->tokens, .doc_begin = d->doc_begin};
     xent_ctx xent = {.targets = d->targets, .scale = 1.0 / (B * T)};
-    head_loss head = kd ? kd_head_loss(kd, 32, true) : (head_loss){.kind = HEAD_XENT, .xent = &xent, .grads = true};
+    head_loss head = kd ? kd_head_loss(kd, true) : (head_loss){.kind = HEAD_XENT, .xent = &xent, .grads = true};
     int rc = engine_open(&e, m, be, B, T, true, err);
     if (rc == 0) rc = engine_forward(e, &batch, 0, err);
     if (rc == 0) rc = engine_head(e, &head, &r.loss, err);
-    if (rc == 0 && kd) rc = kd_head_check(kd, err);
     if (rc == 0) rc = engine_backward(e, err);
     if (rc == 0) rc = engine_grads(e, r.grads, err);
     engine_close(e);
@@ -162,8 +161,8 @@ static void distillation(test_case *tc) {
             token_batch batch = {.B = B, .T = T, .tokens = d.tokens, .doc_begin = d.doc_begin};
             int rc = engine_open(&te, &t, tb, B, T, false, &err);
             if (rc == 0) rc = engine_forward(te, &batch, 0, &err);
-            if (rc == 0) rc = kd_head_init(&kd, &cfg, 32, &err);
-            if (rc == 0) rc = kd_head_use_engine(&kd, te, 32, STUDENT.vocab, &err);
+            if (rc == 0) rc = kd_head_init(&kd, &cfg, (size_t)B * T, &err);
+            kd_head_use_engine(&kd, te);
             kd.targets = d.targets;
             kd.scale = 1.0 / (B * T);
             r[side] = rc == 0 ? run_step(&s, sb, &d, &kd, &err) : (step_result){NAN, NULL};

@@ -8,76 +8,11 @@
 #include "common/rng.h"
 #include "distill/objectives.h"
 #include "tests/check.h"
+#include "tests/kd_reference.h"
 
 const char *test_program = "test_objectives";
 
 enum { V = 97 };
-
-// ---------------------------------------------------------------- float64 reference
-
-static void log_softmax(const double *x, int n, double scale, double *out) {
-    double mx = -INFINITY, sum = 0;
-    for (int i = 0; i < n; i++) mx = fmax(mx, x[i] * scale);
-    for (int i = 0; i < n; i++) sum += exp(x[i] * scale - mx);
-    for (int i = 0; i < n; i++) out[i] = x[i] * scale - mx - log(sum);
-}
-
-static double kl(const double *lp, const double *lq, int n) { // KL(p || q) from log-probs
-    double k = 0;
-    for (int i = 0; i < n; i++) k += exp(lp[i]) * (lp[i] - lq[i]);
-    return k;
-}
-
-typedef struct {
-    const kd_config *c;
-    const double *t;       // dense teacher logits, or NULL
-    const sparse_row *sp;  // sparse teacher
-    sparse_objective obj;
-    int32_t target;
-} ref_problem;
-
-static double ref_kd(const ref_problem *p, const double *s) {
-    double ls[V], lt[V], tau = p->c->temperature;
-    log_softmax(s, V, 1 / tau, ls);
-    if (p->t) {
-        log_softmax(p->t, V, 1 / tau, lt);
-        if (p->c->divergence == KD_FORWARD_KL) return kl(lt, ls, V);
-        if (p->c->divergence == KD_REVERSE_KL) return kl(ls, lt, V);
-        double b = p->c->beta, lm[V];
-        for (int i = 0; i < V; i++) lm[i] = log(b * exp(lt[i]) + (1 - b) * exp(ls[i]));
-        return b * kl(lt, lm, V) + (1 - b) * kl(ls, lm, V);
-    }
-    const sparse_row *r = p->sp;
-    double kd = 0, z = 0, n = 0, qk = 0;
-    for (int j = 0; j < r->k; j++) z += exp(r->logprobs[j]), n += r->counts ? r->counts[j] : 0, qk += exp(ls[r->ids[j]]);
-    for (int j = 0; j < r->k; j++) {
-        double lp = r->logprobs[j], q = ls[r->ids[j]];
-        if (p->obj == SPARSE_TOPK_RENORM) kd += exp(lp) / z * (lp - log(z) - q);
-        else if (p->obj == SPARSE_TOPK_BUCKET) kd += exp(lp) * (lp - q);
-        else kd += r->counts[j] / n * (lp - q);
-    }
-    if (p->obj == SPARSE_TOPK_BUCKET && r->leftover > 0) kd += r->leftover * log(r->leftover / (1 - qk));
-    return kd;
-}
-
-static double ref_loss(const ref_problem *p, const double *s) {
-    double ls1[V], scale = p->c->t2_scale ? p->c->temperature * p->c->temperature : 1;
-    log_softmax(s, V, 1, ls1);
-    return p->c->alpha * scale * ref_kd(p, s) + (1 - p->c->alpha) * -ls1[p->target];
-}
-
-static void ref_grad(const ref_problem *p, const double *s, double *g) {
-    double x[V], h = 1e-6;
-    memcpy(x, s, sizeof x);
-    for (int i = 0; i < V; i++) {
-        x[i] = s[i] + h;
-        double up = ref_loss(p, x);
-        x[i] = s[i] - h;
-        double down = ref_loss(p, x);
-        x[i] = s[i];
-        g[i] = (up - down) / (2 * h);
-    }
-}
 
 // ---------------------------------------------------------------- comparisons
 
@@ -97,8 +32,12 @@ static void compare(test_case *tc, const char *what, const ref_problem *p, const
     double weight = 0.5;
     double loss = p->t ? kd_row_dense(p->c, s_f, t_f, V, p->target, weight, ds, &sums)
                        : kd_row_sparse(p->c, p->obj, s_f, p->sp, V, p->target, weight, ds, &sums);
-    double want = ref_loss(p, s_d), g[V], gf[V];
-    ref_grad(p, s_d, g);
+    double want = ref_loss(p, s_d), g[V], gf[V], closed[V];
+    ref_grad_differences(p, s_d, 1e-6, g);
+    ref_grad(p, s_d, closed);
+    double rel_closed = rel_error_f64(closed, g, V);
+    CHECK(tc, rel_closed <= 1e-6, "%s: the reference's closed-form gradient differs from its differences by %.3g", what,
+          rel_closed);
     CHECK(tc, fabs(loss / weight - want) <= 1e-5 * fmax(1, fabs(want)), "%s: loss %.9g, float64 reference %.9g", what,
           loss / weight, want);
     for (int i = 0; i < V; i++) gf[i] = ds[i] / weight;
@@ -120,7 +59,7 @@ static void dense_objectives(test_case *tc) {
         double sd[V], td[V];
         random_logits(10 + k, 4.0, sf, sd);
         random_logits(50 + k, 6.0, tf, td);
-        ref_problem p = {.c = &configs[k], .t = td, .target = (int32_t)(13 * k % V)};
+        ref_problem p = {.c = &configs[k], .V = V, .t = td, .target = (int32_t)(13 * k % V)};
         char what[64];
         snprintf(what, sizeof what, "divergence %d alpha %.1f tau %.1f t2 %d", configs[k].divergence, configs[k].alpha,
                  configs[k].temperature, configs[k].t2_scale);
@@ -154,11 +93,11 @@ static void sparse_objectives(test_case *tc) {
             int32_t ids[16];
             random_logits(90 + (uint64_t)o, 4.0, sf, sd);
             random_logits(70 + (uint64_t)o, 6.0, tf, td);
-            log_softmax(td, V, 1 / c.temperature, lt);
+            ref_log_softmax(td, V, 1 / c.temperature, lt);
             sparse_row r = top_k(lt, 12, ids, lps);
             for (int j = 0; j < 12; j++) counts[j] = (float)(1 + (j * 7) % 4); // draws: arbitrary counts
             if (objs[o] == SPARSE_SAMPLED) r.counts = counts;
-            ref_problem p = {.c = &c, .sp = &r, .obj = objs[o], .target = 5};
+            ref_problem p = {.c = &c, .V = V, .sp = &r, .obj = objs[o], .target = 5};
             char what[64];
             snprintf(what, sizeof what, "sparse objective %d tau %.1f", o, c.temperature);
             compare(tc, what, &p, sd, sf, NULL);
@@ -174,7 +113,7 @@ static void sampled_estimator_unbiased(test_case *tc) {
     double sd[V], td[V], lt[V], mean[V] = {0};
     random_logits(300, 3.0, sf, sd);
     random_logits(301, 3.0, tf, td);
-    log_softmax(td, V, 1, lt);
+    ref_log_softmax(td, V, 1, lt);
     kd_row_dense(&c, sf, tf, V, 0, 1.0, full, NULL);
     rng_state rng;
     rng_seed(&rng, 7);

@@ -83,20 +83,14 @@ static int save_resolved_config(const run_config *rc, gk_err *err) {
     return r;
 }
 
-// Tokens per output-head chunk (at most a micro-batch).
-static size_t head_chunk(const trainer *t) {
-    size_t chunk = (size_t)t->rc->train.head_chunk, tokens = (size_t)t->micro_b * t->T;
-    return chunk < tokens ? chunk : tokens;
-}
-
-// The kd section of the run config, and the head's per-row work space.
+// The kd section of the run config, and the head's per-position state.
 static int setup_kd_head(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
     t->distill = true;
     kd_config kd = {.alpha = rc->kd.alpha, .temperature = rc->kd.temperature, .beta = rc->kd.beta,
                     .t2_scale = rc->kd.t2_scale};
     kd_divergence_parse(rc->kd.loss, &kd.divergence);
-    return kd_head_init(&t->kd, &kd, head_chunk(t), err);
+    return kd_head_init(&t->kd, &kd, (size_t)t->micro_b * t->T, err);
 }
 
 // The in-process teacher, on its own backend (the student's unless teacher.device/precision say otherwise).
@@ -108,7 +102,8 @@ static int setup_teacher(trainer *t, gk_err *err) {
                             t->micro_b, t->T, err) ||
         engine_backend_report(backend, "teacher", err))
         return -1;
-    return kd_head_use_teacher(&t->kd, &t->teacher, head_chunk(t), t->model.cfg.vocab_size, err);
+    kd_head_use_teacher(&t->kd, &t->teacher);
+    return 0;
 }
 
 // The student on its backend, with the optimizer (and EMA) attached; prints what runs the products.
@@ -136,8 +131,7 @@ static int setup_cache(trainer *t, gk_err *err) {
     teacher_cache_method method = teacher_cache_info(t->cache)->method;
     if (any) obj = method == TEACHER_CACHE_SAMPLE ? SPARSE_SAMPLED : SPARSE_TOPK_BUCKET;
     if (teacher_cache_rows_alloc(t->cache, (size_t)t->micro_b, &t->cache_rows, err)) return -1;
-    kd_head_use_cache(&t->kd, obj, &t->cache_rows);
-    return 0;
+    return kd_head_use_cache(&t->kd, obj, &t->cache_rows, err);
 }
 
 // The EMA from the checkpoint; one written without starts from its weights.
@@ -243,9 +237,9 @@ static int micro_step(trainer *t, loader_batch *b, double scale, bool with_grads
             return -1;
         t->kd.targets = t->targets;
         t->kd.scale = scale;
-        head = kd_head_loss(&t->kd, t->rc->train.head_chunk, true);
+        head = kd_head_loss(&t->kd, true);
     }
-    if (engine_head(t->engine, &head, loss, err) || kd_head_check(&t->kd, err)) return -1;
+    if (engine_head(t->engine, &head, loss, err)) return -1;
     return with_grads ? engine_backward(t->engine, err) : 0;
 }
 
