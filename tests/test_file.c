@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/checksum.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "tests/check.h"
@@ -103,10 +104,39 @@ static void dir_create_parents_file_is_error(test_case *tc) {
     dir_remove_tree(dir, &err);
 }
 
+// A file's checksum, read in 1 MiB pieces, is that of its bytes in memory: for
+// sizes around the 32-byte blocks and the pieces (a tail left in the last
+// piece, a file of whole pieces, an empty file); a missing file is an error.
+static void checksum_file_in_pieces(test_case *tc) {
+    char dir[64], path[256];
+    if (test_scratch_dir(tc, "file", dir, sizeof dir) < 0) return;
+    snprintf(path, sizeof path, "%s/data", dir);
+    const size_t sizes[] = {0, 31, 32, 33, 1 << 20, (1 << 20) + 5, 2 << 20, (2 << 20) + 33};
+    size_t max = (2 << 20) + 33;
+    unsigned char *bytes = malloc(max);
+    for (size_t i = 0; i < max; i++) bytes[i] = (unsigned char)(i * 131 + (i >> 9));
+    gk_err err = {0};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0] && !tc->failed; k++) {
+        FILE *f = fopen(path, "wb");
+        CHECK(tc, f && fwrite(bytes, 1, sizes[k], f) == sizes[k] && fclose(f) == 0, "cannot write %s", path);
+        uint64_t sum = 0, size = 0;
+        CHECK(tc, checksum_file(path, &sum, &size, &err) == 0, "%s: %s", path, err.msg);
+        CHECK(tc, size == sizes[k] && sum == checksum_bytes(bytes, sizes[k]),
+              "%zu bytes: file checksum %016llx (size %llu), in memory %016llx", sizes[k], (unsigned long long)sum,
+              (unsigned long long)size, (unsigned long long)checksum_bytes(bytes, sizes[k]));
+    }
+    snprintf(path, sizeof path, "%s/missing", dir);
+    uint64_t sum, size;
+    CHECK(tc, checksum_file(path, &sum, &size, &err) == -1 && strstr(err.msg, path), "missing file: '%s'", err.msg);
+    free(bytes);
+    dir_remove_tree(dir, &err);
+}
+
 int main(void) {
     test_run("path_dirname_examples", path_dirname_examples);
     test_run("path_dirname_edge_cases", path_dirname_edge_cases);
     test_run("dir_create_parents_nested", dir_create_parents_nested);
     test_run("dir_create_parents_file_is_error", dir_create_parents_file_is_error);
+    test_run("checksum_file_in_pieces", checksum_file_in_pieces);
     return test_main_result();
 }
