@@ -108,7 +108,7 @@ int file_publish(const char *tmp_path, const char *path, uint64_t *bytes, gk_err
 
 int atomic_file_commit(atomic_file *af, gk_err *err) {
     int bad = fflush(af->f) != 0 || ferror(af->f), e = errno;
-    bad |= fclose(af->f) != 0;
+    if (fclose(af->f) != 0 && !bad) bad = 1, e = errno;
     af->f = NULL;
     if (bad) gk_fail(err, GK_EIO, "%s: write failed: %s", af->path, strerror(e));
     if (bad || file_publish(af->tmp_path, af->path, NULL, err)) {

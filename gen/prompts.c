@@ -1,5 +1,6 @@
 #include "gen/prompts.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ typedef struct {
     conversation *convs;
     size_t n_convs, round, written;
     conversation **active; // [requests of this round]
-    FILE *out;
+    FILE *out;             // OUT.tmp, appended to
+    const char *tmp;       // its name
 } answer_run;
 
 static void conversation_free(conversation *c) {
@@ -188,7 +190,8 @@ static int build_prompt(const conversation *c, size_t round, const tokenizer *to
     return rc;
 }
 
-static void write_record(answer_run *r, const conversation *c) {
+// Appends c's output line to OUT.tmp; a failed write (a full disk) stops the run.
+static int write_record(answer_run *r, const conversation *c, gk_err *err) {
     const generator *g = r->g;
     const sampling *s = &g->sampling;
     static const char *role_names[] = {"system", "user", "assistant"};
@@ -214,10 +217,13 @@ static void write_record(answer_run *r, const conversation *c) {
                   s->top_k, s->top_p, s->min_p);
     sb_printf(&sb, ", \"seed\": %llu, \"max_new_tokens\": %d}, \"tokens\": %d, \"finish\": \"%s\"}}\n",
               (unsigned long long)r->job->seed, r->job->max_new, c->tokens, c->finish == GEN_STOP ? "stop" : "length");
-    fwrite(sb.data, 1, sb.len, r->out);
-    fflush(r->out); // a kill loses at most the line being written
+    int rc = 0;
+    if (sb.failed) rc = gk_fail(err, GK_ENOMEM, "out of memory");
+    else if (fwrite(sb.data, 1, sb.len, r->out) != sb.len || fflush(r->out) != 0) // a kill loses at most this line
+        rc = gk_fail(err, GK_EIO, "%s: write failed: %s", r->tmp, strerror(errno));
     sb_free(&sb);
-    r->written++;
+    r->written += rc == 0;
+    return rc;
 }
 
 static int on_answer(void *ctx, size_t request, const gen_output *out, gk_err *err) {
@@ -228,8 +234,7 @@ static int on_answer(void *ctx, size_t request, const gen_output *out, gk_err *e
     c->answers[r->round] = text;
     c->tokens += (int)out->n;
     c->finish = out->finish;
-    if (r->round + 1 == c->n_user) write_record(r, c);
-    return 0;
+    return r->round + 1 == c->n_user ? write_record(r, c, err) : 0;
 }
 
 // Round `round`: every conversation with that many user turns gets its next answer.
@@ -273,12 +278,17 @@ int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
     bool *done = NULL;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", job->out);
+    r.tmp = tmp;
     int rc = open_output(job->out, tmp, &done, &n_done, &r.out, err);
     if (rc == 0) rc = read_prompts(&r, done, n_done, &skipped, &bad, err);
     for (size_t i = 0; i < r.n_convs; i++) rounds = r.convs[i].n_user > rounds ? r.convs[i].n_user : rounds;
     gen_stats st = {0};
     for (r.round = 0; rc == 0 && r.round < rounds; r.round++) rc = answer_round(&r, &st, err);
-    if (r.out && fclose(r.out) && rc == 0) rc = gk_fail(err, GK_EIO, "%s: cannot write", tmp);
+    if (r.out) { // a write error that fflush did not report is still in ferror
+        int e = ferror(r.out) ? EIO : 0;
+        if (fclose(r.out) != 0) e = errno;
+        if (e && rc == 0) rc = gk_fail(err, GK_EIO, "%s: write failed: %s", tmp, strerror(e));
+    }
     if (rc == 0) rc = file_publish(tmp, job->out, NULL, err);
     if (rc == 0)
         fprintf(stderr,
