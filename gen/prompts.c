@@ -22,13 +22,14 @@ typedef struct {
     char **answers;     // [n_user] the model's answers so far
     int tokens;
     gen_finish finish;
+    bool skipped;       // a prompt too long for the model (--skip-bad): not answered further
 } conversation;
 
 typedef struct {
     const generator *g;
     const prompts_job *job;
     conversation *convs;
-    size_t n_convs, round, written;
+    size_t n_convs, round, written, bad; // bad: records skipped (malformed, or too long for the model)
     conversation **active; // [requests of this round]
     FILE *out;             // OUT.tmp, appended to
     const char *tmp;       // its name
@@ -103,7 +104,7 @@ static int keep_turns(conversation *c, const char *file, gk_err *err) {
     return c->answers ? 0 : gk_fail(err, GK_ENOMEM, "out of memory");
 }
 
-static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *skipped_done, size_t *bad, gk_err *err) {
+static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *skipped_done, gk_err *err) {
     const prompts_job *j = r->job;
     char *text;
     size_t len;
@@ -127,7 +128,7 @@ static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *
             rc = -1;
         } else if (bad_rc) {
             fprintf(stderr, "skipped: %s\n", why.msg);
-            (*bad)++;
+            r->bad++;
         }
         if (bad_rc) {
             conversation_free(&c);
@@ -237,6 +238,24 @@ static int on_answer(void *ctx, size_t request, const gen_output *out, gk_err *e
     return r->round + 1 == c->n_user ? write_record(r, c, err) : 0;
 }
 
+// Whether a prompt of n_ids tokens leaves room for max_new in the model's positions: 0 when it
+// does; else an error naming file:line, or with --skip-bad 1 and the conversation skipped (counted).
+static int check_fits(answer_run *r, conversation *c, size_t n_ids, gk_err *err) {
+    int positions = r->g->m->cfg.max_seq_len, max_new = r->job->max_new;
+    if (n_ids + (size_t)max_new <= (size_t)positions) return 0;
+    gk_err why;
+    gk_fail(&why, GK_EINPUT, "%s:%zu: %zu prompt + %d new tokens exceed the model's %d positions%s", r->job->in, c->line,
+            n_ids, max_new, positions, r->round ? " (with the earlier answers)" : "");
+    if (!r->job->skip_bad) {
+        *err = why;
+        return -1;
+    }
+    fprintf(stderr, "skipped: %s\n", why.msg);
+    c->skipped = true;
+    r->bad++;
+    return 1;
+}
+
 // Round `round`: every conversation with that many user turns gets its next answer.
 static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
     size_t n = 0;
@@ -245,12 +264,18 @@ static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
     int rc = reqs && r->active ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < r->n_convs; i++) {
         conversation *c = &r->convs[i];
-        if (c->n_user <= r->round) continue;
+        if (c->n_user <= r->round || c->skipped) continue;
         int32_t *ids = NULL;
         size_t n_ids = 0;
         if (build_prompt(c, r->round, r->job->tok, &ids, &n_ids, err)) {
             rc = gk_wrap(err, "%s:%zu", r->job->in, c->line);
             break;
+        }
+        int fits = check_fits(r, c, n_ids, err);
+        if (fits) {
+            free(ids);
+            if (fits < 0) rc = -1;
+            continue;
         }
         reqs[n] = (gen_request){ids, n_ids, r->job->max_new, hash64(r->job->seed ^ hash64(c->line * 1000003u + r->round))};
         r->active[n++] = c;
@@ -274,13 +299,13 @@ static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
 
 int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
     answer_run r = {.g = g, .job = job};
-    size_t n_done = 0, skipped = 0, bad = 0, rounds = 0;
+    size_t n_done = 0, skipped = 0, rounds = 0;
     bool *done = NULL;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", job->out);
     r.tmp = tmp;
     int rc = open_output(job->out, tmp, &done, &n_done, &r.out, err);
-    if (rc == 0) rc = read_prompts(&r, done, n_done, &skipped, &bad, err);
+    if (rc == 0) rc = read_prompts(&r, done, n_done, &skipped, err);
     for (size_t i = 0; i < r.n_convs; i++) rounds = r.convs[i].n_user > rounds ? r.convs[i].n_user : rounds;
     gen_stats st = {0};
     for (r.round = 0; rc == 0 && r.round < rounds; r.round++) rc = answer_round(&r, &st, err);
@@ -292,9 +317,9 @@ int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
     if (rc == 0) rc = file_publish(tmp, job->out, NULL, err);
     if (rc == 0)
         fprintf(stderr,
-                "generate: answered %zu record(s) (%zu already answered, %zu skipped as malformed) in %s; "
+                "generate: answered %zu record(s) (%zu already answered, %zu skipped: malformed or too long) in %s; "
                 "%lld new tokens in %.1f s (%.1f tokens/s)\n",
-                r.written, skipped, bad, job->out, (long long)st.new_tokens, st.seconds,
+                r.written, skipped, r.bad, job->out, (long long)st.new_tokens, st.seconds,
                 st.seconds > 0 ? (double)st.new_tokens / st.seconds : 0.0);
     for (size_t i = 0; i < r.n_convs; i++) conversation_free(&r.convs[i]);
     free(r.convs);

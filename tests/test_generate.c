@@ -372,6 +372,40 @@ static void prompts_pipeline(test_case *tc) {
     for (int r = 0; r < 8; r++) free(first[r]), free(second[r]), free(fresh[r]), free(again[r]);
 }
 
+// A prompt longer than the model's positions is a bad record like a malformed one:
+// an error naming file:line, or with --skip-bad skipped and counted while the others are answered.
+static void overlong_prompt(test_case *tc) {
+    char in[300], out[300], want[320];
+    snprintf(in, sizeof in, "%s", wpath("long-prompts.jsonl"));
+    snprintf(out, sizeof out, "%s", wpath("long-answers.jsonl"));
+    strbuf sb = {0};
+    sb_puts(&sb, "{\"prompt\": \"Define turbidity.\"}\n{\"prompt\": \"");
+    for (int i = 0; i < 60; i++) sb_puts(&sb, "many words "); // well past the model's 96 positions
+    sb_puts(&sb, "\"}\n{\"prompt\": \"What is a fortune?\"}\n");
+    gk_err err;
+    CHECK(tc, file_write_atomic(in, sb.data, sb.len, &err) == 0, "%s", err.msg);
+    sb_free(&sb);
+    const char *tokfile = fixture_path("tokenizer/spm_bpe.model");
+    const char *args[] = {"generate", "--model", model_dir, "--tokenizer", tokfile, "--prompts", in, "--out", out,
+                          "--max-new-tokens", "8", "--greedy", NULL, NULL};
+    int st = run_to(wpath("stdout"), args);
+    char *msg = test_read_text(wpath("err"));
+    snprintf(want, sizeof want, "gemmakd: error: %s:2: ", in);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, want) && strstr(msg, "96 positions") &&
+                  !path_exists(out),
+          "without --skip-bad: status %d, %s", st, msg);
+    free(msg);
+    args[11] = "--skip-bad";
+    st = run_to(wpath("stdout"), args);
+    msg = test_read_text(wpath("err"));
+    char *lines[8] = {0};
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "--skip-bad: status %d, %s", st, msg);
+    CHECK(tc, by_record(out, lines) == 2 && lines[1] && lines[3], "--skip-bad: expected records 1 and 3");
+    CHECK(tc, strstr(msg, "1 skipped"), "--skip-bad: the skipped record is not counted: %s", msg);
+    for (int r = 0; r < 8; r++) free(lines[r]);
+    free(msg);
+}
+
 // chat answers a conversation as generate --prompts does (greedy: the same text).
 static void chat_matches_prompts(test_case *tc) {
     const char *rec = "{\"messages\": [{\"role\": \"user\", \"content\": \"Who begat Enos?\"}, "
@@ -448,6 +482,7 @@ int main(int argc, char **argv) {
     test_run("samplers_follow_their_definitions", samplers_follow_their_definitions);
     test_run("sampled_output_independent_of_batch", sampled_output_independent_of_batch);
     test_run("prompts_pipeline", prompts_pipeline);
+    test_run("overlong_prompt", overlong_prompt);
     test_run("chat_matches_prompts", chat_matches_prompts);
     test_run("usage_errors", usage_errors);
     if (test_main_result() == 0) dir_remove_tree(work, &err);
