@@ -6,13 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/file.h"
-#include "common/json.h"
 #include "common/lines.h"
 #include "common/rng.h"
 #include "common/strbuf.h"
 #include "data/chat.h"
 #include "data/records.h"
+#include "gen/answers.h"
 
 typedef struct {
     size_t line;        // input line: the record's id
@@ -40,51 +39,6 @@ static void conversation_free(conversation *c) {
     free(c->answers);
     free(c->kept);
     record_free(&c->rec);
-}
-
-// ---------------------------------------------------------------- what is already answered
-
-// Records named by "meta": {"record": N} in path (a text of lines); the length of
-// its valid part in *keep (a line cut short by a kill is dropped).
-static int read_done(const char *path, const char *text, size_t len, bool **done, size_t *n_done, size_t *keep,
-                     gk_err *err) {
-    *keep = 0;
-    line_iter it = lines_of(text, len);
-    for (const char *p, *end; next_line(&it, &p, &end);) {
-        if (end == text + len) break; // a last line without its newline was cut short: answered again
-        size_t line = it.line;
-        json_doc doc;
-        gk_err why;
-        if (json_parse(p, (size_t)(end - p), path, &doc, &why))
-            return gk_fail(err, GK_EINPUT, "%s:%zu: not an output line of gemmakd generate: %s", path, line, why.msg);
-        const json_value *r = json_get(json_get(doc.root, "meta"), "record");
-        long long rec = r && r->is_integer ? r->integer : -1;
-        json_free(&doc);
-        if (rec < 1) return gk_fail(err, GK_EINPUT, "%s:%zu: no \"meta\": {\"record\": N}", path, line);
-        if ((size_t)rec >= *n_done) {
-            bool *bigger = realloc(*done, (size_t)(rec + 1) * sizeof *bigger);
-            if (!bigger) return gk_fail(err, GK_ENOMEM, "out of memory");
-            memset(bigger + *n_done, 0, ((size_t)rec + 1 - *n_done) * sizeof *bigger);
-            *done = bigger;
-            *n_done = (size_t)rec + 1;
-        }
-        (*done)[rec] = true;
-        *keep = (size_t)(end + 1 - text);
-    }
-    return 0;
-}
-
-// Opens OUT.tmp for appending, starting from OUT.tmp (a run that stopped) or OUT (a finished one).
-static int open_output(const char *out, const char *tmp, bool **done, size_t *n_done, FILE **f, gk_err *err) {
-    const char *from = path_exists(tmp) ? tmp : path_exists(out) ? out : NULL;
-    char *text = NULL;
-    size_t len = 0, keep = 0;
-    if (from && file_read_all(from, &text, &len, err)) return -1;
-    int rc = from ? read_done(from, text, len, done, n_done, &keep, err) : 0;
-    if (rc == 0) rc = file_write_atomic(tmp, text ? text : "", keep, err); // the valid lines only
-    free(text);
-    if (rc == 0 && !(*f = fopen(tmp, "ab"))) rc = gk_fail(err, GK_EIO, "%s: cannot open for appending", tmp);
-    return rc;
 }
 
 // ---------------------------------------------------------------- reading prompts
@@ -304,7 +258,9 @@ int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", job->out);
     r.tmp = tmp;
-    int rc = open_output(job->out, tmp, &done, &n_done, &r.out, err);
+    answer_settings settings;
+    int rc = answer_settings_make(g, job, &settings, err);
+    if (rc == 0) rc = answers_open(job->out, tmp, &settings, &done, &n_done, &r.out, err);
     if (rc == 0) rc = read_prompts(&r, done, n_done, &skipped, err);
     for (size_t i = 0; i < r.n_convs; i++) rounds = r.convs[i].n_user > rounds ? r.convs[i].n_user : rounds;
     gen_stats st = {0};
@@ -314,7 +270,7 @@ int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
         if (fclose(r.out) != 0) e = errno;
         if (e && rc == 0) rc = gk_fail(err, GK_EIO, "%s: write failed: %s", tmp, strerror(e));
     }
-    if (rc == 0) rc = file_publish(tmp, job->out, NULL, err);
+    if (rc == 0) rc = answers_publish(tmp, job->out, err);
     if (rc == 0)
         fprintf(stderr,
                 "generate: answered %zu record(s) (%zu already answered, %zu skipped: malformed or too long) in %s; "
