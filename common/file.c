@@ -168,12 +168,14 @@ int dir_create_parents(const char *path, gk_err *err) {
 }
 
 int dir_remove_tree(const char *path, gk_err *err) {
-    DIR *d = opendir(path);
-    if (!d) {
-        if (errno == ENOENT) return 0;
-        if (unlink(path) == 0) return 0;
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : gk_fail(err, GK_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) { // a symbolic link is removed, never followed
+        if (unlink(path) == 0 || errno == ENOENT) return 0;
         return gk_fail(err, GK_EIO, "%s: cannot remove: %s", path, strerror(errno));
     }
+    DIR *d = opendir(path);
+    if (!d) return gk_fail(err, GK_EIO, "%s: cannot remove: %s", path, strerror(errno));
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d))) {
