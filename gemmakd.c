@@ -1,5 +1,6 @@
 // gemmakd: knowledge distillation for Gemma 2. The entry point is a table of
 // subcommands; each lives in the module that owns it.
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,7 +57,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N_COMMANDS; i++) {
         if (strcmp(commands[i].name, name)) continue;
         gk_err err = {0};
-        if (commands[i].run(argc, argv, &err) == 0) return 0;
+        int rc = commands[i].run(argc, argv, &err);
+        // What a command printed may still sit in stdout's buffer: a full disk shows only here.
+        if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout)))
+            rc = gk_fail(&err, GK_EIO, "stdout: write failed: %s", strerror(errno));
+        if (rc == 0) return 0;
         fprintf(stderr, "gemmakd: error: %s\n", err.msg);
         return err.code == GK_EUSAGE ? 2 : 1;
     }

@@ -108,7 +108,7 @@ int file_publish(const char *tmp_path, const char *path, uint64_t *bytes, gk_err
 
 int atomic_file_commit(atomic_file *af, gk_err *err) {
     int bad = fflush(af->f) != 0 || ferror(af->f), e = errno;
-    bad |= fclose(af->f) != 0;
+    if (fclose(af->f) != 0 && !bad) bad = 1, e = errno;
     af->f = NULL;
     if (bad) gk_fail(err, GK_EIO, "%s: write failed: %s", af->path, strerror(e));
     if (bad || file_publish(af->tmp_path, af->path, NULL, err)) {
@@ -168,12 +168,14 @@ int dir_create_parents(const char *path, gk_err *err) {
 }
 
 int dir_remove_tree(const char *path, gk_err *err) {
-    DIR *d = opendir(path);
-    if (!d) {
-        if (errno == ENOENT) return 0;
-        if (unlink(path) == 0) return 0;
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : gk_fail(err, GK_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) { // a symbolic link is removed, never followed
+        if (unlink(path) == 0 || errno == ENOENT) return 0;
         return gk_fail(err, GK_EIO, "%s: cannot remove: %s", path, strerror(errno));
     }
+    DIR *d = opendir(path);
+    if (!d) return gk_fail(err, GK_EIO, "%s: cannot remove: %s", path, strerror(errno));
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d))) {

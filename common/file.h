@@ -47,7 +47,7 @@ int dir_exists(const char *path);
 int path_exists(const char *path);
 int dir_create(const char *path, gk_err *err);     // mkdir; an existing directory is fine
 int dir_create_parents(const char *path, gk_err *err); // mkdir -p
-int dir_remove_tree(const char *path, gk_err *err); // rm -r
+int dir_remove_tree(const char *path, gk_err *err); // rm -r (a symbolic link: the link, not what it names)
 int dir_sync(const char *path);                    // fsync a directory's entry list
 // "<dir>/<name>" in a malloc'd string (NULL on allocation failure).
 char *path_join(const char *dir, const char *name);

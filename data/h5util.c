@@ -8,6 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+// HDF5 1.10 crashes in its exit handler on a file whose H5Fclose failed (a full disk), so the
+// handler is turned off before the library starts; gemmakd closes every file it writes itself.
+__attribute__((constructor)) static void h5_no_exit_handler(void) { H5dont_atexit(); }
+
 void h5_quiet_begin(h5_quiet *q) {
     H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -23,10 +27,24 @@ typedef struct {
     size_t cap;
 } detail_ctx;
 
+// One line from an HDF5 message: a failed system call's is several lines
+// ("file write failed: time = ...\n, filename = ..., error message = 'File too large', ...");
+// it becomes "file write failed: File too large".
+static void one_line(const char *desc, char *buf, size_t cap) {
+    const char *os = strstr(desc, "error message = '"), *colon = strchr(desc, ':');
+    if (os && colon && colon < os) {
+        os += strlen("error message = '");
+        const char *end = strchr(os, '\'');
+        snprintf(buf, cap, "%.*s: %.*s", (int)(colon - desc), desc, (int)(end ? end - os : (long)strlen(os)), os);
+    } else {
+        snprintf(buf, cap, "%.*s", (int)strcspn(desc, "\n"), desc);
+    }
+}
+
 // Walking upward visits the innermost (most specific) error first.
 static herr_t detail_walk(unsigned n, const H5E_error2_t *e, void *data) {
     detail_ctx *ctx = data;
-    if (n == 0 && e->desc && e->desc[0]) snprintf(ctx->buf, ctx->cap, "%s", e->desc);
+    if (n == 0 && e->desc && e->desc[0]) one_line(e->desc, ctx->buf, ctx->cap);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "common/rng.h"
+#include "data/shard_set.h"
 
 struct loader {
     size_t seq_len;        // T
@@ -202,6 +203,7 @@ int loader_open(loader **out, const char *const *paths, size_t n_paths, const lo
         l->first[i + 1] = l->first[i] + windows;
         all_tokens += s->n_tokens;
     }
+    if (shard_set_check(l->shards, l->n_shards, err) < 0) goto fail; // not part of a killed tokenize's set
     l->total = l->first[l->n_shards];
     if (l->total == 0) {
         gk_fail(err, GK_EINPUT,

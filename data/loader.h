@@ -86,7 +86,8 @@ typedef struct loader loader;
 // Opens the shards named by paths[n_paths]: file names and glob patterns
 // (sorted, duplicates removed; a pattern or name that matches nothing is an
 // error naming it). Every shard is validated (shard_open) and all must share
-// one tokenizer (sha256 and vocab_size). Zero windows in total is an error.
+// one tokenizer (sha256 and vocab_size); shards of a set that tokenize did not
+// finish are refused (data/shard_set.h). Zero windows in total is an error.
 int loader_open(loader **out, const char *const *paths, size_t n_paths, const loader_options *opt, gk_err *err);
 void loader_close(loader *l);
 

@@ -1,6 +1,7 @@
 #include "data/tokenize.h"
 
 #include <glob.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,19 @@
 #include "common/timer.h"
 #include "data/chat.h"
 #include "data/records.h"
+#include "data/shard_set.h"
 #include "data/shards.h"
 #include "data/tokenizer.h"
 #include "data/zstd_filter.h"
 
 enum { BATCH_DOCS = 512, BATCH_BYTES = 8 << 20 };
+
+// A shard in place, with what its set's manifest records.
+typedef struct {
+    char *path;
+    int split; // 0 train, 1 validation
+    uint64_t tokens, docs;
+} written_shard;
 
 // One document on its way to a shard.
 typedef struct {
@@ -40,8 +49,9 @@ typedef struct {
     shard_meta meta;
     shard_writer *writer[2]; // train, validation
     int next_index[2];
-    char **written;          // shards completed by this run (removed on failure)
+    written_shard *written;  // shards completed by this run (removed on failure)
     size_t n_written;
+    bool sets_begun;         // the sets' "incomplete" manifests are written (removed on failure)
     tokenize_stats *stats;
     const char *file;        // input being read
     int file_is_chat;        // -1 unknown (no record yet), 0 text, 1 chat
@@ -132,30 +142,43 @@ static void encode_job(const tokenize_run_state *s, doc_job *j) {
 
 // ---------------------------------------------------------------- shards
 
+static const char *split_name(const tokenize_options *o, int split) {
+    return split ? (o->val_name ? o->val_name : "val") : (o->name ? o->name : "train");
+}
+
 static int shard_path(const tokenize_run_state *s, int split, char *buf, size_t cap) {
-    const char *name = split ? (s->o->val_name ? s->o->val_name : "val") : (s->o->name ? s->o->name : "train");
-    return snprintf(buf, cap, "%s/%s-%05d.h5", s->o->out_dir, name, s->next_index[split]) >= (int)cap;
+    return snprintf(buf, cap, "%s/%s-%05d.h5", s->o->out_dir, split_name(s->o, split), s->next_index[split]) >= (int)cap;
+}
+
+// Tests kill a run after its n-th shard is in place: GEMMAKD_TEST_KILL_AFTER_SHARD=<n>.
+static void test_kill_point(uint64_t shards) {
+    const char *at = getenv("GEMMAKD_TEST_KILL_AFTER_SHARD");
+    if (at && (uint64_t)atoll(at) == shards) raise(SIGKILL);
 }
 
 static int close_writer(tokenize_run_state *s, int split, gk_err *err) {
     shard_writer *w = s->writer[split];
     if (!w) return 0;
     s->writer[split] = NULL;
-    char *path = strdup(shard_writer_path(w)); // w is gone after closing
-    if (!path) return gk_fail(err, GK_ENOMEM, "out of memory");
-    if (shard_writer_close(w, err)) {
-        free(path);
-        return -1;
-    }
-    char **grown = realloc(s->written, (s->n_written + 1) * sizeof *grown);
-    if (!grown) {
-        free(path);
+    written_shard done = {strdup(shard_writer_path(w)), split, shard_writer_tokens(w), shard_writer_docs(w)};
+    if (!done.path) {
+        shard_writer_abort(w);
         return gk_fail(err, GK_ENOMEM, "out of memory");
     }
-    grown[s->n_written] = path;
+    if (shard_writer_close(w, err)) { // w is gone after closing
+        free(done.path);
+        return -1;
+    }
+    written_shard *grown = realloc(s->written, (s->n_written + 1) * sizeof *grown);
+    if (!grown) {
+        remove(done.path);
+        free(done.path);
+        return gk_fail(err, GK_ENOMEM, "out of memory");
+    }
+    grown[s->n_written++] = done;
     s->written = grown;
-    s->n_written++;
     s->stats->shards++;
+    test_kill_point(s->stats->shards);
     return 0;
 }
 
@@ -303,20 +326,59 @@ static int read_input(tokenize_run_state *s, const char *path, gk_err *err) {
     return rc;
 }
 
-// Refuses to mix with shards of an earlier run under the same names.
+static int n_splits(const tokenize_options *o) { return o->val_fraction > 0 ? 2 : 1; }
+
+// Refuses to mix with the shards (or the set manifest) of an earlier run under the same names.
 static int check_outputs_free(const tokenize_options *o, gk_err *err) {
-    const char *names[2] = {o->name ? o->name : "train", o->val_name ? o->val_name : "val"};
-    for (int k = 0; k < (o->val_fraction > 0 ? 2 : 1); k++) {
+    for (int k = 0; k < n_splits(o); k++) {
+        const char *name = split_name(o, k);
+        char *manifest = shard_set_manifest_path(o->out_dir, name);
+        if (!manifest) return gk_fail(err, GK_ENOMEM, "out of memory");
+        int found = path_exists(manifest);
+        if (found)
+            gk_fail(err, GK_EINPUT, "%s already holds the shard set %s (or what a killed tokenize left of it); remove "
+                    "it and its %s-*.h5 shards, or choose another --name", o->out_dir, manifest, name);
+        free(manifest);
+        if (found) return -1;
         char pattern[1100];
-        snprintf(pattern, sizeof pattern, "%s/%s-*.h5", o->out_dir, names[k]);
+        snprintf(pattern, sizeof pattern, "%s/%s-*.h5", o->out_dir, name);
         glob_t g;
-        int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+        found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
         globfree(&g);
         if (found)
             return gk_fail(err, GK_EINPUT, "%s already holds %s-*.h5 shards; remove them or choose another --name",
-                           o->out_dir, names[k]);
+                           o->out_dir, name);
     }
     return 0;
+}
+
+// Each split's set manifest, "incomplete" until finish_sets lists its shards.
+static int begin_sets(tokenize_run_state *s, gk_err *err) {
+    s->sets_begun = true;
+    for (int k = 0; k < n_splits(s->o); k++)
+        if (shard_set_begin(s->o->out_dir, split_name(s->o, k), err)) return -1;
+    return 0;
+}
+
+static int finish_sets(tokenize_run_state *s, gk_err *err) {
+    shard_set_entry *e = gk_calloc(s->n_written ? s->n_written : 1, sizeof *e, err);
+    int rc = e ? 0 : -1;
+    for (int k = 0; rc == 0 && k < n_splits(s->o); k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->n_written; i++)
+            if (s->written[i].split == k) e[n++] = (shard_set_entry){s->written[i].path, s->written[i].tokens, s->written[i].docs};
+        rc = shard_set_finish(s->o->out_dir, split_name(s->o, k), e, n, err);
+    }
+    free(e);
+    return rc;
+}
+
+static void remove_sets(const tokenize_run_state *s) {
+    for (int k = 0; k < n_splits(s->o); k++) {
+        char *manifest = shard_set_manifest_path(s->o->out_dir, split_name(s->o, k));
+        if (manifest) remove(manifest);
+        free(manifest);
+    }
 }
 
 static void describe_source(const tokenize_options *o, strbuf *sb) {
@@ -376,15 +438,18 @@ int tokenize_run(const tokenize_options *o, tokenize_stats *stats, gk_err *err) 
                                .zstd_level = o->zstd_level};
         snprintf(s->meta.tokenizer_sha256, sizeof s->meta.tokenizer_sha256, "%s", tokenizer_sha256(s->tok));
     }
+    if (rc == 0) rc = begin_sets(s, err); // before the first shard: a killed run leaves its sets marked incomplete
     for (size_t i = 0; rc == 0 && i < o->n_inputs; i++) rc = read_input(s, o->inputs[i], err);
     for (int k = 0; rc == 0 && k < 2; k++) rc = close_writer(s, k, err);
     if (rc == 0 && stats->docs == 0) rc = gk_fail(err, GK_EINPUT, "no documents in the input");
+    if (rc == 0) rc = finish_sets(s, err);
     if (o->progress) progress_done(&s->prog);
     if (rc) { // leave nothing of this run behind
         for (int k = 0; k < 2; k++) shard_writer_abort(s->writer[k]);
-        for (size_t i = 0; i < s->n_written; i++) remove(s->written[i]);
+        for (size_t i = 0; i < s->n_written; i++) remove(s->written[i].path);
+        if (s->sets_begun) remove_sets(s);
     }
-    for (size_t i = 0; i < s->n_written; i++) free(s->written[i]);
+    for (size_t i = 0; i < s->n_written; i++) free(s->written[i].path);
     free(s->written);
     if (s->tok) tokenizer_free(s->tok);
     sb_free(&source);

@@ -15,7 +15,10 @@
 // tokens each, and with val_fraction > 0 a share of the documents (chosen by a
 // hash of their text, so the same documents on every run) in
 // out_dir/<val_name>-*.h5. Documents are encoded in parallel and written in
-// input order: the output does not depend on the thread count.
+// input order: the output does not depend on the thread count. Each split's
+// out_dir/<name>.shards.json says "incomplete" from before its first shard and
+// lists the shards once all are written (data/shard_set.h), so that readers
+// refuse what a killed run left.
 #ifndef GK_TOKENIZE_H
 #define GK_TOKENIZE_H
 

@@ -1,17 +1,17 @@
 #include "gen/prompts.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "common/file.h"
-#include "common/json.h"
 #include "common/lines.h"
 #include "common/rng.h"
 #include "common/strbuf.h"
 #include "data/chat.h"
 #include "data/records.h"
+#include "gen/answers.h"
 
 typedef struct {
     size_t line;        // input line: the record's id
@@ -21,15 +21,17 @@ typedef struct {
     char **answers;     // [n_user] the model's answers so far
     int tokens;
     gen_finish finish;
+    bool skipped;       // a prompt too long for the model (--skip-bad): not answered further
 } conversation;
 
 typedef struct {
     const generator *g;
     const prompts_job *job;
     conversation *convs;
-    size_t n_convs, round, written;
+    size_t n_convs, round, written, bad; // bad: records skipped (malformed, or too long for the model)
     conversation **active; // [requests of this round]
-    FILE *out;
+    FILE *out;             // OUT.tmp, appended to
+    const char *tmp;       // its name
 } answer_run;
 
 static void conversation_free(conversation *c) {
@@ -37,51 +39,6 @@ static void conversation_free(conversation *c) {
     free(c->answers);
     free(c->kept);
     record_free(&c->rec);
-}
-
-// ---------------------------------------------------------------- what is already answered
-
-// Records named by "meta": {"record": N} in path (a text of lines); the length of
-// its valid part in *keep (a line cut short by a kill is dropped).
-static int read_done(const char *path, const char *text, size_t len, bool **done, size_t *n_done, size_t *keep,
-                     gk_err *err) {
-    *keep = 0;
-    line_iter it = lines_of(text, len);
-    for (const char *p, *end; next_line(&it, &p, &end);) {
-        if (end == text + len) break; // a last line without its newline was cut short: answered again
-        size_t line = it.line;
-        json_doc doc;
-        gk_err why;
-        if (json_parse(p, (size_t)(end - p), path, &doc, &why))
-            return gk_fail(err, GK_EINPUT, "%s:%zu: not an output line of gemmakd generate: %s", path, line, why.msg);
-        const json_value *r = json_get(json_get(doc.root, "meta"), "record");
-        long long rec = r && r->is_integer ? r->integer : -1;
-        json_free(&doc);
-        if (rec < 1) return gk_fail(err, GK_EINPUT, "%s:%zu: no \"meta\": {\"record\": N}", path, line);
-        if ((size_t)rec >= *n_done) {
-            bool *bigger = realloc(*done, (size_t)(rec + 1) * sizeof *bigger);
-            if (!bigger) return gk_fail(err, GK_ENOMEM, "out of memory");
-            memset(bigger + *n_done, 0, ((size_t)rec + 1 - *n_done) * sizeof *bigger);
-            *done = bigger;
-            *n_done = (size_t)rec + 1;
-        }
-        (*done)[rec] = true;
-        *keep = (size_t)(end + 1 - text);
-    }
-    return 0;
-}
-
-// Opens OUT.tmp for appending, starting from OUT.tmp (a run that stopped) or OUT (a finished one).
-static int open_output(const char *out, const char *tmp, bool **done, size_t *n_done, FILE **f, gk_err *err) {
-    const char *from = path_exists(tmp) ? tmp : path_exists(out) ? out : NULL;
-    char *text = NULL;
-    size_t len = 0, keep = 0;
-    if (from && file_read_all(from, &text, &len, err)) return -1;
-    int rc = from ? read_done(from, text, len, done, n_done, &keep, err) : 0;
-    if (rc == 0) rc = file_write_atomic(tmp, text ? text : "", keep, err); // the valid lines only
-    free(text);
-    if (rc == 0 && !(*f = fopen(tmp, "ab"))) rc = gk_fail(err, GK_EIO, "%s: cannot open for appending", tmp);
-    return rc;
 }
 
 // ---------------------------------------------------------------- reading prompts
@@ -101,7 +58,7 @@ static int keep_turns(conversation *c, const char *file, gk_err *err) {
     return c->answers ? 0 : gk_fail(err, GK_ENOMEM, "out of memory");
 }
 
-static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *skipped_done, size_t *bad, gk_err *err) {
+static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *skipped_done, gk_err *err) {
     const prompts_job *j = r->job;
     char *text;
     size_t len;
@@ -125,7 +82,7 @@ static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *
             rc = -1;
         } else if (bad_rc) {
             fprintf(stderr, "skipped: %s\n", why.msg);
-            (*bad)++;
+            r->bad++;
         }
         if (bad_rc) {
             conversation_free(&c);
@@ -188,7 +145,8 @@ static int build_prompt(const conversation *c, size_t round, const tokenizer *to
     return rc;
 }
 
-static void write_record(answer_run *r, const conversation *c) {
+// Appends c's output line to OUT.tmp; a failed write (a full disk) stops the run.
+static int write_record(answer_run *r, const conversation *c, gk_err *err) {
     const generator *g = r->g;
     const sampling *s = &g->sampling;
     static const char *role_names[] = {"system", "user", "assistant"};
@@ -214,10 +172,13 @@ static void write_record(answer_run *r, const conversation *c) {
                   s->top_k, s->top_p, s->min_p);
     sb_printf(&sb, ", \"seed\": %llu, \"max_new_tokens\": %d}, \"tokens\": %d, \"finish\": \"%s\"}}\n",
               (unsigned long long)r->job->seed, r->job->max_new, c->tokens, c->finish == GEN_STOP ? "stop" : "length");
-    fwrite(sb.data, 1, sb.len, r->out);
-    fflush(r->out); // a kill loses at most the line being written
+    int rc = 0;
+    if (sb.failed) rc = gk_fail(err, GK_ENOMEM, "out of memory");
+    else if (fwrite(sb.data, 1, sb.len, r->out) != sb.len || fflush(r->out) != 0) // a kill loses at most this line
+        rc = gk_fail(err, GK_EIO, "%s: write failed: %s", r->tmp, strerror(errno));
     sb_free(&sb);
-    r->written++;
+    r->written += rc == 0;
+    return rc;
 }
 
 static int on_answer(void *ctx, size_t request, const gen_output *out, gk_err *err) {
@@ -228,8 +189,25 @@ static int on_answer(void *ctx, size_t request, const gen_output *out, gk_err *e
     c->answers[r->round] = text;
     c->tokens += (int)out->n;
     c->finish = out->finish;
-    if (r->round + 1 == c->n_user) write_record(r, c);
-    return 0;
+    return r->round + 1 == c->n_user ? write_record(r, c, err) : 0;
+}
+
+// Whether a prompt of n_ids tokens leaves room for max_new in the model's positions: 0 when it
+// does; else an error naming file:line, or with --skip-bad 1 and the conversation skipped (counted).
+static int check_fits(answer_run *r, conversation *c, size_t n_ids, gk_err *err) {
+    int positions = r->g->m->cfg.max_seq_len, max_new = r->job->max_new;
+    if (n_ids + (size_t)max_new <= (size_t)positions) return 0;
+    gk_err why;
+    gk_fail(&why, GK_EINPUT, "%s:%zu: %zu prompt + %d new tokens exceed the model's %d positions%s", r->job->in, c->line,
+            n_ids, max_new, positions, r->round ? " (with the earlier answers)" : "");
+    if (!r->job->skip_bad) {
+        *err = why;
+        return -1;
+    }
+    fprintf(stderr, "skipped: %s\n", why.msg);
+    c->skipped = true;
+    r->bad++;
+    return 1;
 }
 
 // Round `round`: every conversation with that many user turns gets its next answer.
@@ -240,12 +218,18 @@ static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
     int rc = reqs && r->active ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < r->n_convs; i++) {
         conversation *c = &r->convs[i];
-        if (c->n_user <= r->round) continue;
+        if (c->n_user <= r->round || c->skipped) continue;
         int32_t *ids = NULL;
         size_t n_ids = 0;
         if (build_prompt(c, r->round, r->job->tok, &ids, &n_ids, err)) {
             rc = gk_wrap(err, "%s:%zu", r->job->in, c->line);
             break;
+        }
+        int fits = check_fits(r, c, n_ids, err);
+        if (fits) {
+            free(ids);
+            if (fits < 0) rc = -1;
+            continue;
         }
         reqs[n] = (gen_request){ids, n_ids, r->job->max_new, hash64(r->job->seed ^ hash64(c->line * 1000003u + r->round))};
         r->active[n++] = c;
@@ -269,22 +253,29 @@ static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
 
 int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
     answer_run r = {.g = g, .job = job};
-    size_t n_done = 0, skipped = 0, bad = 0, rounds = 0;
+    size_t n_done = 0, skipped = 0, rounds = 0;
     bool *done = NULL;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", job->out);
-    int rc = open_output(job->out, tmp, &done, &n_done, &r.out, err);
-    if (rc == 0) rc = read_prompts(&r, done, n_done, &skipped, &bad, err);
+    r.tmp = tmp;
+    answer_settings settings;
+    int rc = answer_settings_make(g, job, &settings, err);
+    if (rc == 0) rc = answers_open(job->out, tmp, &settings, &done, &n_done, &r.out, err);
+    if (rc == 0) rc = read_prompts(&r, done, n_done, &skipped, err);
     for (size_t i = 0; i < r.n_convs; i++) rounds = r.convs[i].n_user > rounds ? r.convs[i].n_user : rounds;
     gen_stats st = {0};
     for (r.round = 0; rc == 0 && r.round < rounds; r.round++) rc = answer_round(&r, &st, err);
-    if (r.out && fclose(r.out) && rc == 0) rc = gk_fail(err, GK_EIO, "%s: cannot write", tmp);
-    if (rc == 0) rc = file_publish(tmp, job->out, NULL, err);
+    if (r.out) { // a write error that fflush did not report is still in ferror
+        int e = ferror(r.out) ? EIO : 0;
+        if (fclose(r.out) != 0) e = errno;
+        if (e && rc == 0) rc = gk_fail(err, GK_EIO, "%s: write failed: %s", tmp, strerror(e));
+    }
+    if (rc == 0) rc = answers_publish(tmp, job->out, err);
     if (rc == 0)
         fprintf(stderr,
-                "generate: answered %zu record(s) (%zu already answered, %zu skipped as malformed) in %s; "
+                "generate: answered %zu record(s) (%zu already answered, %zu skipped: malformed or too long) in %s; "
                 "%lld new tokens in %.1f s (%.1f tokens/s)\n",
-                r.written, skipped, bad, job->out, (long long)st.new_tokens, st.seconds,
+                r.written, skipped, r.bad, job->out, (long long)st.new_tokens, st.seconds,
                 st.seconds > 0 ? (double)st.new_tokens / st.seconds : 0.0);
     for (size_t i = 0; i < r.n_convs; i++) conversation_free(&r.convs[i]);
     free(r.convs);

@@ -6,10 +6,11 @@
 // record that has one). Output lines, in the order records finish:
 //   {"messages": [..., {"role": "assistant", "content": ...}, ...],
 //    "meta": {"record": LINE, "model": DIR, "sampling": {...}, "tokens": N, "finish": "stop"|"length"}}
-// They are appended to OUT.tmp as records finish; a rerun reads it (and OUT)
-// and answers only the records not there yet; OUT appears once every record is
-// answered. Each record draws from its own seed, so the answers do not depend
-// on batching or on which records a rerun skips.
+// They are appended to OUT.tmp (after a line of the settings that change
+// answers, gen/answers.h) as records finish; a rerun with the same settings reads
+// it (and OUT) and answers only the records not there yet; OUT appears once
+// every record is answered. Each record draws from its own seed, so the answers
+// do not depend on batching or on which records a rerun skips.
 #ifndef GK_GEN_PROMPTS_H
 #define GK_GEN_PROMPTS_H
 

@@ -3,8 +3,10 @@
 #include "common/file.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,7 +86,10 @@ int test_spawn(const char *const *argv, const char *env, const char *errfile) {
     return test_spawn_io(argv, env, NULL, NULL, errfile);
 }
 
-int test_spawn_io(const char *const *argv, const char *env, const char *infile, const char *outfile, const char *errfile) {
+// Runs argv; max_file_bytes > 0 limits the size of files it writes (RLIMIT_FSIZE, SIGXFSZ
+// ignored: writes past it fail with EFBIG, as on a full disk).
+static int spawn(const char *const *argv, const char *env, const char *infile, const char *outfile, const char *errfile,
+                 long long max_file_bytes) {
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -93,12 +98,22 @@ int test_spawn_io(const char *const *argv, const char *env, const char *infile, 
         if (!freopen(infile ? infile : "/dev/null", "r", stdin) || !freopen(outfile ? outfile : "/dev/null", "w", stdout) ||
             !freopen(errfile ? errfile : "/dev/null", "w", stderr))
             _exit(126);
+        struct rlimit limit = {(rlim_t)max_file_bytes, (rlim_t)max_file_bytes};
+        if (max_file_bytes > 0 && (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || setrlimit(RLIMIT_FSIZE, &limit) != 0)) _exit(125);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     int status = -1;
     if (pid > 0) waitpid(pid, &status, 0);
     return status;
+}
+
+int test_spawn_io(const char *const *argv, const char *env, const char *infile, const char *outfile, const char *errfile) {
+    return spawn(argv, env, infile, outfile, errfile, 0);
+}
+
+int test_spawn_full_disk(const char *const *argv, long long max_file_bytes, const char *errfile) {
+    return spawn(argv, NULL, NULL, NULL, errfile, max_file_bytes);
 }
 
 const char *test_join(const char *dir, const char *name) {

@@ -58,6 +58,9 @@ void test_gemmakd_path(const char *argv0, char *out, size_t n);
 int test_spawn(const char *const *argv, const char *env, const char *errfile);
 // The same with stdin from infile and stdout to outfile (NULL: /dev/null).
 int test_spawn_io(const char *const *argv, const char *env, const char *infile, const char *outfile, const char *errfile);
+// test_spawn on a "full disk": files the program writes cannot grow past max_file_bytes
+// (RLIMIT_FSIZE; the write fails with EFBIG instead of raising SIGXFSZ).
+int test_spawn_full_disk(const char *const *argv, long long max_file_bytes, const char *errfile);
 // A file's contents as a malloc'd string ("" when it cannot be read).
 char *test_read_text(const char *path);
 // msg is exactly one line ending in '\n' (how every command reports an error).

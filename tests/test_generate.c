@@ -290,11 +290,22 @@ static int write_prompts(size_t n) {
     return rc;
 }
 
+enum { ARG_PROMPTS = 7, ARG_MAX_NEW = 11, ARG_TEMPERATURE = 13, ARG_SEED = 15, ARG_BATCH = 16, ARG_LAST = 18 };
+
+// generate --prompts with the pipeline's settings, args[i] replaced by the non-NULL set[i];
+// max_file_bytes > 0: on a disk that is full past that size.
+static int answer_with(const char *out, const char *const set[20], long long max_file_bytes) {
+    const char *args[20] = {gemmakd, "generate", "--model", model_dir, "--tokenizer",
+                            fixture_path("tokenizer/spm_bpe.model"), "--prompts", prompts_path, "--out", out,
+                            "--max-new-tokens", "12", "--temperature", "0.8", "--seed", "4", "--batch", "2", NULL, NULL};
+    for (int i = 0; set && i < 20; i++)
+        if (set[i]) args[i] = set[i];
+    if (max_file_bytes > 0) return test_spawn_full_disk(args, max_file_bytes, wpath("err"));
+    return test_spawn_io(args, NULL, NULL, wpath("stdout"), wpath("err"));
+}
+
 static int answer(const char *out, bool skip_bad) {
-    const char *args[] = {"generate", "--model", model_dir, "--tokenizer", fixture_path("tokenizer/spm_bpe.model"),
-                          "--prompts", prompts_path, "--out", out, "--max-new-tokens", "12", "--temperature", "0.8",
-                          "--seed", "4", "--batch", "2", skip_bad ? "--skip-bad" : NULL, NULL};
-    return run_to(wpath("stdout"), args);
+    return answer_with(out, (const char *[20]){[ARG_LAST] = skip_bad ? "--skip-bad" : NULL}, 0);
 }
 
 // The output lines of a file by record number (line i of the input at index i).
@@ -357,19 +368,105 @@ static void prompts_pipeline(test_case *tc) {
         CHECK(tc, second[r] && !strcmp(second[r], fresh[r]), "record %d differs between the resumed and a fresh run", r);
         CHECK(tc, !first[r] || !strcmp(first[r], second[r]), "record %d changed on resume", r);
     }
-    // A kill while writing: OUT.tmp ends in half a line; the rerun answers that record again.
+    // A full disk (or a kill) while writing: OUT.tmp ends in half a line; the rerun answers that record again.
     char *all = test_read_text(fresh_path);
-    char *cut = strchr(strchr(all, '\n') + 1, '\n');
-    size_t keep = (size_t)(cut - all) - 10;
-    snprintf(tmp, sizeof tmp, "%s.tmp", fresh_path);
-    CHECK(tc, file_write_atomic(tmp, all, keep, &err) == 0, "%s", err.msg);
     unlink(fresh_path);
+    st = answer_with(fresh_path, (const char *[20]){[ARG_LAST] = "--skip-bad"}, (long long)strlen(all) * 2 / 3);
+    snprintf(tmp, sizeof tmp, "%s.tmp", fresh_path);
+    char *cut = test_read_text(tmp);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && !path_exists(fresh_path) && cut[0] && cut[strlen(cut) - 1] != '\n',
+          "a full disk: status %d, OUT.tmp '%s'", st, cut);
+    free(cut);
     st = answer(fresh_path, true);
     char *again[8] = {0};
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && by_record(fresh_path, again) == 4, "after a cut line: status %d", st);
     for (int r = 1; !tc->failed && r < 7; r++) CHECK(tc, !fresh[r] == !again[r] && (!fresh[r] || !strcmp(fresh[r], again[r])), "record %d after a cut line", r);
     free(all);
     for (int r = 0; r < 8; r++) free(first[r]), free(second[r]), free(fresh[r]), free(again[r]);
+}
+
+// A rerun continues OUT.tmp (or a finished OUT) only with the settings that wrote it: any other
+// prompts file, sampler, seed, budget, stop ids or precision is refused naming the setting and
+// both values, and the file is left as it was.
+static void prompts_resume_needs_same_settings(test_case *tc) {
+    char out[300], tmp[320], other[300];
+    snprintf(out, sizeof out, "%s", wpath("settings.jsonl"));
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    snprintf(other, sizeof other, "%s", wpath("other-prompts.jsonl"));
+    const char *other_text = "{\"prompt\": \"Something else entirely.\"}\n";
+    gk_err err;
+    CHECK(tc, write_prompts(6) == 0 && file_write_atomic(other, other_text, strlen(other_text), &err) == 0, "setup");
+    int st = answer_with(out, (const char *[20]){[ARG_LAST] = "--skip-bad"}, 1200); // stopped after a record or two
+    char *before = test_read_text(tmp);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(before, "\"record\": ") && !path_exists(out),
+          "the stopped run: status %d, OUT.tmp '%s'", st, before);
+    const struct {
+        const char *set[20], *needle;
+    } cases[] = {
+        {{[ARG_PROMPTS] = other}, "prompts_sha256 "},
+        {{[ARG_MAX_NEW] = "10"}, "max_new_tokens 12, but this run has max_new_tokens 10"},
+        {{[ARG_TEMPERATURE] = "0.7"}, "sampling temperature 0.8, top_k 0, top_p 1, min_p 0, but this run has sampling "
+                                      "temperature 0.7"},
+        {{[ARG_TEMPERATURE - 1] = "--greedy", [ARG_TEMPERATURE] = "--skip-bad"}, "but this run has sampling greedy"},
+        {{[ARG_SEED] = "5"}, "seed 4, but this run has seed 5"},
+        {{[ARG_LAST] = "--no-stop"}, "but this run has stop_ids none"},
+        {{[ARG_BATCH] = "--precision", [ARG_BATCH + 1] = "bf16"}, "precision fp32, but this run has precision bf16"},
+    };
+    for (size_t i = 0; !tc->failed && i < sizeof cases / sizeof cases[0]; i++) {
+        st = answer_with(out, cases[i].set, 0);
+        char *msg = test_read_text(wpath("err")), *after = test_read_text(tmp);
+        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, cases[i].needle) && strstr(msg, tmp) &&
+                      test_one_line(msg) && !strcmp(before, after) && !path_exists(out),
+              "case %zu: status %d: %s", i, st, msg);
+        free(msg);
+        free(after);
+    }
+    st = answer_with(out, (const char *[20]){[ARG_LAST] = "--skip-bad"}, 0);
+    char *lines[8] = {0};
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && by_record(out, lines) == 4 && !path_exists(tmp),
+          "the same settings: status %d", st);
+    st = answer_with(out, (const char *[20]){[ARG_SEED] = "5", [ARG_LAST] = "--skip-bad"}, 0); // a finished OUT
+    char *msg = test_read_text(wpath("err")), want[340];
+    snprintf(want, sizeof want, "%s:1: answered with seed 4, but this run has seed 5", out);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, want), "a finished OUT, another seed: status %d: %s",
+          st, msg);
+    for (int r = 0; r < 8; r++) free(lines[r]);
+    free(msg);
+    free(before);
+}
+
+// A prompt longer than the model's positions is a bad record like a malformed one:
+// an error naming file:line, or with --skip-bad skipped and counted while the others are answered.
+static void overlong_prompt(test_case *tc) {
+    char in[300], out[300], want[320];
+    snprintf(in, sizeof in, "%s", wpath("long-prompts.jsonl"));
+    snprintf(out, sizeof out, "%s", wpath("long-answers.jsonl"));
+    strbuf sb = {0};
+    sb_puts(&sb, "{\"prompt\": \"Define turbidity.\"}\n{\"prompt\": \"");
+    for (int i = 0; i < 60; i++) sb_puts(&sb, "many words "); // well past the model's 96 positions
+    sb_puts(&sb, "\"}\n{\"prompt\": \"What is a fortune?\"}\n");
+    gk_err err;
+    CHECK(tc, file_write_atomic(in, sb.data, sb.len, &err) == 0, "%s", err.msg);
+    sb_free(&sb);
+    const char *tokfile = fixture_path("tokenizer/spm_bpe.model");
+    const char *args[] = {"generate", "--model", model_dir, "--tokenizer", tokfile, "--prompts", in, "--out", out,
+                          "--max-new-tokens", "8", "--greedy", NULL, NULL};
+    int st = run_to(wpath("stdout"), args);
+    char *msg = test_read_text(wpath("err"));
+    snprintf(want, sizeof want, "gemmakd: error: %s:2: ", in);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, want) && strstr(msg, "96 positions") &&
+                  !path_exists(out),
+          "without --skip-bad: status %d, %s", st, msg);
+    free(msg);
+    args[12] = "--skip-bad";
+    st = run_to(wpath("stdout"), args);
+    msg = test_read_text(wpath("err"));
+    char *lines[8] = {0};
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "--skip-bad: status %d, %s", st, msg);
+    CHECK(tc, by_record(out, lines) == 2 && lines[1] && lines[3], "--skip-bad: expected records 1 and 3");
+    CHECK(tc, strstr(msg, "1 skipped"), "--skip-bad: the skipped record is not counted: %s", msg);
+    for (int r = 0; r < 8; r++) free(lines[r]);
+    free(msg);
 }
 
 // chat answers a conversation as generate --prompts does (greedy: the same text).
@@ -448,6 +545,8 @@ int main(int argc, char **argv) {
     test_run("samplers_follow_their_definitions", samplers_follow_their_definitions);
     test_run("sampled_output_independent_of_batch", sampled_output_independent_of_batch);
     test_run("prompts_pipeline", prompts_pipeline);
+    test_run("prompts_resume_needs_same_settings", prompts_resume_needs_same_settings);
+    test_run("overlong_prompt", overlong_prompt);
     test_run("chat_matches_prompts", chat_matches_prompts);
     test_run("usage_errors", usage_errors);
     if (test_main_result() == 0) dir_remove_tree(work, &err);

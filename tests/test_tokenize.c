@@ -1,7 +1,9 @@
 // gemmakd tokenize: documents, <bos>/<eos>, chat loss masks, document
-// separators, shard rolling, the validation split, bad records, inputs from pipes, and the
-// shards reading in h5py (when python3 with h5py and hdf5plugin is present).
+// separators, shard rolling, the validation split, bad records, inputs from pipes, the
+// shards reading in h5py (when python3 with h5py and hdf5plugin is present), and the
+// set manifest that tells a killed run's shards apart.
 #include <omp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +12,7 @@
 
 #include "common/file.h"
 #include "common/strbuf.h"
+#include "data/loader.h"
 #include "data/shards.h"
 #include "data/tokenize.h"
 #include "data/tokenizer.h"
@@ -18,7 +21,7 @@
 
 const char *test_program = "test_tokenize";
 
-static char work[64];
+static char work[64], gemmakd[1024];
 static const char *TOKENIZER = "tokenizer/spm_bpe.model";
 
 static const char *write_input(const char *name, const char *text) {
@@ -277,7 +280,71 @@ static void h5py_reads_shards(test_case *tc) {
     shard_set_free(&s);
 }
 
-int main(void) {
+// Opens the shards work/<out>/train-*.h5 with the loader (as train, eval and teacher-logits do).
+static int load_set(const char *out, gk_err *err) {
+    char pattern[300];
+    snprintf(pattern, sizeof pattern, "%s/%s/train-*.h5", work, out);
+    const char *patterns[] = {pattern};
+    loader_options opt = {.seq_len = 8};
+    loader *l;
+    if (loader_open(&l, patterns, 1, &opt, err)) return -1;
+    loader_close(l);
+    return 0;
+}
+
+static int copy_file(const char *from, const char *to) {
+    char *data;
+    size_t len;
+    gk_err err;
+    if (file_read_all(from, &data, &len, &err)) return -1;
+    int rc = file_write_atomic(to, data, len, &err);
+    free(data);
+    return rc;
+}
+
+// A tokenize killed after its second shard leaves a set marked incomplete: the loader refuses
+// it naming the set's manifest, and so does a new tokenize into the same names. A complete set
+// loads; with a shard gone, or one that is not in its manifest, it is refused; shards without
+// a manifest (older sets, other tools) load as before.
+static void killed_run_leaves_incomplete_set(test_case *tc) {
+    strbuf text = {0};
+    for (int i = 0; i < 300; i++) sb_printf(&text, "{\"text\": \"line %d of a document, %d times over\"}\n", i, i * 3);
+    const char *input = write_input("set.jsonl", text.data);
+    sb_free(&text);
+    char killed[300], complete[300], manifest[320], path[320], stray[320];
+    snprintf(killed, sizeof killed, "%s/killed", work);
+    snprintf(complete, sizeof complete, "%s/complete", work);
+    const char *argv[] = {gemmakd, "tokenize", "--tokenizer", fixture_path(TOKENIZER), "--input", input, "--out", killed,
+                          "--shard-tokens", "500", NULL};
+    int st = test_spawn(argv, "GEMMAKD_TEST_KILL_AFTER_SHARD=2", NULL);
+    snprintf(path, sizeof path, "%s/train-00001.h5", killed);
+    CHECK(tc, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && path_exists(path), "the run was not killed after two shards");
+    gk_err err = {0};
+    snprintf(manifest, sizeof manifest, "%s/train.shards.json", killed);
+    CHECK(tc, load_set("killed", &err) != 0 && strstr(err.msg, manifest) && strstr(err.msg, "incomplete"),
+          "the loader took a killed run's shards: %s", err.msg);
+    st = test_spawn(argv, NULL, path);
+    char *msg = test_read_text(path);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, manifest), "tokenize over a killed run's set: %s", msg);
+    free(msg);
+    argv[7] = complete;
+    st = test_spawn(argv, NULL, NULL);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && load_set("complete", &err) == 0, "a complete set: %s", err.msg);
+    snprintf(path, sizeof path, "%s/train-00001.h5", complete);
+    snprintf(stray, sizeof stray, "%s/train-00777.h5", complete);
+    CHECK(tc, rename(path, stray) == 0, "rename");
+    CHECK(tc, load_set("complete", &err) != 0 && strstr(err.msg, "train-00001.h5") && strstr(err.msg, "missing"),
+          "a set without one of its shards: %s", err.msg);
+    CHECK(tc, copy_file(stray, path) == 0, "copy");
+    CHECK(tc, load_set("complete", &err) != 0 && strstr(err.msg, stray) && strstr(err.msg, "not in its shard set"),
+          "a shard that is not in its set: %s", err.msg);
+    snprintf(manifest, sizeof manifest, "%s/train.shards.json", complete);
+    CHECK(tc, unlink(manifest) == 0 && load_set("complete", &err) == 0, "shards without a manifest: %s", err.msg);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    test_gemmakd_path(argv[0], gemmakd, sizeof gemmakd);
     if (test_scratch_dir(NULL, "tokenize", work, sizeof work)) return 1;
     test_run("text_documents_bos_eos_separator", text_documents);
     test_run("chat_loss_masks", chat_masks);
@@ -285,6 +352,7 @@ int main(void) {
     test_run("bad_records_and_existing_shards", bad_records);
     test_run("pipe_inputs", pipe_inputs);
     test_run("h5py_reads_shards", h5py_reads_shards);
+    test_run("killed_run_leaves_incomplete_set", killed_run_leaves_incomplete_set);
     gk_err err;
     dir_remove_tree(work, &err);
     return test_main_result();

@@ -3,7 +3,11 @@
 // logged losses. Three interruptions: after a step, in the middle of writing a
 // checkpoint, and a corrupted newest checkpoint (skipped with a warning); and
 // the same for a bf16 run (model.precision=bf16), whose checkpoints hold its
-// float32 master weights.
+// float32 master weights. And what a run_dir tolerates: a fresh run over an
+// earlier run's checkpoints (refused, or --overwrite), --resume over only invalid
+// checkpoints (refused, nothing changed), a second process (refused by the lock),
+// the temporaries of killed runs (removed on resume).
+#include <glob.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,14 +51,18 @@ static int write_shard(const char *path, unsigned seed, gk_err *err) {
 }
 
 // Runs gemmakd train for `run` with an optional environment variable and up to
-// three extra arguments (overrides, --resume; NULL-terminated); returns the wait status.
-static int train_args(const char *run, const char *env, const char *const *extra) {
+// three extra arguments (overrides, --resume; NULL-terminated), stderr to errfile
+// (NULL: /dev/null); returns the wait status.
+static int train_err(const char *run, const char *env, const char *const *extra, const char *errfile) {
     char config[128], run_dir[128];
     snprintf(config, sizeof config, "%s/run.yaml", work);
     snprintf(run_dir, sizeof run_dir, "run_dir=%s/%s", work, run);
     const char *argv[9] = {gemmakd, "train", "--config", config, run_dir};
     for (int i = 0; i < 3 && extra[i]; i++) argv[5 + i] = extra[i];
-    return test_spawn(argv, env, NULL);
+    return test_spawn(argv, env, errfile);
+}
+static int train_args(const char *run, const char *env, const char *const *extra) {
+    return train_err(run, env, extra, NULL);
 }
 static int train(const char *run, const char *env, const char *extra) {
     return train_args(run, env, (const char *[]){extra, NULL});
@@ -120,15 +128,148 @@ static void killed_after_step(test_case *tc) {
     compare_runs(tc, "straight", "after_step");
 }
 
+// How many entries of dir match the glob pattern.
+static size_t count_matches(const char *dir, const char *pattern) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, pattern);
+    glob_t g;
+    size_t n = glob(p, GLOB_PERIOD, NULL, &g) == 0 ? g.gl_pathc : 0;
+    globfree(&g);
+    return n;
+}
+
+// Killed while writing step 8: no step-000008 appears, the resume removes the killed
+// process's .step-000008.tmp-PID (but not a live process's temporary) and ends as if never stopped.
 static void killed_in_checkpoint(test_case *tc) {
     int st = train("in_ckpt", "GEMMAKD_TEST_KILL_IN_CHECKPOINT=8", NULL);
     CHECK(tc, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the run was not killed (status %d)", st);
-    char path[256];
-    snprintf(path, sizeof path, "%s/in_ckpt/step-000008", work);
+    char path[256], dir[256], live[300];
+    snprintf(dir, sizeof dir, "%s/in_ckpt", work);
+    snprintf(path, sizeof path, "%s/step-000008", dir);
     CHECK(tc, !path_exists(path), "a checkpoint killed while written appeared under its final name");
+    CHECK(tc, count_matches(dir, ".step-000008.tmp-*") == 1, "the killed checkpoint's temporary is not there");
+    snprintf(live, sizeof live, "%s/.step-000004.tmp-%ld", dir, (long)getpid()); // this test is alive
+    gk_err err;
+    CHECK(tc, dir_create(live, &err) == 0, "%s", err.msg);
     st = train("in_ckpt", NULL, "--resume");
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
+    CHECK(tc, count_matches(dir, ".step-000008.tmp-*") == 0, "the killed run's temporary was left behind");
+    CHECK(tc, dir_exists(live), "a live process's temporary was removed");
+    rmdir(live);
     compare_runs(tc, "straight", "in_ckpt");
+}
+
+static void flip_byte(test_case *tc, const char *path, long at) {
+    FILE *f = fopen(path, "r+b");
+    if (f) {
+        fseek(f, at, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, at, SEEK_SET);
+        fputc(c ^ 0x40, f);
+        fclose(f);
+    }
+    CHECK(tc, f != NULL, "cannot open %s", path);
+}
+
+static bool same_text(const char *path, const char *text) {
+    char *now = test_read_text(path);
+    bool same = !strcmp(now, text);
+    free(now);
+    return same;
+}
+
+// A fresh run in a run_dir with checkpoints is refused (a later --resume would continue the
+// earlier run's newer checkpoints); --overwrite removes them first and equals a fresh run.
+static void fresh_run_over_checkpoints(test_case *tc) {
+    char dir[256], metrics[300], errfile[300], p[320];
+    snprintf(dir, sizeof dir, "%s/earlier", work);
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    snprintf(errfile, sizeof errfile, "%s/earlier.err", work);
+    int st = train_args("earlier", NULL, (const char *[]){"train.steps=8", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "the earlier run failed (status %d)", st);
+    char *before = test_read_text(metrics);
+    st = train_err("earlier", NULL, (const char *[]){"train.steps=4", NULL}, errfile);
+    char *msg = test_read_text(errfile);
+    snprintf(p, sizeof p, "%s/step-000008", dir);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, "step-000008") && strstr(msg, "--resume") &&
+                  strstr(msg, "--overwrite") && test_one_line(msg),
+          "a fresh run over checkpoints: status %d: %s", st, msg);
+    CHECK(tc, dir_exists(p) && same_text(metrics, before), "the refused run changed the run_dir");
+    free(msg);
+    st = train_err("earlier", NULL, (const char *[]){"train.steps=4", "--resume", "--overwrite"}, errfile);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 2, "--resume with --overwrite: status %d", st);
+    st = train_args("earlier", NULL, (const char *[]){"train.steps=4", "--overwrite", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "--overwrite failed (status %d)", st);
+    st = train_args("fresh4", NULL, (const char *[]){"train.steps=4", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "a fresh 4-step run failed (status %d)", st);
+    char *now = test_read_text(metrics), a[300], b[300];
+    CHECK(tc, !dir_exists(p) && !strstr(now, "\"step\": 8,") && strstr(now, "\"step\": 4,"),
+          "--overwrite kept the earlier run's checkpoints or metrics");
+    snprintf(a, sizeof a, "%s/latest/model.safetensors", dir);
+    snprintf(b, sizeof b, "%s/fresh4/step-000004/model.safetensors", work);
+    CHECK(tc, same_file(a, b), "the overwritten run's weights differ from a fresh run's");
+    free(now);
+    free(before);
+}
+
+// --resume when every checkpoint fails verification: an error naming how many were
+// skipped, and the run_dir as it was (no fresh start over the damaged checkpoints).
+static void resume_with_only_invalid_checkpoints(test_case *tc) {
+    char dir[256], errfile[300], p[320];
+    snprintf(dir, sizeof dir, "%s/invalid", work);
+    snprintf(errfile, sizeof errfile, "%s/invalid.err", work);
+    int st = train_args("invalid", NULL, (const char *[]){"train.steps=8", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "the run failed (status %d)", st);
+    const char *kept[] = {"metrics.jsonl", "config.yaml", "step-000004/model.safetensors", "step-000008/trainer_state.json"};
+    flip_byte(tc, test_join(dir, "step-000004/model.safetensors"), 4000);
+    flip_byte(tc, test_join(dir, "step-000008/trainer_state.json"), 3);
+    char *before[4];
+    for (int i = 0; i < 4; i++) before[i] = test_read_text(test_join(dir, kept[i]));
+    st = train_err("invalid", NULL, (const char *[]){"train.steps=8", "--resume", NULL}, errfile);
+    char *msg = test_read_text(errfile), *last = strstr(msg, "gemmakd: error: ");
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && last && strstr(last, "no valid checkpoint (2 skipped)") &&
+                  test_one_line(last),
+          "resume over invalid checkpoints: status %d: %s", st, msg);
+    for (int i = 0; i < 4; i++) {
+        CHECK(tc, same_text(test_join(dir, kept[i]), before[i]), "%s changed", kept[i]);
+        free(before[i]);
+    }
+    free(msg);
+    st = train_args("new_resumed", NULL, (const char *[]){"train.steps=2", "--resume", NULL});
+    snprintf(p, sizeof p, "%s/new_resumed/step-000002", work);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && dir_exists(p), "--resume in a new run_dir: status %d", st);
+}
+
+// A second train on a run_dir in use is refused naming the first one's pid, before it changes anything.
+static void second_process_refused(test_case *tc) {
+    char config[128], run_dir[128], yaml[256], errfile[300], want[64];
+    snprintf(config, sizeof config, "%s/run.yaml", work);
+    snprintf(run_dir, sizeof run_dir, "run_dir=%s/busy", work);
+    snprintf(yaml, sizeof yaml, "%s/busy/config.yaml", work);
+    snprintf(errfile, sizeof errfile, "%s/busy.err", work);
+    const char *argv[] = {gemmakd, "train", "--config", config, run_dir, "train.steps=1000000", NULL};
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 600 && !path_exists(yaml); i++) usleep(100000); // until it has started
+    CHECK(tc, path_exists(yaml), "the first run did not start");
+    const char *second[][3] = {{"train.steps=1", "--resume", NULL}, {"train.steps=1", "--overwrite", NULL}};
+    snprintf(want, sizeof want, "run_dir in use by pid %ld", (long)pid);
+    for (int k = 0; k < 2 && !tc->failed; k++) {
+        int st = train_err("busy", NULL, second[k], errfile);
+        char *msg = test_read_text(errfile);
+        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, want) && test_one_line(msg),
+              "a second train %s: status %d: %s", second[k][1], st, msg);
+        free(msg);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    int st = train_args("busy", NULL, (const char *[]){"train.steps=2", "--overwrite", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "after the first was killed: status %d", st);
 }
 
 static void corrupt_checkpoint_skipped(test_case *tc) {
@@ -136,15 +277,7 @@ static void corrupt_checkpoint_skipped(test_case *tc) {
     CHECK(tc, WIFSIGNALED(st), "the run was not killed (status %d)", st);
     char path[256];
     snprintf(path, sizeof path, "%s/corrupt/step-000008/model.safetensors", work);
-    FILE *f = fopen(path, "r+b"); // flip a byte in the middle of the weights
-    if (f) {
-        fseek(f, 4000, SEEK_SET);
-        int c = fgetc(f);
-        fseek(f, 4000, SEEK_SET);
-        fputc(c ^ 0x40, f);
-        fclose(f);
-    }
-    CHECK(tc, f != NULL, "cannot open %s", path);
+    flip_byte(tc, path, 4000); // a byte in the middle of the weights
     st = train("corrupt", NULL, "--resume"); // falls back to step 4 and redoes 5..12
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
     compare_runs(tc, "straight", "corrupt");
@@ -267,6 +400,9 @@ int main(int argc, char **argv) {
     test_run("corrupt_newest_checkpoint_skipped", corrupt_checkpoint_skipped);
     test_run("ema_and_average_match_references", ema_and_average_match_references);
     test_run("bf16_killed_after_a_step", bf16_killed_after_step);
+    test_run("fresh_run_over_checkpoints", fresh_run_over_checkpoints);
+    test_run("resume_with_only_invalid_checkpoints", resume_with_only_invalid_checkpoints);
+    test_run("second_process_refused", second_process_refused);
     dir_remove_tree(work, &err);
     return test_main_result();
 }

@@ -152,7 +152,7 @@ static void check_step(test_case *tc, const variant *v) {
     snprintf(rc.model.precision, RC_NAME, "%s", v->precision ? v->precision : "fp32");
     snprintf(rc.teacher.precision, RC_NAME, "%s", v->teacher_precision ? v->teacher_precision : "");
     if (r == 0) r = run_config_validate(&rc, "test", &err);
-    if (r == 0) r = trainer_run(&rc, false, &err);
+    if (r == 0) r = trainer_run(&rc, false, false, &err);
     if (r == 0) r = model_load_dir(rc.model.from, &before, &err);
     if (r == 0) r = model_load_dir(ckpt, &after, &err);
     CHECK(tc, r == 0, "%s", err.msg);
@@ -212,7 +212,7 @@ static void teacher_tokenizer_mismatch(test_case *tc) {
     int r = write_shard(&w, shard, false, &err);
     if (r == 0) r = teacher_copy(dir, 'b', rc.teacher.model, RC_PATH, &err);
     CHECK(tc, r == 0, "setup: %s", err.msg);
-    CHECK(tc, trainer_run(&rc, false, &err) != 0, "a teacher with another tokenizer was accepted");
+    CHECK(tc, trainer_run(&rc, false, false, &err) != 0, "a teacher with another tokenizer was accepted");
     CHECK(tc, strstr(err.msg, "bbbbbbbb") && strstr(err.msg, "aaaaaaaa"), "message does not name both: %s", err.msg);
     st_close(&w.f);
     dir_remove_tree(dir, &err);

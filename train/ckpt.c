@@ -280,8 +280,9 @@ int ckpt_verify(const char *dir, gk_err *err) {
     return rc;
 }
 
-int ckpt_find_latest(const char *run_dir, char **dir, ckpt_warn_fn warn, void *ctx, gk_err *err) {
+int ckpt_find_latest(const char *run_dir, char **dir, size_t *skipped, ckpt_warn_fn warn, void *ctx, gk_err *err) {
     *dir = NULL;
+    *skipped = 0;
     int64_t *steps;
     size_t n;
     if (list_steps(run_dir, &steps, &n, err)) return -1;
@@ -298,6 +299,7 @@ int ckpt_find_latest(const char *run_dir, char **dir, ckpt_warn_fn warn, void *c
             char msg[1200];
             snprintf(msg, sizeof msg, "skipping checkpoint %s: %s", path, why.msg);
             if (warn) warn(ctx, msg);
+            (*skipped)++;
             free(path);
         }
     }

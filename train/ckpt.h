@@ -32,8 +32,9 @@ int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, con
               const char *tokenizer_sha256, int keep, gk_err *err);
 
 typedef void (*ckpt_warn_fn)(void *ctx, const char *message);
-// The newest valid checkpoint directory (malloc'd) in *dir, or NULL when there is none.
-int ckpt_find_latest(const char *run_dir, char **dir, ckpt_warn_fn warn, void *ctx, gk_err *err);
+// The newest valid checkpoint directory (malloc'd) in *dir, or NULL when there is none;
+// *skipped counts the newer ones that failed verification (each reported through warn).
+int ckpt_find_latest(const char *run_dir, char **dir, size_t *skipped, ckpt_warn_fn warn, void *ctx, gk_err *err);
 // Loads into an allocated model (layout must match), optimizer and state.
 int ckpt_load(const char *dir, model_state *m, optimizer *o, trainer_state *s, gk_err *err);
 // The step directories of run_dir, oldest first (malloc'd strings in a malloc'd array).

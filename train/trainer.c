@@ -18,6 +18,7 @@
 #include "distill/teacher.h"
 #include "train/ckpt.h"
 #include "train/metrics.h"
+#include "train/run_dir.h"
 #include "train/schedule.h"
 
 typedef struct {
@@ -44,6 +45,8 @@ typedef struct {
     trainer_state state;
     metrics_log metrics;
     progress prog;
+    int lock_fd;       // run_dir's lock, held until teardown
+    char *resume_from; // the checkpoint to continue (--resume), or NULL
 } trainer;
 
 static void warn(void *ctx, const char *message) {
@@ -145,8 +148,25 @@ static int resume_ema(trainer *t, const char *dir, gk_err *err) {
     return 0;
 }
 
-static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
+// With resume, the newest valid checkpoint (t->resume_from; none at all is a fresh start, only
+// invalid ones an error); without, an earlier run's checkpoints are refused or, with overwrite,
+// removed. Then the temporaries of killed runs go. Nothing is changed before the checks pass.
+static int prepare_run_dir(trainer *t, bool resume, bool overwrite, gk_err *err) {
+    const char *run_dir = t->rc->run_dir;
+    size_t skipped = 0, removed = 0;
+    if (resume && ckpt_find_latest(run_dir, &t->resume_from, &skipped, warn, &t->prog, err)) return -1;
+    if (resume && !t->resume_from && skipped)
+        return gk_fail(err, GK_EINPUT, "%s: no valid checkpoint (%zu skipped); nothing was changed: repair or remove "
+                       "them, or start over with --overwrite", run_dir, skipped);
+    if (!resume && run_dir_prepare_fresh(run_dir, overwrite, err)) return -1;
+    if (run_dir_remove_stale(run_dir, &removed, err)) return -1;
+    if (removed) fprintf(stderr, "%s: removed %zu temporaries of killed runs\n", run_dir, removed);
+    return 0;
+}
+
+static int setup(trainer *t, const run_config *rc, bool resume, bool overwrite, gk_err *err) {
     memset(t, 0, sizeof *t);
+    t->lock_fd = -1;
     t->rc = rc;
     progress_init(&t->prog, 10.0);
     if (rc->threads > 0) omp_set_num_threads(rc->threads);
@@ -155,7 +175,9 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     t->accum = rc->batch.size / t->micro_b;
     int64_t per_step = (int64_t)rc->batch.size * t->T;
     t->total_steps = rc->train.steps ? rc->train.steps : (rc->train.tokens + per_step - 1) / per_step;
-    if (dir_create_parents(rc->run_dir, err) || save_resolved_config(rc, err) || setup_model(t, err)) return -1;
+    if (dir_create_parents(rc->run_dir, err) || run_dir_lock(rc->run_dir, &t->lock_fd, err) ||
+        prepare_run_dir(t, resume, overwrite, err) || save_resolved_config(rc, err) || setup_model(t, err))
+        return -1;
     if (rc->ema.decay > 0) {
         if (!(t->ema = param_buffer_alloc(&t->model.layout, err))) return -1;
         memcpy(t->ema, t->model.params, t->model.layout.n_floats * sizeof(float)); // e_0 = the initial weights
@@ -186,18 +208,12 @@ static int setup(trainer *t, const run_config *rc, bool resume, gk_err *err) {
     if (rc->teacher.model[0] && setup_teacher(t, err)) return -1;
     if (rc->teacher.cache[0] && setup_cache(t, err)) return -1;
     loader_get_cursor(t->train, &t->state.cursor);
-    if (resume) {
-        char *dir;
-        if (ckpt_find_latest(rc->run_dir, &dir, warn, &t->prog, err)) return -1;
-        if (dir) {
-            int r = ckpt_load(dir, &t->model, &t->opt, &t->state, err);
-            if (r == 0) r = loader_set_cursor(t->train, &t->state.cursor, err);
-            if (r == 0 && t->ema) r = resume_ema(t, dir, err);
-            if (r == 0) r = engine_sync_device(t->engine, err); // the loaded state to where the kernels run
-            if (r == 0) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)t->state.step);
-            free(dir);
-            if (r) return -1;
-        }
+    if (t->resume_from) {
+        const char *dir = t->resume_from;
+        if (ckpt_load(dir, &t->model, &t->opt, &t->state, err) || loader_set_cursor(t->train, &t->state.cursor, err) ||
+            (t->ema && resume_ema(t, dir, err)) || engine_sync_device(t->engine, err)) // the state to where the kernels run
+            return -1;
+        fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)t->state.step);
     }
     return metrics_open(&t->metrics, rc->run_dir, t->state.step, err);
 }
@@ -220,6 +236,8 @@ static void teardown(trainer *t) {
     optimizer_free(&t->opt);
     free(t->ema);
     model_state_free(&t->model);
+    free(t->resume_from);
+    run_dir_unlock(t->lock_fd);
 }
 
 // ---------------------------------------------------------------- steps
@@ -416,9 +434,9 @@ static int average_last_checkpoints(trainer *t, gk_err *err) {
     return r;
 }
 
-int trainer_run(const run_config *rc, bool resume, gk_err *err) {
+int trainer_run(const run_config *rc, bool resume, bool overwrite, gk_err *err) {
     trainer t;
-    int r = setup(&t, rc, resume, err);
+    int r = setup(&t, rc, resume, overwrite, err);
     if (r == 0 && t.state.step >= t.total_steps) {
         fprintf(stderr, "%s: already trained for %lld steps; nothing to do\n", rc->run_dir, (long long)t.total_steps);
     } else if (r == 0) {

@@ -10,8 +10,11 @@
 
 #include "train/run_config.h"
 
-// Runs to completion; with resume, continues from the newest valid checkpoint
-// in run_dir (a run without one starts fresh).
-int trainer_run(const run_config *rc, bool resume, gk_err *err);
+// Runs to completion, holding run_dir's lock (train/run_dir.h) throughout. With
+// resume, continues from the newest valid checkpoint in run_dir: a run_dir without
+// checkpoints starts fresh, one whose checkpoints are all invalid is an error that
+// changes nothing. Without, a run_dir holding checkpoints is refused unless
+// overwrite (they are removed first).
+int trainer_run(const run_config *rc, bool resume, bool overwrite, gk_err *err);
 
 #endif
