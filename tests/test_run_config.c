@@ -125,6 +125,8 @@ static void rejections(test_case *tc) {
         {NULL, "model.precision=fp16", "'model.precision' must be one of fp32|bf16"},
         {NULL, "teacher.device=tpu", "'teacher.device' must be one of cpu|cuda"},
         {NULL, "model.device=cuda", "model.device/model.precision: the cuda device runs bf16 only"},
+        {NULL, "threads=100000", "'threads' must lie in 0..4096 (0 = all cores)"}, // 100000 overflowed libgomp's stack
+        {NULL, "threads=-1", "'threads' must lie in 0..4096 (0 = all cores)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_config rc;

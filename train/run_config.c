@@ -387,8 +387,9 @@ int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
     NEED(rc->ema.decay >= 0 && rc->ema.decay < 1, "'ema.decay' must lie in [0, 1)");
     NEED(rc->average.last_k >= 0, "'average.last_k' must not be negative");
     NEED(rc->average.last_k <= rc->checkpoint.keep, "'average.last_k' must not exceed 'checkpoint.keep' (the checkpoints kept)");
-    NEED(rc->threads >= 0 && rc->train.head_chunk > 0 && rc->train.max_bad_steps > 0,
-         "'threads', 'train.head_chunk' and 'train.max_bad_steps' must be positive");
+    NEED(rc->threads >= 0 && rc->threads <= MAX_THREADS, "'threads' must lie in 0..%d (0 = all cores), not %d", MAX_THREADS,
+         rc->threads);
+    NEED(rc->train.head_chunk > 0 && rc->train.max_bad_steps > 0, "'train.head_chunk' and 'train.max_bad_steps' must be positive");
 #undef NEED
     engine_backend b;
     if (run_config_backend(rc, &b, err) || run_config_teacher_backend(rc, &b, err)) {
