@@ -89,6 +89,7 @@ int cmd_chat(int argc, char **argv, gk_err *err) {
     rc = tokenizer_for_model(model, arg_get(specs, n, "tokenizer"), true, &tok, err);
     int32_t stops[2];
     g.m = &m;
+    g.model_name = model;
     g.n_stop = tok ? stop_ids_for(&m.cfg, tok, stops) : 0;
     g.stop_ids = stops;
     g.vocab_limit = tok ? tokenizer_vocab_size(tok) : 0;
