@@ -97,6 +97,10 @@ mkdir "$W/bad-config"
 cp "$MODEL/model.safetensors" "$W/bad-config/"
 cp "$W/invalid.json" "$W/bad-config/config.json"
 printf '2, 651, -10\n' >"$W/negative-ids.txt"
+# 100000 heads of 100000 dimensions: num_attention_heads x head_dim overflowed an int in info.
+sed -e 's/"num_attention_heads": *[0-9]*/"num_attention_heads": 100000/' -e 's/"head_dim": *[0-9]*/"head_dim": 100000/' \
+    -e 's/"num_key_value_heads": *[0-9]*/"num_key_value_heads": 1/' "$TINY" >"$W/huge-heads.json"
+grep -q '"head_dim": 100000' "$W/huge-heads.json" || fail setup "could not edit head_dim in $TINY"
 
 OUT="$W/scores.safetensors" # what every failing score run must not create
 
@@ -112,6 +116,9 @@ expect_error init_bad_shard_size 2 "$W/new4" "--max-shard-size" init --config "$
 expect_error info_bad_seq_len 2 "" "--seq-len" info --config "$TINY" --seq-len abc
 expect_error info_zero_seq_len 2 "" "--seq-len" info --config "$TINY" --seq-len 0
 expect_error info_without_config 2 "" "--config" info --json
+# More tokens per micro-batch than an int indexes: the plan overflowed (batch * seq_len as int).
+expect_error info_batch_times_seq_len 2 "" "--batch x --seq-len" info --config "$TINY" --batch 1048576 --seq-len 16777216
+expect_error info_huge_heads 1 "" "num_attention_heads x head_dim" info --config "$W/huge-heads.json"
 
 # ---------------------------------------------------------------- init: bad config files
 
