@@ -447,6 +447,38 @@ static void chat_matches_prompts(test_case *tc) {
     free(said);
 }
 
+// A turn that does not fit the model's positions is refused with a notice, and the
+// session goes on: the next turn is answered as in a fresh conversation.
+static void chat_full_context_keeps_session(test_case *tc) {
+    char in[300], fresh_in[300], out[300], fresh_out[300];
+    snprintf(in, sizeof in, "%s", wpath("full-in.txt"));
+    snprintf(fresh_in, sizeof fresh_in, "%s", wpath("full-fresh-in.txt"));
+    snprintf(out, sizeof out, "%s", wpath("full-out.txt"));
+    snprintf(fresh_out, sizeof fresh_out, "%s", wpath("full-fresh-out.txt"));
+    strbuf sb = {0};
+    for (int i = 0; i < 60; i++) sb_puts(&sb, "Who begat Enos and who begat Cainan? ");
+    sb_puts(&sb, "\nWho begat Enos?\n");
+    const char *fresh = "Who begat Enos?\n";
+    gk_err err;
+    CHECK(tc, file_write_atomic(in, sb.data, sb.len, &err) == 0 && file_write_atomic(fresh_in, fresh, strlen(fresh), &err) == 0,
+          "%s", err.msg);
+    sb_free(&sb);
+    const char *tokfile = fixture_path("tokenizer/spm_bpe.model");
+    int st = run_io(in, out, (const char *[]){"chat", "--model", model_dir, "--tokenizer", tokfile, "--greedy",
+                                              "--max-new-tokens", "10", NULL});
+    char *msg = test_read_text(wpath("err"));
+    int st2 = run_io(fresh_in, fresh_out, (const char *[]){"chat", "--model", model_dir, "--tokenizer", tokfile, "--greedy",
+                                                           "--max-new-tokens", "10", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(msg, "fills the model's 96 positions") && strstr(msg, "/reset"),
+          "a turn past the positions: status %d: %s", st, msg);
+    char *said = test_read_text(out), *want = test_read_text(fresh_out);
+    CHECK(tc, WIFEXITED(st2) && WEXITSTATUS(st2) == 0 && strlen(want) > 1 && !strcmp(said, want),
+          "after the refused turn chat said \"%s\", a fresh chat \"%s\"", said, want);
+    free(msg);
+    free(said);
+    free(want);
+}
+
 // A model whose weights hold a NaN gives non-finite logits: generation stops with an
 // error naming the model instead of sampling from them (greedy or not).
 static void non_finite_logits_are_an_error(test_case *tc) {
@@ -517,6 +549,7 @@ int main(int argc, char **argv) {
     test_run("sampled_output_independent_of_batch", sampled_output_independent_of_batch);
     test_run("prompts_pipeline", prompts_pipeline);
     test_run("chat_matches_prompts", chat_matches_prompts);
+    test_run("chat_full_context_keeps_session", chat_full_context_keeps_session);
     test_run("non_finite_logits_are_an_error", non_finite_logits_are_an_error);
     test_run("usage_errors", usage_errors);
     if (test_main_result() == 0) dir_remove_tree(work, &err);
