@@ -51,6 +51,7 @@ int online_teacher_open(online_teacher *t, const char *dir, engine_backend backe
                         const char *tokenizer_sha256, int B, int T, gk_err *err) {
     memset(t, 0, sizeof *t);
     if (model_load_dir(dir, &t->model, err)) return gk_wrap(err, "teacher");
+    if (model_config_check_seq_len(&t->model.cfg, T, dir, "the teacher", err)) return -1;
     if (t->model.cfg.vocab_size != vocab_size)
         return gk_fail(err, GK_EINPUT, "teacher %s has a vocabulary of %d ids but the student has %d", dir,
                        t->model.cfg.vocab_size, vocab_size);

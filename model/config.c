@@ -189,6 +189,13 @@ int model_config_validate(const model_config *c, const char *source, gk_err *err
     return 0;
 }
 
+int model_config_check_seq_len(const model_config *c, int64_t seq_len, const char *source, const char *model,
+                               gk_err *err) {
+    if (seq_len <= c->max_seq_len) return 0;
+    return gk_fail(err, GK_EINPUT, "%s: sequences of %lld tokens exceed the %d positions (max_position_embeddings) of %s",
+                   source, (long long)seq_len, c->max_seq_len, model);
+}
+
 int model_config_load(const char *path, model_config *cfg, gk_err *err) {
     char *text;
     size_t len;

@@ -40,6 +40,11 @@ int model_config_validate(const model_config *cfg, const char *source, gk_err *e
 void model_config_to_json(const model_config *cfg, const char *torch_dtype, strbuf *out);
 int model_config_save(const model_config *cfg, const char *path, const char *torch_dtype, gk_err *err);
 
+// Sequences of seq_len tokens must fit the model's positions (max_position_embeddings):
+// else an error "<source>: sequences of N tokens exceed the M positions (...) of <model>".
+int model_config_check_seq_len(const model_config *cfg, int64_t seq_len, const char *source, const char *model,
+                               gk_err *err);
+
 // Names the first field (by its config.json name) in which a and b differ,
 // with both values, into what[n]; returns 0 when they describe the same model.
 int model_config_difference(const model_config *a, const model_config *b, char *what, size_t n);

@@ -422,7 +422,24 @@ static int average_last_checkpoints(trainer *t, gk_err *err) {
     return r;
 }
 
+// data.seq_len fits the positions of the student (model.config, or model.from's config.json)
+// and of an in-process teacher: checked before anything is written.
+static int check_positions(const run_config *rc, gk_err *err) {
+    const char *dirs[2] = {rc->model.from[0] ? rc->model.from : NULL, rc->teacher.model[0] ? rc->teacher.model : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && !dirs[1]) break;
+        char *path = dirs[i] ? path_join(dirs[i], "config.json") : strdup(rc->model.config);
+        model_config cfg;
+        int r = path ? model_config_load(path, &cfg, err) : gk_fail(err, GK_ENOMEM, "out of memory");
+        if (r == 0) r = model_config_check_seq_len(&cfg, rc->data.seq_len, "data.seq_len", path, err);
+        free(path);
+        if (r) return -1;
+    }
+    return 0;
+}
+
 int trainer_run(const run_config *rc, bool resume, gk_err *err) {
+    if (check_positions(rc, err)) return -1;
     trainer t;
     int r = setup(&t, rc, resume, err);
     if (r == 0 && t.state.step >= t.total_steps) {

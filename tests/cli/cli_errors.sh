@@ -176,4 +176,43 @@ check_error 1 "" "9000"
 [ -n "$why" ] || [ "$(cat "$W/existing.safetensors")" = "previous scores" ] || why="existing --out file was changed"
 if [ -z "$why" ]; then pass score_failure_keeps_existing_out; else fail score_failure_keeps_existing_out "$why"; fi
 
+# ---------------------------------------------------------------- seq_len beyond max_position_embeddings
+
+# One rule for every command that takes a sequence length: more tokens per sequence than the
+# model's max_position_embeddings is refused, naming both numbers (train, teacher-logits,
+# score and eval --data accepted it; generate, chat and eval --tasks refused it).
+SPM=tests/fixtures/tokenizer/spm_bpe.model
+sed 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 32/' "$TINY" >"$W/short.json"
+SHORT="$W/short"
+i=0
+while [ $i -lt 40 ]; do
+    echo "In the beginning God created the heaven and the earth. And the earth was without form, and void."
+    i=$((i + 1))
+done >"$W/text.txt"
+if ! "$G" init --config "$W/short.json" --out "$SHORT" --seed 3 >/dev/null 2>"$T/err" ||
+    ! "$G" tokenize --tokenizer "$SPM" --input "$W/text.txt" --out "$W/shards" --name pos >/dev/null 2>"$T/err"; then
+    fail positions_setup "init or tokenize: $(head -n 1 "$T/err")"
+else
+    SHARD="$W/shards/pos-00000.h5"
+    cp "$SPM" "$SHORT/tokenizer.model" # a teacher records the data's tokenizer
+    expect_error positions_score 1 "$OUT" "40 tokens exceed the 32 positions" \
+        score --model "$SHORT" --tokens "$(seq -s, 2 41)" --out "$OUT"
+    expect_error positions_eval_data 1 "" "--seq-len: sequences of 40 tokens exceed the 32 positions" \
+        eval --model "$SHORT" --data "$SHARD" --seq-len 40
+    expect_error positions_eval_teacher 1 "" "sequences of 40 tokens exceed the 32 positions" \
+        eval --model "$MODEL" --data "$SHARD" --seq-len 40 --teacher "$SHORT"
+    expect_error positions_teacher_logits 1 "$W/cache" "--seq-len: sequences of 40 tokens exceed the 32 positions" \
+        teacher-logits --teacher "$SHORT" --data "$SHARD" --seq-len 40 --method topk --k 4 --out "$W/cache"
+    printf 'run_dir: %s\nmodel: {config: %s}\ndata: {train: %s, seq_len: 40}\ntrain: {steps: 1}\n' \
+        "$W/run" "$W/short.json" "$SHARD" >"$W/run.yaml"
+    expect_error positions_train 1 "$W/run" "data.seq_len: sequences of 40 tokens exceed the 32 positions" \
+        train --config "$W/run.yaml"
+    printf 'run_dir: %s\nmodel: {config: %s}\ndata: {train: %s, seq_len: 40}\ntrain: {steps: 1}\nteacher: {model: %s}\n' \
+        "$W/run2" "$TINY" "$SHARD" "$SHORT" >"$W/run2.yaml"
+    expect_error positions_train_teacher 1 "$W/run2" "sequences of 40 tokens exceed the 32 positions" \
+        train --config "$W/run2.yaml"
+    expect_error positions_generate 1 "" "exceed the model's 32 positions" \
+        generate --model "$SHORT" --tokens "$(seq -s, 2 30)" --max-new-tokens 5
+fi
+
 exit $failed
