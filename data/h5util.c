@@ -3,10 +3,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+// No library shutdown at exit: after a failed write (a full disk, a file size limit)
+// HDF5 1.10 cannot close the file, and its exit handler then crashes in H5F__close_cb
+// on the half-closed file after the error was reported. Every file gemmakd writes is
+// closed (or abandoned and removed) explicitly, so nothing is lost. Runs before main,
+// ahead of any HDF5 call, which it must.
+__attribute__((constructor)) static void h5_no_exit_handler(void) { H5dont_atexit(); }
 
 void h5_quiet_begin(h5_quiet *q) {
     H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
@@ -18,6 +26,22 @@ void h5_quiet_end(h5_quiet *q) {
     H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
 }
 
+// One line from an HDF5 description into buf[cap]. The sec2 driver's I/O errors embed
+// ctime() (which ends in a newline) among a dozen fields: "file write failed: time =
+// ...\n, filename = ..., errno = 28, error message = 'No space left on device', buf = ..."
+// becomes "file write failed: No space left on device"; other line breaks become spaces.
+static void one_line(const char *desc, char *buf, size_t cap) {
+    const char *key = "error message = '", *at = strstr(desc, key), *colon = strchr(desc, ':');
+    if (at && colon && colon < at) {
+        const char *msg = at + strlen(key), *end = strchr(msg, '\'');
+        snprintf(buf, cap, "%.*s: %.*s", (int)(colon - desc), desc, (int)(end ? end - msg : (ptrdiff_t)strlen(msg)), msg);
+    } else {
+        snprintf(buf, cap, "%s", desc);
+    }
+    for (char *c = buf; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+}
+
 typedef struct {
     char *buf;
     size_t cap;
@@ -26,7 +50,7 @@ typedef struct {
 // Walking upward visits the innermost (most specific) error first.
 static herr_t detail_walk(unsigned n, const H5E_error2_t *e, void *data) {
     detail_ctx *ctx = data;
-    if (n == 0 && e->desc && e->desc[0]) snprintf(ctx->buf, ctx->cap, "%s", e->desc);
+    if (n == 0 && e->desc && e->desc[0]) one_line(e->desc, ctx->buf, ctx->cap);
     return 0;
 }
 

@@ -21,8 +21,9 @@ void h5_quiet_begin(h5_quiet *q);
 void h5_quiet_end(h5_quiet *q);
 
 // The most specific message on HDF5's error stack ("file signature not found")
-// written into buf[cap], or "HDF5 error" when the stack is empty. Clears the
-// stack. Returns buf.
+// written into buf[cap] on one line (an I/O error as "file write failed: No space
+// left on device"), or "HDF5 error" when the stack is empty. Clears the stack.
+// Returns buf.
 const char *h5_detail(char *buf, size_t cap);
 
 // Closes an HDF5 object of any kind (file, dataset, dataspace, datatype,

@@ -379,7 +379,8 @@ int tokenize_run(const tokenize_options *o, tokenize_stats *stats, gk_err *err) 
     for (size_t i = 0; rc == 0 && i < o->n_inputs; i++) rc = read_input(s, o->inputs[i], err);
     for (int k = 0; rc == 0 && k < 2; k++) rc = close_writer(s, k, err);
     if (rc == 0 && stats->docs == 0) rc = gk_fail(err, GK_EINPUT, "no documents in the input");
-    if (o->progress) progress_done(&s->prog);
+    if (o->progress && rc) progress_clear(&s->prog);
+    else if (o->progress) progress_done(&s->prog);
     if (rc) { // leave nothing of this run behind
         for (int k = 0; k < 2; k++) shard_writer_abort(s->writer[k]);
         for (size_t i = 0; i < s->n_written; i++) remove(s->written[i]);

@@ -393,7 +393,8 @@ int teacher_cache_build(const teacher_cache_job *job, teacher_cache_build_stats 
         if (rc == 0 && kill_at && (uint64_t)atoll(kill_at) == st->segments_written) raise(SIGKILL);
     }
     if (rc == 0) show_progress(&b, true);
-    if (job->progress) progress_done(&b.prog);
+    if (job->progress && rc) progress_clear(&b.prog);
+    else if (job->progress) progress_done(&b.prog);
     builder_free(&b);
     st->seconds = now_seconds() - b.start;
     return rc;

@@ -157,7 +157,8 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
             progress_show(&prog, !busy, "generate: %zu/%zu requests started, %lld new tokens, %.1f tokens/s", r.next, n,
                           (long long)st->new_tokens, t > 0 ? (double)st->new_tokens / t : 0.0);
     }
-    if (g->progress) progress_done(&prog);
+    if (g->progress && rc) progress_clear(&prog);
+    else if (g->progress) progress_done(&prog);
     st->seconds = now_seconds() - start;
     for (int b = 0; r.rows && b < B; b++)
         if (r.rows[b].req >= 0) free(r.rows[b].out.tokens); // an error stopped it

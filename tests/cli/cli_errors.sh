@@ -215,4 +215,35 @@ else
         generate --model "$SHORT" --tokens "$(seq -s, 2 30)" --max-new-tokens 5
 fi
 
+# ---------------------------------------------------------------- one line, whatever ran before
+
+# A bad JSONL record after a first batch of 512 good ones: tokenize had printed its progress line.
+i=0
+while [ $i -lt 600 ]; do
+    echo "{\"text\": \"In the beginning God created the heaven and the earth, $i.\"}"
+    i=$((i + 1))
+done >"$W/late-bad.jsonl"
+echo '{"text": 5}' >>"$W/late-bad.jsonl"
+# A write that fails inside HDF5 (a file size limit here, a full disk alike): its sec2 message
+# spanned three lines, and HDF5's exit handler then crashed on the file it could not close.
+i=0
+while [ $i -lt 4000 ]; do
+    echo "In the beginning God created the heaven and the earth, $i."
+    i=$((i + 1))
+done >"$W/big.txt"
+(
+    ulimit -f 64 # blocks of 512 or 1024 bytes: the shard outgrows it
+    trap '' XFSZ # a write past the limit fails with EFBIG instead of killing
+    exec "$G" tokenize --tokenizer "$SPM" --input "$W/big.txt" --out "$W/fsize" --name big --doc-separator "
+" >"$T/out" 2>"$T/err"
+)
+rc=$?
+check_error 1 "$W/fsize/big-00000.h5" "File too large"
+left=$(ls "$W/fsize" 2>/dev/null)
+[ -n "$why" ] || [ -z "$left" ] || why="left behind in $W/fsize: $left"
+if [ -z "$why" ]; then pass tokenize_write_fails_in_hdf5; else fail tokenize_write_fails_in_hdf5 "$why"; fi
+
+expect_error tokenize_progress_then_bad_record 1 "$W/late/late-00000.h5" "late-bad.jsonl:601" \
+    tokenize --tokenizer "$SPM" --input "$W/late-bad.jsonl" --out "$W/late" --name late
+
 exit $failed
