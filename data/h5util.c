@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/file.h"
+
 // No library shutdown at exit: after a failed write (a full disk, a file size limit)
 // HDF5 1.10 cannot close the file, and its exit handler then crashes in H5F__close_cb
 // on the half-closed file after the error was reported. Every file gemmakd writes is
@@ -95,6 +97,20 @@ hid_t h5_create(const char *path, gk_err *err) {
     h5_close(&fapl);
     char detail[256];
     if (f < 0) return gk_fail(err, GK_EIO, "%s: cannot create: %s", path, h5_detail(detail, sizeof detail));
+    return f;
+}
+
+hid_t h5_open_read(const char *path, gk_err *err) {
+    int fd = file_open_regular(path, NULL, err);
+    if (fd < 0) return -1;
+    char self[64]; // the descriptor's file, whatever path names by now (without /proc: path itself)
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    hid_t fapl = h5_fapl();
+    hid_t f = fapl < 0 ? -1 : H5Fopen(access(self, R_OK) == 0 ? self : path, H5F_ACC_RDONLY, fapl);
+    h5_close(&fapl);
+    close(fd);
+    char detail[256];
+    if (f < 0) return gk_fail(err, GK_EINPUT, "%s: not a readable HDF5 file (%s)", path, h5_detail(detail, sizeof detail));
     return f;
 }
 

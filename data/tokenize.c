@@ -266,7 +266,7 @@ static int input_open(const char *path, input_text *in, const char **text, size_
         *len = in->map.size;
         return 0;
     }
-    if (file_read_all(path, &in->read, len, err)) return -1;
+    if (file_read_stream(path, &in->read, len, err)) return -1; // a pipe: plain text may come from one
     *text = in->read;
     return 0;
 }

@@ -288,9 +288,7 @@ static int seg_open(teacher_cache *c, segment *g, gk_err *err) {
     uint64_t chunk = (g->s.chunk_rows ? g->s.chunk_rows : c->T) * (uint64_t)c->meta.k;
     h5_quiet q;
     h5_quiet_begin(&q);
-    hid_t fapl = h5_fapl();
-    g->file = fapl < 0 ? -1 : H5Fopen(g->path, H5F_ACC_RDONLY, fapl);
-    h5_close(&fapl);
+    g->file = h5_open_read(g->path, err);
     if (g->file >= 0) {
         g->ids = open_cached(g->file, "ids", chunk * 4);
         g->lp = open_cached(g->file, "logprobs", chunk * (uint64_t)g->s.logprob_bytes);
@@ -300,9 +298,11 @@ static int seg_open(teacher_cache *c, segment *g, gk_err *err) {
     int rc = 0;
     g->used = ++c->tick;
     c->n_open++;
-    if (g->file < 0 || g->ids < 0 || g->lp < 0 || g->aux < 0) {
+    if (g->file >= 0 && (g->ids < 0 || g->lp < 0 || g->aux < 0)) {
         char d[256];
         rc = gk_fail(err, GK_EIO, "%s: cannot open: %s", g->path, h5_detail(d, sizeof d));
+    } else if (g->file < 0) {
+        rc = -1; // err names the file
     }
     h5_quiet_end(&q);
     if (rc) seg_close(c, g);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -527,6 +528,22 @@ done:
     loader_close(lc);
 }
 
+// A named pipe among the segments is refused at once (HDF5 opened it and blocked for a writer).
+static void reader_refuses_fifo_segment(test_case *tc) {
+    char dir[256], fifo[300];
+    snprintf(dir, sizeof dir, "%s", wpath("fifo-cache"));
+    snprintf(fifo, sizeof fifo, "%s/a.000000-000007.h5", dir);
+    gk_err err = {0};
+    loader *l = NULL;
+    CHECK(tc, dir_create(dir, &err) == 0 && mkfifo(fifo, 0600) == 0 && open_loader(&l, T, NULL, &err) == 0, "setup: %s",
+          err.msg);
+    teacher_cache_expect e = {.tokenizer_sha256 = SHA_TOK, .vocab_size = V, .temperature = 1, .method = TEACHER_CACHE_TOPK};
+    alarm(30); // a blocked open ends the test (SIGALRM) instead of hanging the suite
+    if (!tc->failed) expect_open_error(tc, "fifo", dir, l, e, fifo, "not a regular file");
+    alarm(0);
+    loader_close(l);
+}
+
 // Rows read through the reader equal the datasets read directly, and the batch
 // interface hands out the same rows for shuffled loader batches.
 static void reader_rows_match_file(test_case *tc) {
@@ -809,6 +826,7 @@ int main(int argc, char **argv) {
     test_run("resume_with_other_settings_fails", resume_with_other_settings_fails);
     test_run("reader_rejects_mismatches", reader_rejects_mismatches);
     test_run("reader_rows_match_file", reader_rows_match_file);
+    test_run("reader_refuses_fifo_segment", reader_refuses_fifo_segment);
     test_run("h5py_reads_cache", h5py_reads_cache);
     test_run("usage_errors", usage_errors);
     test_run("teacher_vocabulary_padded_or_short", teacher_vocabulary_padded_or_short);

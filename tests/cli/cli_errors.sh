@@ -169,6 +169,27 @@ expect_error score_invalid_config 1 "$OUT" "config.json:4:1" score --model "$W/b
 expect_error score_out_in_missing_dir 1 "$W/no-dir/scores.safetensors" "" \
     score --model "$MODEL" --tokens 2,651 --out "$W/no-dir/scores.safetensors"
 
+# Named pipes where files are read: refused at once (score waited forever on a model.safetensors FIFO).
+# run_fifo NAME NEEDLE ARGS...: with a time limit, so that a reader that blocks fails instead of hanging.
+run_fifo() {
+    name=$1 needle=$2
+    shift 2
+    timeout 30 "$G" "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    check_error 1 "$OUT" "$needle"
+    [ "$rc" -ne 124 ] || why="still blocked after 30 s"
+    if [ -z "$why" ]; then pass "$name"; else fail "$name" "$why"; fi
+}
+mkdir "$W/fifo-model"
+cp "$MODEL/config.json" "$W/fifo-model/"
+mkfifo "$W/fifo-model/model.safetensors" "$W/fifo-tokenizer.json" "$W/fifo-ids.txt"
+run_fifo score_weights_fifo "model.safetensors: not a regular file" \
+    score --model "$W/fifo-model" --tokens 2,651 --out "$OUT"
+run_fifo score_tokens_file_fifo "fifo-ids.txt: not a regular file" \
+    score --model "$MODEL" --tokens-file "$W/fifo-ids.txt" --out "$OUT"
+run_fifo encode_tokenizer_fifo "fifo-tokenizer.json: not a regular file" \
+    encode --tokenizer "$W/fifo-tokenizer.json" --text hi
+
 # A failing score must leave an existing output file as it was.
 echo "previous scores" >"$W/existing.safetensors"
 run_gk score --model "$MODEL" --tokens 2,9000 --out "$W/existing.safetensors"
