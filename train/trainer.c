@@ -59,7 +59,8 @@ static int open_loader(trainer *t, loader **l, const rc_paths *paths, bool shuff
     const char *list[RC_MAX_PATTERNS];
     for (int i = 0; i < paths->count; i++) list[i] = paths->items[i];
     loader_options opt = {.seq_len = (size_t)t->rc->data.seq_len, .shuffle = shuffle, .seed = (uint64_t)t->rc->seed,
-                          .tokenizer_sha256 = tokenizer_sha256, .max_vocab = t->model.cfg.vocab_size};
+                          .tokenizer_sha256 = tokenizer_sha256, .max_vocab = t->model.cfg.vocab_size,
+                          .require_targets = true};
     return loader_open(l, list, (size_t)paths->count, &opt, err);
 }
 

@@ -236,6 +236,27 @@ else
         generate --model "$SHORT" --tokens "$(seq -s, 2 30)" --max-new-tokens 5
 fi
 
+# ---------------------------------------------------------------- nothing to train on
+
+# Chat records without a model turn: a loss mask of zeros everywhere. Training on them ran
+# at loss 0; evaluating them averaged over nothing.
+i=0
+while [ $i -lt 40 ]; do
+    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"In the beginning God created the heaven, $i.\"}]}"
+    i=$((i + 1))
+done >"$W/user-only.jsonl"
+if ! "$G" tokenize --tokenizer "$SPM" --input "$W/user-only.jsonl" --out "$W/masked" --name masked >/dev/null 2>"$T/err"; then
+    fail no_targets_setup "tokenize: $(head -n 1 "$T/err")"
+else
+    MASKED="$W/masked/masked-00000.h5"
+    printf 'run_dir: %s\nmodel: {config: %s}\ndata: {train: %s, seq_len: 16}\ntrain: {steps: 2}\n' \
+        "$W/masked-run" "$TINY" "$MASKED" >"$W/masked.yaml"
+    expect_error train_no_trainable_targets 1 "$W/masked-run/step-000001" "$MASKED: no trainable targets" \
+        train --config "$W/masked.yaml"
+    expect_error eval_no_trainable_targets 1 "" "$MASKED: no trainable targets" \
+        eval --model "$MODEL" --data "$MASKED" --seq-len 16
+fi
+
 # ---------------------------------------------------------------- one line, whatever ran before
 
 # A bad JSONL record after a first batch of 512 good ones: tokenize had printed its progress line.
