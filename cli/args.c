@@ -170,7 +170,7 @@ int parse_id_list(const char *flag, const char *text, int64_t **out, size_t *n_o
 int set_threads(const char *value, gk_err *err) {
     if (!value) return 0;
     long long n = 0;
-    if (parse_int("threads", value, 1, 4096, &n, err)) return -1;
+    if (parse_int("threads", value, 1, MAX_THREADS, &n, err)) return -1;
     omp_set_num_threads((int)n);
     return 0;
 }

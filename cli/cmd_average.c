@@ -87,6 +87,16 @@ static int parse_method(const char *s, avg_method *m, gk_err *err) {
     return gk_fail(err, GK_EUSAGE, "--method: expected uniform, weighted, last-k, ema or slerp, got '%s'", s);
 }
 
+// Scales w[n] by a power of two so that the largest is below 1: the same average to the
+// last bit (power-of-two scaling is exact), and sums of w x that cannot overflow.
+static void scale_to_unit(double *w, size_t n) {
+    double largest = 0;
+    for (size_t i = 0; i < n; i++) largest = w[i] > largest ? w[i] : largest;
+    int e;
+    frexp(largest, &e);
+    for (size_t i = 0; i < n; i++) w[i] = ldexp(w[i], -e);
+}
+
 // Weights w[n] for the linear methods (zero for inputs left out).
 static int method_weights(avg_method m, const arg_spec *specs, int ns, size_t n, double *w, gk_err *err) {
     for (size_t i = 0; i < n; i++) w[i] = 1;
@@ -104,14 +114,17 @@ static int method_weights(avg_method m, const arg_spec *specs, int ns, size_t n,
         for (size_t i = 0; rc == 0 && i < n; i++) {
             if (parse_double("weights", items[i], &w[i], err)) rc = -1;
             else if (!(w[i] >= 0 && isfinite(w[i])))
-                rc = gk_fail(err, GK_EUSAGE, "--weights: '%s' is not a weight >= 0", items[i]);
+                rc = gk_fail(err, GK_EUSAGE, "--weights: '%s' is not a finite weight >= 0", items[i]);
         }
         free(list);
         free(items);
         if (rc) return -1;
         double sum = 0;
         for (size_t i = 0; i < n; i++) sum += w[i];
+        if (!isfinite(sum)) // the average would divide by it: x / inf = 0 everywhere
+            return gk_fail(err, GK_EUSAGE, "--weights: the weights sum to %g, past the largest number; scale them down", sum);
         if (!(sum > 0)) return gk_fail(err, GK_EUSAGE, "--weights: the weights sum to 0");
+        scale_to_unit(w, n);
     } else if (m == AVG_LAST_K) {
         long long k;
         if (!ks) return gk_fail(err, GK_EUSAGE, "--method last-k needs --k K");

@@ -1,6 +1,7 @@
 // gemmakd chat: a multi-turn conversation with a model on the terminal. Each
 // line of standard input is a user turn; the answer is printed on a line of
-// its own. "/reset" starts a new conversation, "/quit" or end of input ends.
+// its own. "/reset" starts a new conversation, "/quit" or end of input ends. A turn
+// that does not fit the model's positions is dropped with a notice; the session goes on.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,18 +37,24 @@ static int transcript_add(transcript *t, chat_role role, char *content, gk_err *
     return 0;
 }
 
-// The model's answer to the transcript (which ends with a user turn).
+// Drops the last turn (the user turn that did not fit).
+static void transcript_drop_last(transcript *t) {
+    if (t->n) free((void *)t->turns[--t->n].content);
+}
+
+// The model's answer to the transcript (which ends with a user turn): 0 with *text, -1 on
+// error, 1 when the conversation leaves no room for an answer (*tokens: its length).
 static int answer(const generator *g, const tokenizer *tok, const transcript *t, int max_new, uint64_t seed, char **text,
-                  gk_err *err) {
+                  size_t *tokens, gk_err *err) {
     int32_t *ids;
     size_t n;
     if (chat_prompt_ids(tok, t->turns, t->n, &ids, &n, err)) return -1;
-    int room = g->m->cfg.max_seq_len - (int)n;
-    if (room < 1) {
+    *tokens = n;
+    if (n >= (size_t)g->m->cfg.max_seq_len) {
         free(ids);
-        return gk_fail(err, GK_EINPUT, "the conversation (%zu tokens) fills the model's %d positions; /reset to start again",
-                       n, g->m->cfg.max_seq_len);
+        return 1;
     }
+    int room = g->m->cfg.max_seq_len - (int)n;
     gen_request q = {ids, n, max_new < room ? max_new : room, seed};
     gen_output out;
     gen_stats st;
@@ -89,6 +96,7 @@ int cmd_chat(int argc, char **argv, gk_err *err) {
     rc = tokenizer_for_model(model, arg_get(specs, n, "tokenizer"), true, &tok, err);
     int32_t stops[2];
     g.m = &m;
+    g.model_name = model;
     g.n_stop = tok ? stop_ids_for(&m.cfg, tok, stops) : 0;
     g.stop_ids = stops;
     g.vocab_limit = tok ? tokenizer_vocab_size(tok) : 0;
@@ -109,8 +117,16 @@ int cmd_chat(int argc, char **argv, gk_err *err) {
         }
         if (!len) continue;
         char *text;
+        size_t tokens = 0;
         rc = transcript_add(&t, ROLE_USER, strdup(line), err);
-        if (rc == 0) rc = answer(&g, tok, &t, (int)max_new, hash64((uint64_t)seed ^ hash64(turn++)), &text, err);
+        if (rc == 0) rc = answer(&g, tok, &t, (int)max_new, hash64((uint64_t)seed ^ hash64(turn++)), &text, &tokens, err);
+        if (rc == 1) { // told, not fatal: the turn is dropped and the session goes on
+            fprintf(stderr, "chat: the conversation with this turn (%zu tokens) fills the model's %d positions; "
+                            "/reset to start again\n", tokens, m.cfg.max_seq_len);
+            transcript_drop_last(&t);
+            rc = 0;
+            continue;
+        }
         if (rc == 0) {
             printf("%s\n", text);
             fflush(stdout);

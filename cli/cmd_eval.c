@@ -54,7 +54,8 @@ static int run_data(const eval_args *a, const model_state *m, const tokenizer *t
     corpus_eval_job j = {.seq_len = (int)a->seq_len, .max_tokens = a->tokens, .window = (int)a->window,
                          .batch = (int)a->batch, .teacher_dir = a->teacher, .cache_dir = a->cache,
                          .backend = a->backend};
-    int rc = split_commas("data", a->data, &list, &files, &j.n_data, err);
+    int rc = model_config_check_seq_len(&m->cfg, a->seq_len, "--seq-len", a->model, err);
+    if (rc == 0) rc = split_commas("data", a->data, &list, &files, &j.n_data, err);
     if (rc == 0 && tok) {
         rc = token_byte_lengths(tok, m->cfg.vocab_size, &bytes, err);
         j.token_bytes = bytes;

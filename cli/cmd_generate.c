@@ -80,6 +80,7 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
     model_state m = {0};
     if (model_load_dir(model, &m, err)) return -1;
     g.m = &m;
+    g.model_name = model;
     tokenizer *tok = NULL;
     rc = tokenizer_for_model(model, arg_get(specs, n, "tokenizer"), prompts != NULL, &tok, err);
     if (tok) g.vocab_limit = tokenizer_vocab_size(tok);

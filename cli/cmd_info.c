@@ -44,8 +44,7 @@ static void print_text(const char *path, const model_config *c, const model_plan
     printf("  gradients         %8.3f GiB\n", p->bytes_grads / gib);
     printf("  AdamW m and v     %8.3f GiB\n", p->bytes_adamw / gib);
     printf("  activations       %8.3f GiB\n", p->bytes_activations / gib);
-    printf("  total             %8.3f GiB\n",
-           (p->bytes_weights + p->bytes_master + p->bytes_grads + p->bytes_adamw + p->bytes_activations) / gib);
+    printf("  total             %8.3f GiB\n", p->bytes_total / gib);
 }
 
 static void print_json(const model_config *c, const model_plan *p, int batch, int seq_len) {
@@ -79,6 +78,9 @@ int cmd_info(int argc, char **argv, gk_err *err) {
     if ((s = arg_get(specs, n, "seq-len")) && parse_int("seq-len", s, 1, 1 << 24, &seq_len, err)) return -1;
     if ((s = arg_get(specs, n, "batch")) && parse_int("batch", s, 1, 1 << 20, &batch, err)) return -1;
     if ((s = arg_get(specs, n, "head-chunk")) && parse_int("head-chunk", s, 1, 1 << 24, &chunk, err)) return -1;
+    if (batch * seq_len > ENGINE_MAX_TOKENS)
+        return gk_fail(err, GK_EUSAGE, "--batch x --seq-len: %lld x %lld tokens per micro-batch exceed the %lld one pass holds",
+                       batch, seq_len, ENGINE_MAX_TOKENS);
     engine_backend backend;
     if (engine_backend_parse(arg_get(specs, n, "device"), arg_get(specs, n, "precision"), "--device/--precision",
                              &backend, err))

@@ -24,7 +24,9 @@ static void input_free(score_input *in) {
     free(in->targets);
 }
 
-static int read_tokens(const arg_spec *specs, int n, int vocab, const char *model_dir, score_input *in, gk_err *err) {
+static int read_tokens(const arg_spec *specs, int n, const model_config *cfg, const char *model_dir, score_input *in,
+                       gk_err *err) {
+    int vocab = cfg->vocab_size;
     const char *list = arg_get(specs, n, "tokens"), *file = arg_get(specs, n, "tokens-file");
     if (!list == !file) return gk_fail(err, GK_EUSAGE, "score needs exactly one of --tokens and --tokens-file");
     char *text = NULL;
@@ -39,9 +41,9 @@ static int read_tokens(const arg_spec *specs, int n, int vocab, const char *mode
     }
     free(text);
     if (rc) return -1;
-    if (count > (1u << 24)) {
+    if (count > (1u << 24) || model_config_check_seq_len(cfg, (int64_t)count, file ? file : "--tokens", model_dir, err)) {
         free(ids);
-        return gk_fail(err, GK_EINPUT, "%zu tokens is more than score handles in one sequence", count);
+        return count > (1u << 24) ? gk_fail(err, GK_EINPUT, "%zu tokens is more than score handles in one sequence", count) : -1;
     }
     in->T = (int)count;
     in->tokens = gk_malloc(count * sizeof(int32_t), err);
@@ -160,7 +162,7 @@ int cmd_score(int argc, char **argv, gk_err *err) {
     model_state m = {0};
     score_input in = {0};
     rc = model_load_dir(dir, &m, err);
-    if (rc == 0) rc = read_tokens(specs, n, m.cfg.vocab_size, dir, &in, err);
+    if (rc == 0) rc = read_tokens(specs, n, &m.cfg, dir, &in, err);
     if (rc == 0) rc = read_documents(specs, n, &in, err);
     if (rc == 0) rc = run_score(&m, backend, &in, (int)window, dir, out, arg_flag(specs, n, "logprobs"), err);
     input_free(&in);

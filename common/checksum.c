@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/file.h"
 #include "common/rng.h"
@@ -50,8 +51,14 @@ uint64_t checksum_bytes(const void *data, size_t len) {
 // does not add its size to the resident set.
 int checksum_file(const char *path, uint64_t *sum, uint64_t *size, gk_err *err) {
     enum { PIECE = 1 << 20 };
-    FILE *f = fopen(path, "rb");
-    if (!f) return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t bytes;
+    int fd = file_open_regular(path, &bytes, err);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
     unsigned char *buf = gk_malloc(PIECE, err);
     lanes s = lanes_start();
     size_t got, used = 0, tail = 0; // the last piece's bytes past its whole blocks stay in buf

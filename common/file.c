@@ -9,9 +9,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int file_read_all(const char *path, char **data, size_t *len, gk_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
+static const char *kind_of(mode_t mode) {
+    return S_ISFIFO(mode) ? "a named pipe" : S_ISDIR(mode) ? "a directory" : S_ISSOCK(mode) ? "a socket"
+         : S_ISCHR(mode) || S_ISBLK(mode) ? "a device" : "not a file";
+}
+
+int file_open_regular(const char *path, size_t *size, gk_err *err) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int flags;
+    if (fstat(fd, &st) != 0 || (flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return gk_fail(err, GK_EIO, "%s: not a regular file (%s)", path, kind_of(st.st_mode));
+    }
+    if (size) *size = (size_t)st.st_size;
+    return fd;
+}
+
+// Reads f to its end into a NUL-terminated malloc'd buffer; closes f.
+static int read_stream(FILE *f, const char *path, char **data, size_t *len, gk_err *err) {
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
     for (;;) {
@@ -38,24 +60,37 @@ int file_read_all(const char *path, char **data, size_t *len, gk_err *err) {
     return 0;
 }
 
+int file_read_all(const char *path, char **data, size_t *len, gk_err *err) {
+    int fd = file_open_regular(path, NULL, err);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return gk_fail(err, GK_ENOMEM, "%s: out of memory reading file", path);
+    }
+    return read_stream(f, path, data, len, err);
+}
+
+int file_read_stream(const char *path, char **data, size_t *len, gk_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    return read_stream(f, path, data, len, err);
+}
+
 int file_map_open(const char *path, file_map *map, gk_err *err) {
     map->data = NULL;
     map->size = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return gk_fail(err, GK_EIO, "%s: not a regular file", path);
-    }
-    if (st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    size_t size;
+    int fd = file_open_regular(path, &size, err);
+    if (fd < 0) return -1;
+    if (size > 0) {
+        void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             close(fd);
             return gk_fail(err, GK_EIO, "%s: cannot map: %s", path, strerror(errno));
         }
         map->data = p;
-        map->size = (size_t)st.st_size;
+        map->size = size;
     }
     close(fd);
     return 0;

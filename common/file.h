@@ -10,10 +10,19 @@
 
 #include "common/error.h"
 
-// Reads a whole file into a NUL-terminated malloc'd buffer.
-int file_read_all(const char *path, char **data, size_t *len, gk_err *err);
+// Opens path for reading when it is a regular file: opened non-blocking, checked with
+// fstat (a named pipe, device or directory is refused: "not a regular file"), then
+// made blocking again, so that open() never waits for a pipe's writer and nothing can
+// swap the file between the check and the read. Returns the descriptor (its size in
+// *size when size is not NULL), or -1 with err naming path.
+int file_open_regular(const char *path, size_t *size, gk_err *err);
 
-// A read-only memory map of a whole file (an empty file maps to NULL, 0).
+// Reads a whole regular file into a NUL-terminated malloc'd buffer.
+int file_read_all(const char *path, char **data, size_t *len, gk_err *err);
+// The same for any file, pipes included (tokenize's plain-text input, `<(zcat ...)`).
+int file_read_stream(const char *path, char **data, size_t *len, gk_err *err);
+
+// A read-only memory map of a whole regular file (an empty file maps to NULL, 0).
 typedef struct {
     const unsigned char *data;
     size_t size;

@@ -9,7 +9,7 @@
 void progress_init(progress *p, double interval) {
     p->tty = isatty(STDERR_FILENO);
     p->interval = interval;
-    p->last = -1e30;
+    p->last = now_seconds();
     p->width = 0;
 }
 
@@ -33,6 +33,12 @@ void progress_show(progress *p, bool force, const char *fmt, ...) {
 
 void progress_done(progress *p) {
     if (p->tty && p->width) fputc('\n', stderr);
+    p->width = 0;
+}
+
+void progress_clear(progress *p) {
+    if (p->tty && p->width) fprintf(stderr, "\r%*s\r", p->width, "");
+    fflush(stderr);
     p->width = 0;
 }
 

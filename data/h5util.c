@@ -3,13 +3,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-// HDF5 1.10 crashes in its exit handler on a file whose H5Fclose failed (a full disk), so the
-// handler is turned off before the library starts; gemmakd closes every file it writes itself.
+#include "common/file.h"
+
+// No library shutdown at exit: after a failed write (a full disk, a file size limit)
+// HDF5 1.10 cannot close the file, and its exit handler then crashes in H5F__close_cb
+// on the half-closed file after the error was reported. Every file gemmakd writes is
+// closed (or abandoned and removed) explicitly, so nothing is lost. Runs before main,
+// ahead of any HDF5 call, which it must.
 __attribute__((constructor)) static void h5_no_exit_handler(void) { H5dont_atexit(); }
 
 void h5_quiet_begin(h5_quiet *q) {
@@ -22,24 +28,26 @@ void h5_quiet_end(h5_quiet *q) {
     H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
 }
 
+// One line from an HDF5 description into buf[cap]. The sec2 driver's I/O errors embed
+// ctime() (which ends in a newline) among a dozen fields: "file write failed: time =
+// ...\n, filename = ..., errno = 28, error message = 'No space left on device', buf = ..."
+// becomes "file write failed: No space left on device"; other line breaks become spaces.
+static void one_line(const char *desc, char *buf, size_t cap) {
+    const char *key = "error message = '", *at = strstr(desc, key), *colon = strchr(desc, ':');
+    if (at && colon && colon < at) {
+        const char *msg = at + strlen(key), *end = strchr(msg, '\'');
+        snprintf(buf, cap, "%.*s: %.*s", (int)(colon - desc), desc, (int)(end ? end - msg : (ptrdiff_t)strlen(msg)), msg);
+    } else {
+        snprintf(buf, cap, "%s", desc);
+    }
+    for (char *c = buf; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+}
+
 typedef struct {
     char *buf;
     size_t cap;
 } detail_ctx;
-
-// One line from an HDF5 message: a failed system call's is several lines
-// ("file write failed: time = ...\n, filename = ..., error message = 'File too large', ...");
-// it becomes "file write failed: File too large".
-static void one_line(const char *desc, char *buf, size_t cap) {
-    const char *os = strstr(desc, "error message = '"), *colon = strchr(desc, ':');
-    if (os && colon && colon < os) {
-        os += strlen("error message = '");
-        const char *end = strchr(os, '\'');
-        snprintf(buf, cap, "%.*s: %.*s", (int)(colon - desc), desc, (int)(end ? end - os : (long)strlen(os)), os);
-    } else {
-        snprintf(buf, cap, "%.*s", (int)strcspn(desc, "\n"), desc);
-    }
-}
 
 // Walking upward visits the innermost (most specific) error first.
 static herr_t detail_walk(unsigned n, const H5E_error2_t *e, void *data) {
@@ -89,6 +97,20 @@ hid_t h5_create(const char *path, gk_err *err) {
     h5_close(&fapl);
     char detail[256];
     if (f < 0) return gk_fail(err, GK_EIO, "%s: cannot create: %s", path, h5_detail(detail, sizeof detail));
+    return f;
+}
+
+hid_t h5_open_read(const char *path, gk_err *err) {
+    int fd = file_open_regular(path, NULL, err);
+    if (fd < 0) return -1;
+    char self[64]; // the descriptor's file, whatever path names by now (without /proc: path itself)
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    hid_t fapl = h5_fapl();
+    hid_t f = fapl < 0 ? -1 : H5Fopen(access(self, R_OK) == 0 ? self : path, H5F_ACC_RDONLY, fapl);
+    h5_close(&fapl);
+    close(fd);
+    char detail[256];
+    if (f < 0) return gk_fail(err, GK_EINPUT, "%s: not a readable HDF5 file (%s)", path, h5_detail(detail, sizeof detail));
     return f;
 }
 

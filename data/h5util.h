@@ -38,6 +38,11 @@ hid_t h5_fapl(void);
 // message when the path cannot be created at all). Call between h5_quiet_begin and _end.
 hid_t h5_create(const char *path, gk_err *err);
 
+// An HDF5 file at path opened read-only, or -1 with err naming path. Only a regular file
+// is opened (file_open_regular: a named pipe would block in HDF5's open); HDF5 then opens
+// the very file checked, through /proc/self/fd. Call between h5_quiet_begin and _end.
+hid_t h5_open_read(const char *path, gk_err *err);
+
 // "uint32", "int64", "float32", "string", ... for messages. Returns buf.
 const char *h5_type_name(hid_t type, char *buf, size_t cap);
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,6 +159,55 @@ void loader_close(loader *l) {
     free(l);
 }
 
+// Whether shard s has a target among its first `windows` windows of T: a token p in
+// [1, windows*T] that does not start a document and, in a chat shard, has its loss mask set.
+static int shard_has_target(shard_file *s, uint64_t windows, size_t T, bool *found, gk_err *err) {
+    uint64_t end = windows * T, k = 1; // doc_starts[k]: the next document start at or after p
+    *found = false;
+    if (!s->meta.has_loss_mask) {
+        uint64_t starts = 0;
+        for (uint64_t i = 1; i < s->n_docs && s->doc_starts[i] <= end; i++) starts++;
+        *found = starts < end;
+        return 0;
+    }
+    enum { CHUNK = 1 << 16 };
+    uint8_t *mask = gk_malloc(CHUNK, err);
+    if (!mask) return -1;
+    for (uint64_t p0 = 1; !*found && p0 <= end; p0 += CHUNK) {
+        size_t n = end - p0 + 1 < CHUNK ? (size_t)(end - p0 + 1) : CHUNK;
+        if (shard_read_mask(s, p0, n, mask, err) < 0) {
+            free(mask);
+            return -1;
+        }
+        for (size_t i = 0; i < n && !*found; i++) {
+            while (k < s->n_docs && s->doc_starts[k] < p0 + i) k++;
+            *found = mask[i] && !(k < s->n_docs && s->doc_starts[k] == p0 + i);
+        }
+    }
+    free(mask);
+    return 0;
+}
+
+// An error naming the shards when none of their windows has a target.
+static int require_targets(loader *l, gk_err *err) {
+    for (size_t i = 0; i < l->n_shards; i++) {
+        bool found;
+        if (shard_has_target(&l->shards[i], l->first[i + 1] - l->first[i], l->seq_len, &found, err)) return -1;
+        if (found) return 0;
+    }
+    char names[600] = "";
+    size_t shown = 0, used = 0;
+    for (; shown < l->n_shards && shown < 3; shown++)
+        used += (size_t)snprintf(names + used, used < sizeof names ? sizeof names - used : 0, "%s%s", shown ? ", " : "",
+                                 l->shards[shown].path);
+    if (shown < l->n_shards && used < sizeof names)
+        snprintf(names + used, sizeof names - used, " and %zu more", l->n_shards - shown);
+    return gk_fail(err, GK_EINPUT,
+                   "%s: no trainable targets: every target position of the windows has loss mask 0 or starts a "
+                   "document (chat records without a model turn?)",
+                   names);
+}
+
 int loader_open(loader **out, const char *const *paths, size_t n_paths, const loader_options *opt, gk_err *err) {
     *out = NULL;
     if (opt->seq_len < 1 || opt->seq_len > (1u << 30))
@@ -212,6 +262,7 @@ int loader_open(loader **out, const char *const *paths, size_t n_paths, const lo
                 l->n_shards, all_tokens, opt->seq_len + 1);
         goto fail;
     }
+    if (opt->require_targets && require_targets(l, err)) goto fail;
     list_free(&list);
     *out = l;
     return 0;

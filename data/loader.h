@@ -42,6 +42,7 @@ typedef struct {
     const char *tokenizer_sha256; // every shard must have it (NULL: they must agree with each other)
     int64_t vocab_size;           // every shard must have it (0: they must agree with each other)
     int64_t max_vocab;            // > 0: the model's vocabulary; shards with a larger one are refused
+    bool require_targets;         // refuse shards whose windows hold no target (loss masks of zeros)
 } loader_options;
 
 // Where the stream stands: the next window is position `index` of epoch
@@ -87,7 +88,8 @@ typedef struct loader loader;
 // (sorted, duplicates removed; a pattern or name that matches nothing is an
 // error naming it). Every shard is validated (shard_open) and all must share
 // one tokenizer (sha256 and vocab_size); shards of a set that tokenize did not
-// finish are refused (data/shard_set.h). Zero windows in total is an error.
+// finish are refused (data/shard_set.h). Zero windows in total is an error; so is,
+// with require_targets, no target in any window (the scan stops at the first one).
 int loader_open(loader **out, const char *const *paths, size_t n_paths, const loader_options *opt, gk_err *err);
 void loader_close(loader *l);
 

@@ -219,9 +219,6 @@ static int open_checked(shard_file *s, gk_err *err) {
 int shard_open(const char *path, shard_file *s, gk_err *err) {
     memset(s, 0, sizeof *s);
     if (zstd_filter_register(err) < 0) return -1;
-    struct stat st;
-    if (stat(path, &st) != 0) return gk_fail(err, GK_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return gk_fail(err, GK_EIO, "%s: not a regular file", path);
     s->path = strdup(path);
     s->h5 = calloc(1, sizeof *s->h5);
     if (!s->path || !s->h5) {
@@ -232,16 +229,8 @@ int shard_open(const char *path, shard_file *s, gk_err *err) {
     h->tokens = h->mask = h->tokens_space = h->mask_space = H5I_INVALID_HID;
     h5_quiet q;
     h5_quiet_begin(&q);
-    hid_t fapl = h5_fapl();
-    h->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    h5_close(&fapl);
-    int rc = 0;
-    if (h->file < 0) {
-        char d[256];
-        rc = gk_fail(err, GK_EINPUT, "%s: not a readable HDF5 file (%s)", path, h5_detail(d, sizeof d));
-    } else {
-        rc = open_checked(s, err);
-    }
+    h->file = h5_open_read(path, err);
+    int rc = h->file < 0 ? -1 : open_checked(s, err);
     h5_quiet_end(&q);
     if (rc < 0) shard_close(s);
     return rc;

@@ -289,7 +289,7 @@ static int input_open(const char *path, input_text *in, const char **text, size_
         *len = in->map.size;
         return 0;
     }
-    if (file_read_all(path, &in->read, len, err)) return -1;
+    if (file_read_stream(path, &in->read, len, err)) return -1; // a pipe: plain text may come from one
     *text = in->read;
     return 0;
 }
@@ -443,7 +443,8 @@ int tokenize_run(const tokenize_options *o, tokenize_stats *stats, gk_err *err) 
     for (int k = 0; rc == 0 && k < 2; k++) rc = close_writer(s, k, err);
     if (rc == 0 && stats->docs == 0) rc = gk_fail(err, GK_EINPUT, "no documents in the input");
     if (rc == 0) rc = finish_sets(s, err);
-    if (o->progress) progress_done(&s->prog);
+    if (o->progress && rc) progress_clear(&s->prog);
+    else if (o->progress) progress_done(&s->prog);
     if (rc) { // leave nothing of this run behind
         for (int k = 0; k < 2; k++) shard_writer_abort(s->writer[k]);
         for (size_t i = 0; i < s->n_written; i++) remove(s->written[i].path);

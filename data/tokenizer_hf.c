@@ -167,7 +167,11 @@ static int read_vocab(loader *L) {
         size_t len;
         long long id;
         if (tj_key(&L->r, &key, &len)) return -1;
-        if (tj_integer(&L->r, &id)) return gk_wrap(L->err, "model.vocab[%s]", quote(key, len, q1));
+        if (tj_integer(&L->r, &id)) {
+            char context[200];
+            snprintf(context, sizeof context, "model.vocab[%s]", quote(key, len, q1));
+            return tj_rewrap(&L->r, 0, context);
+        }
         if (id < 0 || id >= TOK_MAX_IDS)
             return tj_fail(&L->r, "model.vocab[%s]: id %lld is outside 0..%d", quote(key, len, q1), id, TOK_MAX_IDS - 1);
         uint32_t off = (uint32_t)m->vocab.arena_len;

@@ -46,6 +46,19 @@ int tj_fail(tj_reader *r, const char *fmt, ...) {
 
 static int syntax(tj_reader *r, const char *what) { return tj_fail(r, "invalid JSON: %s", what); }
 
+int tj_rewrap(tj_reader *r, int shift, const char *context) {
+    size_t n = strlen(r->name);
+    const char *msg = r->err->msg;
+    char *end;
+    long line = strncmp(msg, r->name, n) || msg[n] != ':' ? -1 : strtol(msg + n + 1, &end, 10);
+    if (line < 0 || strncmp(end, ": ", 2)) // not "name:LINE: ": prefix the context
+        return context ? gk_wrap(r->err, "%s", context) : -1;
+    char rest[sizeof r->err->msg];
+    snprintf(rest, sizeof rest, "%s", end + 2);
+    return gk_fail(r->err, r->err->code, "%s:%ld: %s%s%s", r->name, line + shift, context ? context : "", context ? ": " : "",
+                   rest);
+}
+
 int tj_peek(tj_reader *r) {
     skip_space(r);
     return r->pos < r->len ? (unsigned char)r->text[r->pos] : -1;
@@ -294,6 +307,6 @@ int tj_skip(tj_reader *r, size_t *start, size_t *end, int *line) {
 int tj_tree(tj_reader *r, json_doc *doc, int *line) {
     size_t start, end;
     if (tj_skip(r, &start, &end, line)) return -1;
-    if (json_parse(r->text + start, end - start, r->name, doc, r->err)) return gk_wrap(r->err, "near line %d", *line);
+    if (json_parse(r->text + start, end - start, r->name, doc, r->err)) return tj_rewrap(r, *line - 1, NULL);
     return 0;
 }

@@ -28,6 +28,10 @@ void tj_free(tj_reader *r);
 // Sets err to "name:line: <message>" (the line of the next value) and returns -1.
 int tj_fail(tj_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+// Rewrites the "name:LINE: what" error in r->err as "name:(LINE + shift): context: what"
+// (context NULL: none), keeping the file name first. Returns -1.
+int tj_rewrap(tj_reader *r, int shift, const char *context);
+
 // The next non-space byte, or -1 at the end (nothing is consumed).
 int tj_peek(tj_reader *r);
 

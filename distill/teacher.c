@@ -47,10 +47,10 @@ int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *e
     return 0;
 }
 
-int online_teacher_open(online_teacher *t, const char *dir, engine_backend backend, int vocab_size,
-                        const char *tokenizer_sha256, int B, int T, gk_err *err) {
-    memset(t, 0, sizeof *t);
-    if (model_load_dir(dir, &t->model, err)) return gk_wrap(err, "teacher");
+// The checks of a loaded teacher against the run: positions, vocabulary, tokenizer.
+static int check_teacher(const online_teacher *t, const char *dir, int vocab_size, const char *tokenizer_sha256, int T,
+                         gk_err *err) {
+    if (model_config_check_seq_len(&t->model.cfg, T, dir, "the teacher", err)) return -1;
     if (t->model.cfg.vocab_size != vocab_size)
         return gk_fail(err, GK_EINPUT, "teacher %s has a vocabulary of %d ids but the student has %d", dir,
                        t->model.cfg.vocab_size, vocab_size);
@@ -63,7 +63,19 @@ int online_teacher_open(online_teacher *t, const char *dir, engine_backend backe
     if (strcmp(sha, tokenizer_sha256))
         return gk_fail(err, GK_EINPUT, "teacher %s uses tokenizer %s but the token shards use %s", dir, sha,
                        tokenizer_sha256);
-    return engine_open(&t->engine, &t->model, backend, B, T, false, err);
+    return 0;
+}
+
+int online_teacher_open(online_teacher *t, const char *dir, engine_backend backend, int vocab_size,
+                        const char *tokenizer_sha256, int B, int T, gk_err *err) {
+    memset(t, 0, sizeof *t);
+    if (model_load_dir(dir, &t->model, err)) return gk_wrap(err, "teacher");
+    if (check_teacher(t, dir, vocab_size, tokenizer_sha256, T, err) ||
+        engine_open(&t->engine, &t->model, backend, B, T, false, err)) {
+        model_state_free(&t->model); // a failed open holds nothing (online_teacher_close stays harmless)
+        return -1;
+    }
+    return 0;
 }
 
 int online_teacher_forward(online_teacher *t, const token_batch *batch, gk_err *err) {

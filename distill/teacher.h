@@ -18,7 +18,8 @@ typedef struct {
 } online_teacher;
 
 // Opens dir on `backend` for batches of B x T tokens. vocab_size: the student's;
-// tokenizer_sha256: the token shards' (a mismatch in either stops with both values named).
+// tokenizer_sha256: the token shards' (a mismatch in either stops with both values named);
+// T must fit the teacher's positions. On failure nothing stays allocated.
 int online_teacher_open(online_teacher *t, const char *dir, engine_backend backend, int vocab_size,
                         const char *tokenizer_sha256, int B, int T, gk_err *err);
 // Runs the teacher on a batch; its logits are then engine_logits(t->engine, ...).

@@ -237,6 +237,7 @@ int teacher_cache_rows_alloc(const teacher_cache *c, size_t windows, teacher_cac
     bool sample = c->meta.method == TEACHER_CACHE_SAMPLE;
     int ok = (r->ids = gk_malloc(cells * sizeof *r->ids, err)) && (r->logprobs = gk_malloc(cells * sizeof *r->logprobs, err)) &&
              (r->rows = gk_calloc(rows, sizeof *r->rows, err)) && (r->raw = gk_malloc(c->T * K * 4, err)) &&
+             (r->sorted = gk_malloc(K * sizeof *r->sorted, err)) &&
              (sample ? (r->counts = gk_malloc(cells * sizeof *r->counts, err)) != NULL
                      : (r->leftover = gk_malloc(rows * sizeof *r->leftover, err)) != NULL);
     if (!ok) {
@@ -258,6 +259,7 @@ void teacher_cache_rows_free(teacher_cache_rows *r) {
     free(r->leftover);
     free(r->rows);
     free(r->raw);
+    free(r->sorted);
     memset(r, 0, sizeof *r);
 }
 
@@ -287,9 +289,7 @@ static int seg_open(teacher_cache *c, segment *g, gk_err *err) {
     uint64_t chunk = (g->s.chunk_rows ? g->s.chunk_rows : c->T) * (uint64_t)c->meta.k;
     h5_quiet q;
     h5_quiet_begin(&q);
-    hid_t fapl = h5_fapl();
-    g->file = fapl < 0 ? -1 : H5Fopen(g->path, H5F_ACC_RDONLY, fapl);
-    h5_close(&fapl);
+    g->file = h5_open_read(g->path, err);
     if (g->file >= 0) {
         g->ids = open_cached(g->file, "ids", chunk * 4);
         g->lp = open_cached(g->file, "logprobs", chunk * (uint64_t)g->s.logprob_bytes);
@@ -299,9 +299,11 @@ static int seg_open(teacher_cache *c, segment *g, gk_err *err) {
     int rc = 0;
     g->used = ++c->tick;
     c->n_open++;
-    if (g->file < 0 || g->ids < 0 || g->lp < 0 || g->aux < 0) {
+    if (g->file >= 0 && (g->ids < 0 || g->lp < 0 || g->aux < 0)) {
         char d[256];
         rc = gk_fail(err, GK_EIO, "%s: cannot open: %s", g->path, h5_detail(d, sizeof d));
+    } else if (g->file < 0) {
+        rc = -1; // err names the file
     }
     h5_quiet_end(&q);
     if (rc) seg_close(c, g);
@@ -321,8 +323,34 @@ static int read_rows(hid_t ds, hid_t mem_type, uint64_t row, size_t T, size_t k,
     return rc;
 }
 
+static int by_id(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+// The used entries out[k] of one row (ids in range, finite log-probs): distinct ids, and
+// probabilities that with the leftover sum to at most 1, beyond float16 rounding of the
+// log-probs (relative |lp| / 2048 each, at most 1/(2048 e) of mass per entry).
+static int check_row(const teacher_cache *c, const segment *g, uint64_t window, size_t t, const sparse_row *out,
+                     int32_t *sorted, gk_err *err) {
+    uint64_t row = (window - g->s.first_window) * c->T + t;
+    memcpy(sorted, out->ids, (size_t)out->k * sizeof *sorted);
+    qsort(sorted, (size_t)out->k, sizeof *sorted, by_id);
+    for (int j = 1; j < out->k; j++)
+        if (sorted[j] == sorted[j - 1])
+            return gk_fail(err, GK_EINPUT, "%s: row %" PRIu64 " (window %" PRIu64 " position %zu): id %d appears twice",
+                           g->path, row, window, t, sorted[j]);
+    double mass = out->leftover;
+    for (int j = 0; j < out->k; j++) mass += exp((double)out->logprobs[j]);
+    double limit = 1.01 + (g->s.logprob_bytes == 2 ? out->k * 2e-4 : 0);
+    if (!(mass <= limit))
+        return gk_fail(err, GK_EINPUT, "%s: row %" PRIu64 " (window %" PRIu64 " position %zu): probabilities%s sum to %.4g, "
+                       "more than 1", g->path, row, window, t, c->meta.method == TEACHER_CACHE_TOPK ? " and leftover" : "", mass);
+    return 0;
+}
+
 // Checks and completes the rows of one window: ids in range, finite values,
-// sampled rows compacted to their used slots with counts summing to k.
+// sampled rows compacted to their used slots with counts summing to k; then check_row.
 static int finish_rows(const teacher_cache *c, const segment *g, uint64_t window, teacher_cache_rows *r, size_t slot,
                        gk_err *err) {
     size_t K = (size_t)c->meta.k, T = c->T;
@@ -357,6 +385,7 @@ static int finish_rows(const teacher_cache *c, const segment *g, uint64_t window
         if (r->leftover && !(out->leftover >= 0 && out->leftover <= 1.001f))
             return gk_fail(err, GK_EINPUT, "%s: window %" PRIu64 " position %zu: leftover %g is not in [0, 1]", g->path,
                            window, t, (double)out->leftover);
+        if (check_row(c, g, window, t, out, r->sorted, err)) return -1;
     }
     return 0;
 }

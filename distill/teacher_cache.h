@@ -120,13 +120,16 @@ typedef struct {
     float *leftover;   // [windows*T] (top-k) or NULL
     sparse_row *rows;  // [windows*T]: row slot*T + t views the entries above
     void *raw;         // [T, k] staging for one window's file values
+    int32_t *sorted;   // [k] a row's ids, sorted to find repeats
 } teacher_cache_rows;
 
 int teacher_cache_rows_alloc(const teacher_cache *c, size_t windows, teacher_cache_rows *r, gk_err *err);
 void teacher_cache_rows_free(teacher_cache_rows *r);
 
 // Reads window `window` of loader shard `shard` into rows slot*T .. slot*T+T-1.
-// Validates what it reads (ids < vocab, counts summing to k, finite values).
+// Validates what it reads (ids < vocab and distinct within a row, counts summing to k,
+// finite values, probabilities (with the leftover) summing to at most 1 up to rounding);
+// errors name the file, the row and its window and position.
 // Not thread-safe (HDF5): call from one thread. Keeps up to 64 segment files open.
 int teacher_cache_window(teacher_cache *c, size_t shard, uint64_t window, teacher_cache_rows *r, size_t slot,
                          gk_err *err);

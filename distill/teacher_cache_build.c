@@ -97,6 +97,7 @@ static int open_inputs(builder *b, gk_err *err) {
     int rc = config ? model_config_load(config, &cfg, err) : gk_fail(err, GK_ENOMEM, "out of memory");
     free(config);
     if (rc) return gk_wrap(err, "teacher");
+    if (model_config_check_seq_len(&cfg, (int64_t)j->seq_len, "--seq-len", j->teacher_dir, err)) return -1;
     if (cfg.vocab_size < sm->vocab_size) // a model's vocabulary may be padded past its tokenizer's
         return gk_fail(err, GK_EINPUT, "teacher %s has a vocabulary of %d ids but the token shards have %" PRId64,
                        j->teacher_dir, cfg.vocab_size, sm->vocab_size);
@@ -392,7 +393,8 @@ int teacher_cache_build(const teacher_cache_job *job, teacher_cache_build_stats 
         if (rc == 0 && kill_at && (uint64_t)atoll(kill_at) == st->segments_written) raise(SIGKILL);
     }
     if (rc == 0) show_progress(&b, true);
-    if (job->progress) progress_done(&b.prog);
+    if (job->progress && rc) progress_clear(&b.prog);
+    else if (job->progress) progress_done(&b.prog);
     builder_free(&b);
     st->seconds = now_seconds() - b.start;
     return rc;

@@ -313,16 +313,8 @@ int tc_segment_read(const char *path, tc_segment *s, gk_err *err) {
     if (zstd_filter_register(err)) return -1;
     h5_quiet q;
     h5_quiet_begin(&q);
-    hid_t fapl = h5_fapl();
-    hid_t f = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    h5_close(&fapl);
-    int rc;
-    if (f < 0) {
-        char d[256];
-        rc = gk_fail(err, GK_EINPUT, "%s: not a readable HDF5 file (%s)", path, h5_detail(d, sizeof d));
-    } else {
-        rc = read_checked(f, path, s, err);
-    }
+    hid_t f = h5_open_read(path, err);
+    int rc = f < 0 ? -1 : read_checked(f, path, s, err);
     h5_close(&f);
     h5_quiet_end(&q);
     return rc;

@@ -60,7 +60,7 @@ int corpus_eval(const model_state *m, const corpus_eval_job *j, corpus_eval_resu
     memset(r, 0, sizeof *r);
     corpus_run c = {0};
     loader_options opt = {.seq_len = (size_t)j->seq_len, .tokenizer_sha256 = j->tokenizer_sha256,
-                          .max_vocab = m->cfg.vocab_size};
+                          .max_vocab = m->cfg.vocab_size, .require_targets = true};
     int rc = loader_open(&c.l, j->data, j->n_data, &opt, err);
     const shard_file *first = rc == 0 ? loader_shard(c.l, 0) : NULL;
     if (rc == 0) rc = loader_batch_alloc(&c.batch, (size_t)j->batch, (size_t)j->seq_len, err);

@@ -1,5 +1,6 @@
 #include "gen/generate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,11 +54,23 @@ static bool is_stop(const generator *g, int32_t id) {
     return false;
 }
 
+// Logits l [V] with a NaN or an infinity come from broken weights (or an overflow):
+// an error naming the model, not a draw from them.
+static int check_finite(const gen_run *r, const row_state *s, const float *l, int V, gk_err *err) {
+    for (int i = 0; i < V; i++)
+        if (!isfinite(l[i]))
+            return gk_fail(err, GK_EINPUT, "%s: the logits are not finite (%g for id %d) at new token %zu of request %ld; "
+                           "its weights may hold NaN or infinity",
+                           r->g->model_name ? r->g->model_name : "the model", (double)l[i], i, s->out.n + 1, s->req + 1);
+    return 0;
+}
+
 // Appends the token row b chooses from logits l [V]; finishes the request when due.
 static int emit(gen_run *r, int b, const float *l, gk_err *err) {
     row_state *s = &r->rows[b];
     const gen_request *q = &r->reqs[s->req];
     int V = r->g->m->cfg.vocab_size;
+    if (check_finite(r, s, l, V, err)) return -1;
     if (r->g->on_logits) r->g->on_logits(r->g->ctx, (size_t)s->req, s->out.n, l, V);
     int drawable = r->g->vocab_limit > 0 && r->g->vocab_limit < V ? r->g->vocab_limit : V;
     int32_t id = sample_token(l, drawable, &r->g->sampling, hash_uniform(q->seed, s->out.n), r->work);
@@ -144,7 +157,8 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
             progress_show(&prog, !busy, "generate: %zu/%zu requests started, %lld new tokens, %.1f tokens/s", r.next, n,
                           (long long)st->new_tokens, t > 0 ? (double)st->new_tokens / t : 0.0);
     }
-    if (g->progress) progress_done(&prog);
+    if (g->progress && rc) progress_clear(&prog);
+    else if (g->progress) progress_done(&prog);
     st->seconds = now_seconds() - start;
     for (int b = 0; r.rows && b < B; b++)
         if (r.rows[b].req >= 0) free(r.rows[b].out.tokens); // an error stopped it

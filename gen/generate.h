@@ -35,6 +35,7 @@ typedef int (*gen_done_fn)(void *ctx, size_t request, const gen_output *out, gk_
 
 typedef struct {
     const model_state *m;
+    const char *model_name;  // names the model in errors (its directory); NULL: "the model"
     engine_backend backend;
     sampling sampling;
     const int32_t *stop_ids; // ids that end a request (none: n_stop 0)

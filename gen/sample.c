@@ -23,15 +23,16 @@ static int by_p_desc(const void *a, const void *b) {
 // min-p keeps p >= min_p. A token in the top-p nucleus has at least (1 - top_p)
 // of the mass at or after it, spread over at most V tokens no more likely than
 // it: p >= (1 - top_p) sum / V (halved against rounding). With top-k and top-p
-// together nothing is filtered here.
-static int keep_candidates(sample_cand *work, int V, const sampling *s, double sum, bool top_k) {
+// together nothing is filtered here. The best token (id best) is always kept, so
+// at least one candidate is left even when the probabilities are not numbers.
+static int keep_candidates(sample_cand *work, int V, const sampling *s, double sum, bool top_k, int best) {
     if (top_k && s->top_p < 1) return V; // top-p then sums over top-k's k tokens, which min-p must not thin
     double floor = s->min_p > 0 ? s->min_p : 0;
     if (s->top_p < 1 && !top_k) floor = fmax(floor, 0.5 * (1 - s->top_p) * sum / V);
     if (floor <= 0) return V;
     int kept = 0;
-    for (int i = 0; i < V; i++)
-        if (work[i].p >= floor) {
+    for (int i = 0; i < V; i++) // work[i] is still token i: swaps only move tokens already passed
+        if (work[i].p >= floor || work[i].id == best) {
             sample_cand c = work[kept];
             work[kept++] = work[i];
             work[i] = c;
@@ -52,7 +53,7 @@ int32_t sample_token(const float *logits, int V, const sampling *s, double u, sa
     int n = s->top_k > 0 && s->top_k < V ? s->top_k : V;
     bool top_k = n < V;
     if (top_k || s->top_p < 1 || s->min_p > 0) { // the filters need the tokens by probability; a plain draw does not
-        int kept = keep_candidates(work, V, s, sum, top_k);
+        int kept = keep_candidates(work, V, s, sum, top_k, best);
         qsort(work, (size_t)kept, sizeof *work, by_p_desc);
         if (n > kept) n = kept;
     }

@@ -26,7 +26,8 @@ typedef struct {
 
 // Checks the settings; errors name the flag.
 int sampling_check(const sampling *s, gk_err *err);
-// The token for logits [V]; u uniform in [0, 1); work [V].
+// The token for logits [V]; u uniform in [0, 1); work [V]. Always an id in [0, V), even for
+// non-finite logits (which callers should refuse: the draw then means nothing).
 int32_t sample_token(const float *logits, int V, const sampling *s, double u, sample_cand *work);
 
 #endif

@@ -4,6 +4,8 @@
 #ifndef GK_CARVE_H
 #define GK_CARVE_H
 
+#include <stdint.h>
+
 // Consecutive arrays of one block; with base == NULL it only counts.
 typedef struct {
     real *base;
@@ -11,10 +13,11 @@ typedef struct {
 } carver;
 
 // Every array starts 256-byte aligned (vector loads; cuBLASLt's fastest algorithms).
+// A count past SIZE_MAX stays at SIZE_MAX (which no allocation satisfies).
 static inline real *carve(carver *c, size_t n) {
     real *p = c->base ? c->base + c->used : NULL;
-    size_t unit = 256 / sizeof(real);
-    c->used += (n + unit - 1) / unit * unit;
+    size_t unit = 256 / sizeof(real), add = n / unit * unit + (n % unit ? unit : 0);
+    c->used = c->used > SIZE_MAX - add ? SIZE_MAX : c->used + add;
     return p;
 }
 

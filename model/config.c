@@ -167,6 +167,9 @@ int model_config_validate(const model_config *c, const char *source, gk_err *err
     if (c->d_model > MODEL_MAX_D_MODEL)
         return gk_fail(err, GK_EINPUT, "%s: hidden_size %d exceeds the supported %d", source, c->d_model,
                        MODEL_MAX_D_MODEL);
+    if ((int64_t)c->n_heads * c->head_dim > MODEL_MAX_Q_DIM)
+        return gk_fail(err, GK_EINPUT, "%s: num_attention_heads x head_dim (%d x %d = %lld) exceeds the supported %d",
+                       source, c->n_heads, c->head_dim, (long long)c->n_heads * c->head_dim, MODEL_MAX_Q_DIM);
     if (c->n_heads % c->n_kv_heads)
         return gk_fail(err, GK_EINPUT, "%s: num_attention_heads (%d) is not divisible by num_key_value_heads (%d)",
                        source, c->n_heads, c->n_kv_heads);
@@ -184,6 +187,13 @@ int model_config_validate(const model_config *c, const char *source, gk_err *err
         c->final_softcap < 0)
         return gk_fail(err, GK_EINPUT, "%s: eps, scalars and caps must be positive", source);
     return 0;
+}
+
+int model_config_check_seq_len(const model_config *c, int64_t seq_len, const char *source, const char *model,
+                               gk_err *err) {
+    if (seq_len <= c->max_seq_len) return 0;
+    return gk_fail(err, GK_EINPUT, "%s: sequences of %lld tokens exceed the %d positions (max_position_embeddings) of %s",
+                   source, (long long)seq_len, c->max_seq_len, model);
 }
 
 int model_config_load(const char *path, model_config *cfg, gk_err *err) {

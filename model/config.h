@@ -8,7 +8,9 @@
 #include "common/error.h"
 #include "common/strbuf.h"
 
-enum { MODEL_MAX_LAYERS = 512, MODEL_MAX_D_MODEL = 32768 }; // d_model: a row of it fits a kernel's stack
+// d_model: a row of it fits a kernel's stack. q_dim (heads x head_dim, also the widest kv_dim):
+// its products with positions and tokens stay far inside the ints the kernels index with.
+enum { MODEL_MAX_LAYERS = 512, MODEL_MAX_D_MODEL = 32768, MODEL_MAX_Q_DIM = 1 << 17 };
 
 typedef struct {
     int d_model;                 // hidden_size
@@ -38,11 +40,16 @@ int model_config_validate(const model_config *cfg, const char *source, gk_err *e
 void model_config_to_json(const model_config *cfg, const char *torch_dtype, strbuf *out);
 int model_config_save(const model_config *cfg, const char *path, const char *torch_dtype, gk_err *err);
 
+// Sequences of seq_len tokens must fit the model's positions (max_position_embeddings):
+// else an error "<source>: sequences of N tokens exceed the M positions (...) of <model>".
+int model_config_check_seq_len(const model_config *cfg, int64_t seq_len, const char *source, const char *model,
+                               gk_err *err);
+
 // Names the first field (by its config.json name) in which a and b differ,
 // with both values, into what[n]; returns 0 when they describe the same model.
 int model_config_difference(const model_config *a, const model_config *b, char *what, size_t n);
 
-// Derived sizes.
+// Derived sizes (model_config_validate keeps them below MODEL_MAX_Q_DIM).
 static inline int cfg_q_dim(const model_config *c) { return c->n_heads * c->head_dim; }
 static inline int cfg_kv_dim(const model_config *c) { return c->n_kv_heads * c->head_dim; }
 

@@ -101,6 +101,8 @@ int engine_backend_warn(engine_backend b, const char *role, gk_err *err) {
 
 int engine_open(engine **e, model_state *m, engine_backend b, int B, int T, bool training, gk_err *err) {
     *e = NULL;
+    if ((long long)B * T > ENGINE_MAX_TOKENS)
+        return gk_fail(err, GK_EINPUT, "a batch of %d x %d tokens exceeds the %lld one pass holds", B, T, ENGINE_MAX_TOKENS);
 #ifdef GK_WITH_CUDA
     char device[256];
     if (b.device == DEVICE_CUDA && gk_cuda_probe(device, sizeof device))

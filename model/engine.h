@@ -48,9 +48,12 @@ int engine_backend_warn(engine_backend b, const char *role, gk_err *err);
 
 typedef struct engine engine;
 
+// The most tokens (B x T) one pass holds: the layers index them with an int.
+#define ENGINE_MAX_TOKENS 2147483647LL
+
 // Opens m on backend b for batches of B rows x T tokens (B = T = 0: decoding
-// only); training keeps every layer's activations and gradient buffers. m
-// must outlive the engine.
+// only; B x T at most ENGINE_MAX_TOKENS); training keeps every layer's
+// activations and gradient buffers. m must outlive the engine.
 int engine_open(engine **e, model_state *m, engine_backend b, int B, int T, bool training, gk_err *err);
 void engine_close(engine *e);
 engine_backend engine_backend_of(const engine *e);

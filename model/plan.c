@@ -1,5 +1,8 @@
 #include "model/plan.h"
 
+#include <stdint.h>
+
+#include "model/engine.h"
 #include "model/gemma2.h"
 #include "model/params.h"
 
@@ -9,22 +12,51 @@ double attended_keys(int seq_len, int window) {
     return sum / seq_len;
 }
 
-// The head's work space. Tiled (model_head_tiled): a block x tile of float32
-// logits and their gradient (and its copy in storage), dL/dhidden [N, d] and
-// dL/dE [tile, d] in float32. Chunked (the fused cross-entropy): [chunk, V]
-// float32 logits and their gradient in storage (over them in float32).
+// The head's work space; 0 when it does not fit in 64 bits. Tiled
+// (model_head_tiled): a block x tile of float32 logits and their gradient (and
+// its copy in storage), dL/dhidden [N, d] and dL/dE [tile, d] in float32.
+// Chunked (the fused cross-entropy): [chunk, V] float32 logits and their
+// gradient in storage (over them in float32).
 static size_t head_bytes(const model_config *cfg, size_t N, int head_chunk, size_t storage) {
-    size_t V = (size_t)cfg->vocab_size, d = (size_t)cfg->d_model, extra = storage < sizeof(float) ? storage : 0;
+    size_t V = (size_t)cfg->vocab_size, d = (size_t)cfg->d_model, extra = storage < sizeof(float) ? storage : 0, out;
     if (head_chunk <= 0) {
-        size_t tile = V < HEAD_TILE_WIDTH ? V : HEAD_TILE_WIDTH, cells = (size_t)HEAD_TILE_BLOCK * tile;
-        return cells * (2 * sizeof(float) + extra) + (N + tile) * d * sizeof(float);
+        size_t tile = V < HEAD_TILE_WIDTH ? V : HEAD_TILE_WIDTH, cells = (size_t)HEAD_TILE_BLOCK * tile, rows;
+        if (!gk_add_ok(N, tile, &rows) || !gk_mul_ok(rows, d * sizeof(float), &out) ||
+            !gk_add_ok(out, cells * (2 * sizeof(float) + extra), &out))
+            return 0;
+        return out;
     }
     size_t chunk = (size_t)head_chunk < N ? (size_t)head_chunk : N;
-    return chunk * V * (sizeof(float) + extra);
+    return gk_mul_ok(chunk, V * (sizeof(float) + extra), &out) ? out : 0;
+}
+
+// total = the sum of n sizes; 0 when it overflows.
+static int add_all(const size_t *v, int n, size_t *total) {
+    *total = 0;
+    for (int i = 0; i < n; i++)
+        if (!gk_add_ok(*total, v[i], total)) return 0;
+    return 1;
+}
+
+// The training memory of p's parameters and of a micro-batch of N tokens (activations, the head's work space).
+static int plan_bytes(const model_config *cfg, size_t N, size_t reals, int head_chunk, bool bf16, model_plan *p) {
+    size_t storage = bf16 ? sizeof(gk_bf16) : sizeof(float), P = p->params_total;
+    p->bytes_master = bf16 ? P * sizeof(float) : 0; // P < 2^57 under the config limits: no overflow here
+    p->bytes_weights = P * storage;
+    p->bytes_grads = P * storage;
+    p->bytes_adamw = 2 * P * sizeof(float);
+    size_t head = head_bytes(cfg, N, head_chunk, storage), acts;
+    if (!head || !gk_mul_ok(reals, storage, &acts) || !gk_add_ok(acts, head, &p->bytes_activations))
+        return 0;
+    size_t all[5] = {p->bytes_weights, p->bytes_master, p->bytes_grads, p->bytes_adamw, p->bytes_activations};
+    return add_all(all, 5, &p->bytes_total);
 }
 
 int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, bool bf16, model_plan *p,
                        gk_err *err) {
+    size_t N = (size_t)batch * (size_t)seq_len; // tokens per micro-batch
+    if (batch < 1 || seq_len < 1 || N > (size_t)ENGINE_MAX_TOKENS)
+        return gk_fail(err, GK_EINPUT, "a micro-batch of %d x %d tokens is not in 1..%lld", batch, seq_len, ENGINE_MAX_TOKENS);
     param_layout layout;
     if (param_layout_build(cfg, &layout, err)) return -1;
     p->params_total = layout.n_params;
@@ -38,16 +70,12 @@ int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head
     p->flops_attention_fwd = 0;
     for (int l = 0; l < cfg->n_layers; l++)
         p->flops_attention_fwd +=
-            4.0 * cfg_q_dim(cfg) * attended_keys(seq_len, cfg->is_local[l] ? cfg->sliding_window : 0);
+            4.0 * (double)cfg_q_dim(cfg) * attended_keys(seq_len, cfg->is_local[l] ? cfg->sliding_window : 0);
     p->flops_fwd = p->flops_matmul_fwd + p->flops_attention_fwd;
     p->flops_train = 3 * p->flops_fwd;
-    size_t storage = bf16 ? sizeof(gk_bf16) : sizeof(float);
-    p->bytes_weights = p->params_total * storage;
-    p->bytes_master = bf16 ? p->params_total * sizeof(float) : 0;
-    p->bytes_grads = p->params_total * storage;
-    p->bytes_adamw = 2 * p->params_total * sizeof(float);
     size_t reals = bf16 ? acts_floats_bf16(cfg, batch, seq_len, true) : acts_floats_f32(cfg, batch, seq_len, true);
     if (!reals) return gk_fail(err, GK_ENOMEM, "out of memory");
-    p->bytes_activations = reals * storage + head_bytes(cfg, (size_t)batch * seq_len, head_chunk, storage);
+    if (reals == SIZE_MAX || !plan_bytes(cfg, N, reals, head_chunk, bf16, p))
+        return gk_fail(err, GK_EINPUT, "the training memory of %d x %d tokens does not fit in 64 bits", batch, seq_len);
     return 0;
 }

@@ -18,6 +18,7 @@ typedef struct {
     // they are the weights), gradients (float32 / bf16), AdamW m and v (float32),
     // activations of a micro-batch with the output head's work space.
     size_t bytes_weights, bytes_master, bytes_grads, bytes_adamw, bytes_activations;
+    size_t bytes_total; // their sum
 } model_plan;
 
 // Average number of keys a query attends to in a sequence of seq_len tokens.
@@ -25,6 +26,7 @@ double attended_keys(int seq_len, int window);
 // batch sequences of seq_len tokens; the head tiled over the vocabulary (head_chunk
 // 0: the CPU's) or head_chunk tokens of [chunk, V] logits at a time (the GPU's
 // cross-entropy); bf16: the memory of the bf16 backends (model/engine.h), else float32's.
+// Sizes are 64-bit; a plan whose bytes do not fit in 64 bits is an error.
 int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, bool bf16, model_plan *plan,
                        gk_err *err);
 

@@ -193,8 +193,10 @@ static void refusals(test_case *tc) {
         {{model_dirs[0], other_tok}, 1, "different tokenizers"},
         {{"--method", "slerp", model_dirs[0], model_dirs[1], model_dirs[2]}, 2, "exactly two checkpoints, got 3"},
         {{"--method", "weighted", "--weights", "1,2", run_dir}, 2, "--weights: 2 weights for 4 checkpoints"},
-        {{"--method", "weighted", "--weights", "1,-2,1,1", run_dir}, 2, "is not a weight >= 0"},
+        {{"--method", "weighted", "--weights", "1,-2,1,1", run_dir}, 2, "is not a finite weight >= 0"},
         {{"--method", "weighted", "--weights", "0,0,0,0", run_dir}, 2, "sum to 0"},
+        // Each weight finite, their sum not: the average came out all zero (x / inf) with status 0.
+        {{"--method", "weighted", "--weights", "1e308,1e308,0,1", run_dir}, 2, "--weights: the weights sum to inf"},
         {{"--method", "last-k", "--k", "5", run_dir}, 2, "--k"},
         {{"--method", "ema", "--decay", "1", run_dir}, 2, "--decay"},
         {{"--method", "mean", run_dir}, 2, "--method: expected uniform"},

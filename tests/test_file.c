@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/checksum.h"
 #include "common/error.h"
@@ -132,11 +133,47 @@ static void checksum_file_in_pieces(test_case *tc) {
     dir_remove_tree(dir, &err);
 }
 
+// A named pipe without a writer (or a directory) where a file is read: refused at once with
+// "not a regular file" naming it; open() used to block forever on the pipe.
+static void readers_refuse_non_regular_files(test_case *tc) {
+    char dir[64], fifo[256], file[256];
+    if (test_scratch_dir(tc, "file", dir, sizeof dir) < 0) return;
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    snprintf(file, sizeof file, "%s/plain", dir);
+    gk_err err = {0};
+    CHECK(tc, mkfifo(fifo, 0600) == 0 && file_write_atomic(file, "abc", 3, &err) == 0, "setup: %s", err.msg);
+    alarm(20); // a reader that blocks ends the test here (SIGALRM) instead of hanging the suite
+    const char *bad[2] = {fifo, dir};
+    for (int i = 0; !tc->failed && i < 2; i++) {
+        char *data = NULL;
+        size_t len;
+        file_map map;
+        err = (gk_err){0};
+        CHECK(tc, file_read_all(bad[i], &data, &len, &err) == -1 && strstr(err.msg, bad[i]) &&
+                      strstr(err.msg, "not a regular file"),
+              "file_read_all(%s): %s", bad[i], err.msg);
+        err = (gk_err){0};
+        CHECK(tc, file_map_open(bad[i], &map, &err) == -1 && strstr(err.msg, bad[i]) && strstr(err.msg, "not a regular file"),
+              "file_map_open(%s): %s", bad[i], err.msg);
+        free(data);
+    }
+    char *data = NULL;
+    size_t len = 0;
+    file_map map = {0};
+    CHECK(tc, file_read_all(file, &data, &len, &err) == 0 && len == 3 && !memcmp(data, "abc", 3), "read: %s", err.msg);
+    CHECK(tc, file_map_open(file, &map, &err) == 0 && map.size == 3 && !memcmp(map.data, "abc", 3), "map: %s", err.msg);
+    alarm(0);
+    free(data);
+    file_map_close(&map);
+    dir_remove_tree(dir, &err);
+}
+
 int main(void) {
     test_run("path_dirname_examples", path_dirname_examples);
     test_run("path_dirname_edge_cases", path_dirname_edge_cases);
     test_run("dir_create_parents_nested", dir_create_parents_nested);
     test_run("dir_create_parents_file_is_error", dir_create_parents_file_is_error);
     test_run("checksum_file_in_pieces", checksum_file_in_pieces);
+    test_run("readers_refuse_non_regular_files", readers_refuse_non_regular_files);
     return test_main_result();
 }

@@ -226,6 +226,46 @@ static void samplers_follow_their_definitions(test_case *tc) {
     CHECK(tc, sample_token(tie, 4, &greedy, 0.9, work) == 1, "greedy: the lowest id among equal maxima");
 }
 
+// The top-p cut where the mass lands exactly on it: transformers' TopPLogitsWarper removes the
+// tokens whose ascending cumulative probability is <= 1 - top_p, so four equal tokens at
+// top_p 0.5 keep two (a "kept <= cut" loop would keep three).
+static void top_p_boundary_keeps_exact_mass(test_case *tc) {
+    enum { V = 6, DRAWS = 1000 };
+    float logits[V] = {1.0f, 1.0f, 1.0f, 1.0f, -2.0f, -3.0f};
+    sample_cand work[V];
+    const sampling cases[] = {
+        {.temperature = 1, .top_p = 0.5},             // cut at 0.5 of the whole mass: ids 0 and 1
+        {.temperature = 1, .top_k = 4, .top_p = 0.5}, // top-k keeps the four equal ones, top-p half of them
+    };
+    float equal[4] = {0, 0, 0, 0};
+    for (size_t c = 0; c < 2; c++) {
+        int count[V] = {0};
+        for (int d = 0; d < DRAWS; d++) count[sample_token(c == 0 ? equal : logits, c == 0 ? 4 : V, &cases[c], (d + 0.5) / DRAWS, work)]++;
+        CHECK(tc, count[0] == DRAWS / 2 && count[1] == DRAWS / 2, "case %zu: ids 0 and 1 drawn %d and %d times of %d", c,
+              count[0], count[1], DRAWS);
+        for (int i = 2; i < V; i++) CHECK(tc, count[i] == 0, "case %zu: id %d drawn %d times", c, i, count[i]);
+    }
+}
+
+// Non-finite logits: every filter may drop every candidate, yet the sampler returns an id
+// of the row and reads nothing outside its work space (ASan: heap-buffer-overflow before).
+static void non_finite_rows_stay_in_bounds(test_case *tc) {
+    enum { V = 5 };
+    const float rows[3][V] = {{NAN, NAN, NAN, NAN, NAN}, {INFINITY, 0, 1, INFINITY, 2}, {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY}};
+    const sampling cases[] = {{.temperature = 1, .top_p = 1, .min_p = 0.1},
+                              {.temperature = 1, .top_p = 0.9},
+                              {.temperature = 1, .top_k = 2, .top_p = 0.9, .min_p = 0.5},
+                              {.temperature = 1, .top_p = 1}};
+    sample_cand *work = malloc(V * sizeof *work); // on the heap, where ASan sees a read past it
+    for (int r = 0; r < 3; r++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int d = 0; d < 4; d++) {
+                int32_t id = sample_token(rows[r], V, &cases[c], d / 4.0, work);
+                CHECK(tc, id >= 0 && id < V, "row %d case %zu draw %d: id %d", r, c, d, id);
+            }
+    free(work);
+}
+
 static void sampled_output_independent_of_batch(test_case *tc) {
     model_state m = {0};
     gk_err err = {0};
@@ -504,6 +544,64 @@ static void chat_matches_prompts(test_case *tc) {
     free(said);
 }
 
+// A turn that does not fit the model's positions is refused with a notice, and the
+// session goes on: the next turn is answered as in a fresh conversation.
+static void chat_full_context_keeps_session(test_case *tc) {
+    char in[300], fresh_in[300], out[300], fresh_out[300];
+    snprintf(in, sizeof in, "%s", wpath("full-in.txt"));
+    snprintf(fresh_in, sizeof fresh_in, "%s", wpath("full-fresh-in.txt"));
+    snprintf(out, sizeof out, "%s", wpath("full-out.txt"));
+    snprintf(fresh_out, sizeof fresh_out, "%s", wpath("full-fresh-out.txt"));
+    strbuf sb = {0};
+    for (int i = 0; i < 60; i++) sb_puts(&sb, "Who begat Enos and who begat Cainan? ");
+    sb_puts(&sb, "\nWho begat Enos?\n");
+    const char *fresh = "Who begat Enos?\n";
+    gk_err err;
+    CHECK(tc, file_write_atomic(in, sb.data, sb.len, &err) == 0 && file_write_atomic(fresh_in, fresh, strlen(fresh), &err) == 0,
+          "%s", err.msg);
+    sb_free(&sb);
+    const char *tokfile = fixture_path("tokenizer/spm_bpe.model");
+    int st = run_io(in, out, (const char *[]){"chat", "--model", model_dir, "--tokenizer", tokfile, "--greedy",
+                                              "--max-new-tokens", "10", NULL});
+    char *msg = test_read_text(wpath("err"));
+    int st2 = run_io(fresh_in, fresh_out, (const char *[]){"chat", "--model", model_dir, "--tokenizer", tokfile, "--greedy",
+                                                           "--max-new-tokens", "10", NULL});
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(msg, "fills the model's 96 positions") && strstr(msg, "/reset"),
+          "a turn past the positions: status %d: %s", st, msg);
+    char *said = test_read_text(out), *want = test_read_text(fresh_out);
+    CHECK(tc, WIFEXITED(st2) && WEXITSTATUS(st2) == 0 && strlen(want) > 1 && !strcmp(said, want),
+          "after the refused turn chat said \"%s\", a fresh chat \"%s\"", said, want);
+    free(msg);
+    free(said);
+    free(want);
+}
+
+// A model whose weights hold a NaN gives non-finite logits: generation stops with an
+// error naming the model instead of sampling from them (greedy or not).
+static void non_finite_logits_are_an_error(test_case *tc) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", wpath("nan-model"));
+    model_state m = {0};
+    gk_err err = {0};
+    int rc = make_model(NULL, 600, 4, &m, &err);
+    if (rc == 0) {
+        m.params[m.layout.tensors[m.layout.n_tensors - 1].offset] = NAN; // the final norm: every logit NaN
+        rc = model_create_dir(dir, &m, ST_F32, 0, NULL, &err);
+    }
+    model_state_free(&m);
+    CHECK(tc, rc == 0, "%s", err.msg);
+    const char *flags[][4] = {{"--temperature", "1", "--min-p", "0.1"}, {"--greedy", NULL}};
+    for (int i = 0; !tc->failed && i < 2; i++) {
+        const char *args[] = {"generate", "--model", dir, "--tokens", "2,5", "--max-new-tokens", "3", "--no-stop",
+                              flags[i][0], flags[i][1], flags[i][2], flags[i][3], NULL};
+        int st = run_to(wpath("stdout"), args);
+        char *msg = test_read_text(wpath("err"));
+        CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(msg, dir) && strstr(msg, "not finite") && test_one_line(msg),
+              "%s: status %d: %s", flags[i][0], st, msg);
+        free(msg);
+    }
+}
+
 static void usage_errors(test_case *tc) {
     const struct {
         const char *args[12];
@@ -543,11 +641,15 @@ int main(int argc, char **argv) {
     test_run("greedy_matches_transformers", greedy_matches_transformers);
     test_run("decode_logits_match_full_forward", decode_logits_match_full_forward);
     test_run("samplers_follow_their_definitions", samplers_follow_their_definitions);
+    test_run("top_p_boundary_keeps_exact_mass", top_p_boundary_keeps_exact_mass);
+    test_run("non_finite_rows_stay_in_bounds", non_finite_rows_stay_in_bounds);
     test_run("sampled_output_independent_of_batch", sampled_output_independent_of_batch);
     test_run("prompts_pipeline", prompts_pipeline);
     test_run("prompts_resume_needs_same_settings", prompts_resume_needs_same_settings);
     test_run("overlong_prompt", overlong_prompt);
     test_run("chat_matches_prompts", chat_matches_prompts);
+    test_run("chat_full_context_keeps_session", chat_full_context_keeps_session);
+    test_run("non_finite_logits_are_an_error", non_finite_logits_are_an_error);
     test_run("usage_errors", usage_errors);
     if (test_main_result() == 0) dir_remove_tree(work, &err);
     return test_main_result();

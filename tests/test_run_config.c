@@ -125,6 +125,15 @@ static void rejections(test_case *tc) {
         {NULL, "model.precision=fp16", "'model.precision' must be one of fp32|bf16"},
         {NULL, "teacher.device=tpu", "'teacher.device' must be one of cpu|cuda"},
         {NULL, "model.device=cuda", "model.device/model.precision: the cuda device runs bf16 only"},
+        // A key given twice in the file was taken silently (the last one won).
+        {MINIMAL "seed: 1\nseed: 2\n", NULL, ":6: duplicate key 'seed' (first given on line 5)"},
+        {MINIMAL "optim: {lr: 1, lr: 2}\n", NULL, ":5: duplicate key 'optim.lr' (first given on line 5)"},
+        {MINIMAL "optim: {lr: 1}\noptim.lr: 2\n", NULL, ":6: duplicate key 'optim.lr' (first given on line 5)"},
+        {MINIMAL "optim: {lr: 1}\noptim: {eps: 1}\n", NULL, ":6: duplicate key 'optim' (first given on line 5)"},
+        {"run_dir: r\nmodel: {config: c}\ndata: {train: t, seq_len: 4}\ntrain: {steps: 1}\ndata: {seq_len: 8}\n", NULL,
+         ":5: duplicate key 'data' (first given on line 3)"},
+        {NULL, "threads=100000", "'threads' must lie in 0..4096 (0 = all cores)"}, // 100000 overflowed libgomp's stack
+        {NULL, "threads=-1", "'threads' must lie in 0..4096 (0 = all cores)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_config rc;

@@ -4,12 +4,14 @@
 // after SIGKILL and --part i/n against one uninterrupted run; the reader's
 // checks and window reads; h5py reading the files; the per-row math on
 // hand-made rows (ties go to the smaller id).
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -527,6 +529,88 @@ done:
     loader_close(lc);
 }
 
+// Copies the segment files of cache dir `from` into a new dir `to`.
+static int copy_cache(const char *from, const char *to, gk_err *err) {
+    if (dir_create(to, err)) return -1;
+    DIR *d = opendir(from);
+    if (!d) return gk_fail(err, GK_EIO, "%s: cannot list", from);
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        if (!strstr(e->d_name, ".h5")) continue;
+        char *text = NULL, src[400], dst[400];
+        size_t len;
+        snprintf(src, sizeof src, "%s/%s", from, e->d_name);
+        snprintf(dst, sizeof dst, "%s/%s", to, e->d_name);
+        rc = file_read_all(src, &text, &len, err) || file_write_atomic(dst, text, len, err) ? -1 : 0;
+        free(text);
+    }
+    closedir(d);
+    return rc;
+}
+
+// Overwrites row `row` of dataset `name` ([rows, K], K = 8) in a segment file with values (uint32 or float).
+static int poke_row(const char *path, const char *name, hsize_t row, hid_t type, const void *values) {
+    hsize_t start[2] = {row, 0}, count[2] = {1, 8};
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), ds = f >= 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
+    hid_t fs = ds >= 0 ? H5Dget_space(ds) : -1, ms = H5Screate_simple(2, count, NULL);
+    int ok = fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dwrite(ds, type, ms, fs, H5P_DEFAULT, values) >= 0;
+    h5_close(&ms);
+    h5_close(&fs);
+    h5_close(&ds);
+    h5_close(&f);
+    return ok ? 0 : -1;
+}
+
+// Rows that no teacher writes are refused when read, naming the file and the row: an id
+// twice in a row, and probabilities summing far above 1 (both were accepted; the logged
+// KL of a run on them reached 74).
+static void reader_rejects_bad_rows(test_case *tc) {
+    const char *name = "a.000007-000014.h5";
+    enum { ROW = 3 }; // window 7, position 3
+    struct {
+        const char *dir, *dataset, *want;
+    } cases[] = {{"dup-ids", "ids", "id 5 appears twice"}, {"heavy-rows", "logprobs", "sum to 8"}};
+    for (int c = 0; c < 2 && !tc->failed; c++) {
+        char dir[256], seg[400];
+        snprintf(dir, sizeof dir, "%s", wpath(cases[c].dir));
+        snprintf(seg, sizeof seg, "%s/%s", dir, name);
+        gk_err err = {0};
+        CHECK(tc, copy_cache(wpath("topk8"), dir, &err) == 0, "copy: %s", err.msg);
+        uint32_t ids[8] = {5, 5, 1, 2, 3, 4, 6, 7};
+        float zeros[8] = {0}; // log-probs of 0: eight probabilities of 1
+        int poked = c == 0 ? poke_row(seg, "ids", ROW, H5T_NATIVE_UINT32, ids) : poke_row(seg, "logprobs", ROW, H5T_NATIVE_FLOAT, zeros);
+        CHECK(tc, poked == 0, "cannot change %s", seg);
+        loader *l = NULL;
+        teacher_cache *cache = NULL;
+        teacher_cache_rows r = {0};
+        CHECK(tc, !tc->failed && open_cache(dir, TEACHER_CACHE_TOPK, 1.0, &l, &cache, &r, &err) == 0, "open: %s", err.msg);
+        CHECK(tc, !tc->failed && teacher_cache_window(cache, 0, 6, &r, 0, &err) == 0, "an untouched window: %s", err.msg);
+        int rc = tc->failed ? 0 : teacher_cache_window(cache, 0, 7, &r, 0, &err);
+        CHECK(tc, rc < 0 && strstr(err.msg, seg) && strstr(err.msg, "row 3 ") && strstr(err.msg, cases[c].want),
+              "%s: read gave %d: %s", cases[c].dir, rc, err.msg);
+        teacher_cache_rows_free(&r);
+        teacher_cache_close(cache);
+        loader_close(l);
+    }
+}
+
+// A named pipe among the segments is refused at once (HDF5 opened it and blocked for a writer).
+static void reader_refuses_fifo_segment(test_case *tc) {
+    char dir[256], fifo[300];
+    snprintf(dir, sizeof dir, "%s", wpath("fifo-cache"));
+    snprintf(fifo, sizeof fifo, "%s/a.000000-000007.h5", dir);
+    gk_err err = {0};
+    loader *l = NULL;
+    CHECK(tc, dir_create(dir, &err) == 0 && mkfifo(fifo, 0600) == 0 && open_loader(&l, T, NULL, &err) == 0, "setup: %s",
+          err.msg);
+    teacher_cache_expect e = {.tokenizer_sha256 = SHA_TOK, .vocab_size = V, .temperature = 1, .method = TEACHER_CACHE_TOPK};
+    alarm(30); // a blocked open ends the test (SIGALRM) instead of hanging the suite
+    if (!tc->failed) expect_open_error(tc, "fifo", dir, l, e, fifo, "not a regular file");
+    alarm(0);
+    loader_close(l);
+}
+
 // Rows read through the reader equal the datasets read directly, and the batch
 // interface hands out the same rows for shuffled loader batches.
 static void reader_rows_match_file(test_case *tc) {
@@ -809,6 +893,8 @@ int main(int argc, char **argv) {
     test_run("resume_with_other_settings_fails", resume_with_other_settings_fails);
     test_run("reader_rejects_mismatches", reader_rejects_mismatches);
     test_run("reader_rows_match_file", reader_rows_match_file);
+    test_run("reader_refuses_fifo_segment", reader_refuses_fifo_segment);
+    test_run("reader_rejects_bad_rows", reader_rejects_bad_rows);
     test_run("h5py_reads_cache", h5py_reads_cache);
     test_run("usage_errors", usage_errors);
     test_run("teacher_vocabulary_padded_or_short", teacher_vocabulary_padded_or_short);

@@ -279,9 +279,27 @@ static const char *scalar_of(yaml_node_t *n) {
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
+// The line of an earlier pair of map with the key `name` (0: none before p).
+static int earlier_line(yaml_document_t *doc, yaml_node_t *map, const yaml_node_pair_t *p, const char *name) {
+    for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, q->key);
+        const char *other = scalar_of(kn);
+        if (other && !strcmp(other, name)) return (int)kn->start_mark.line + 1;
+    }
+    return 0;
+}
+
+static int duplicate_key(const origin *o, const char *path, int first) {
+    char line[32];
+    snprintf(line, sizeof line, "%d", first);
+    return fail_at(o, "duplicate key '%s' (first given on line %s)", path, line);
+}
+
 // Walks the top-level mapping: scalars are "key", mappings are "section" with "section.key" inside.
+// A key given twice (in one mapping, or as "section.key" and inside "section") is refused;
+// seen_line[i] is the line where keys[i] was set (0: not yet).
 static int apply_mapping(run_config *rc, yaml_document_t *doc, yaml_node_t *map, const char *prefix, const char *source,
-                         gk_err *err) {
+                         int *seen_line, gk_err *err) {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = yaml_document_get_node(doc, p->key), *vn = yaml_document_get_node(doc, p->value);
         origin o = {source, (int)kn->start_mark.line + 1, err};
@@ -289,12 +307,16 @@ static int apply_mapping(run_config *rc, yaml_document_t *doc, yaml_node_t *map,
         if (!name) return fail_at(&o, "keys must be plain names%s%s", "", "");
         char path[128];
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
+        int first = earlier_line(doc, map, p, name);
+        if (first) return duplicate_key(&o, path, first);
         if (vn->type == YAML_MAPPING_NODE && !*prefix && !find_key(path)) {
-            if (apply_mapping(rc, doc, vn, name, source, err)) return -1;
+            if (apply_mapping(rc, doc, vn, name, source, seen_line, err)) return -1;
             continue;
         }
         const key_spec *k = find_key(path);
         if (!k) return unknown_key(&o, path);
+        if (seen_line[k - keys]) return duplicate_key(&o, path, seen_line[k - keys]);
+        seen_line[k - keys] = o.line;
         if (set_from_node(rc, k, doc, vn, &o)) return -1;
     }
     return 0;
@@ -336,7 +358,7 @@ int run_config_load(const char *path, char *const *overrides, int n_overrides, r
     if (result == 0) {
         yaml_node_t *root = yaml_document_get_root_node(&y.doc);
         if (!root || root->type != YAML_MAPPING_NODE) result = gk_fail(err, GK_EINPUT, "%s: expected a mapping of keys", path);
-        else result = apply_mapping(rc, &y.doc, root, "", path, err);
+        else result = apply_mapping(rc, &y.doc, root, "", path, (int[N_KEYS]){0}, err);
         yaml_unload(&y);
     }
     free(text);
@@ -387,8 +409,9 @@ int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
     NEED(rc->ema.decay >= 0 && rc->ema.decay < 1, "'ema.decay' must lie in [0, 1)");
     NEED(rc->average.last_k >= 0, "'average.last_k' must not be negative");
     NEED(rc->average.last_k <= rc->checkpoint.keep, "'average.last_k' must not exceed 'checkpoint.keep' (the checkpoints kept)");
-    NEED(rc->threads >= 0 && rc->train.head_chunk > 0 && rc->train.max_bad_steps > 0,
-         "'threads', 'train.head_chunk' and 'train.max_bad_steps' must be positive");
+    NEED(rc->threads >= 0 && rc->threads <= MAX_THREADS, "'threads' must lie in 0..%d (0 = all cores), not %d", MAX_THREADS,
+         rc->threads);
+    NEED(rc->train.head_chunk > 0 && rc->train.max_bad_steps > 0, "'train.head_chunk' and 'train.max_bad_steps' must be positive");
 #undef NEED
     engine_backend b;
     if (run_config_backend(rc, &b, err) || run_config_teacher_backend(rc, &b, err)) {

@@ -62,7 +62,8 @@ static int open_loader(trainer *t, loader **l, const rc_paths *paths, bool shuff
     const char *list[RC_MAX_PATTERNS];
     for (int i = 0; i < paths->count; i++) list[i] = paths->items[i];
     loader_options opt = {.seq_len = (size_t)t->rc->data.seq_len, .shuffle = shuffle, .seed = (uint64_t)t->rc->seed,
-                          .tokenizer_sha256 = tokenizer_sha256, .max_vocab = t->model.cfg.vocab_size};
+                          .tokenizer_sha256 = tokenizer_sha256, .max_vocab = t->model.cfg.vocab_size,
+                          .require_targets = true};
     return loader_open(l, list, (size_t)paths->count, &opt, err);
 }
 
@@ -434,7 +435,24 @@ static int average_last_checkpoints(trainer *t, gk_err *err) {
     return r;
 }
 
+// data.seq_len fits the positions of the student (model.config, or model.from's config.json)
+// and of an in-process teacher: checked before anything is written.
+static int check_positions(const run_config *rc, gk_err *err) {
+    const char *dirs[2] = {rc->model.from[0] ? rc->model.from : NULL, rc->teacher.model[0] ? rc->teacher.model : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && !dirs[1]) break;
+        char *path = dirs[i] ? path_join(dirs[i], "config.json") : strdup(rc->model.config);
+        model_config cfg;
+        int r = path ? model_config_load(path, &cfg, err) : gk_fail(err, GK_ENOMEM, "out of memory");
+        if (r == 0) r = model_config_check_seq_len(&cfg, rc->data.seq_len, "data.seq_len", path, err);
+        free(path);
+        if (r) return -1;
+    }
+    return 0;
+}
+
 int trainer_run(const run_config *rc, bool resume, bool overwrite, gk_err *err) {
+    if (check_positions(rc, err)) return -1;
     trainer t;
     int r = setup(&t, rc, resume, overwrite, err);
     if (r == 0 && t.state.step >= t.total_steps) {

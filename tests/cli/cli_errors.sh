@@ -97,6 +97,10 @@ mkdir "$W/bad-config"
 cp "$MODEL/model.safetensors" "$W/bad-config/"
 cp "$W/invalid.json" "$W/bad-config/config.json"
 printf '2, 651, -10\n' >"$W/negative-ids.txt"
+# 100000 heads of 100000 dimensions: num_attention_heads x head_dim overflowed an int in info.
+sed -e 's/"num_attention_heads": *[0-9]*/"num_attention_heads": 100000/' -e 's/"head_dim": *[0-9]*/"head_dim": 100000/' \
+    -e 's/"num_key_value_heads": *[0-9]*/"num_key_value_heads": 1/' "$TINY" >"$W/huge-heads.json"
+grep -q '"head_dim": 100000' "$W/huge-heads.json" || fail setup "could not edit head_dim in $TINY"
 
 OUT="$W/scores.safetensors" # what every failing score run must not create
 
@@ -112,6 +116,9 @@ expect_error init_bad_shard_size 2 "$W/new4" "--max-shard-size" init --config "$
 expect_error info_bad_seq_len 2 "" "--seq-len" info --config "$TINY" --seq-len abc
 expect_error info_zero_seq_len 2 "" "--seq-len" info --config "$TINY" --seq-len 0
 expect_error info_without_config 2 "" "--config" info --json
+# More tokens per micro-batch than an int indexes: the plan overflowed (batch * seq_len as int).
+expect_error info_batch_times_seq_len 2 "" "--batch x --seq-len" info --config "$TINY" --batch 1048576 --seq-len 16777216
+expect_error info_huge_heads 1 "" "num_attention_heads x head_dim" info --config "$W/huge-heads.json"
 
 # ---------------------------------------------------------------- init: bad config files
 
@@ -162,11 +169,123 @@ expect_error score_invalid_config 1 "$OUT" "config.json:4:1" score --model "$W/b
 expect_error score_out_in_missing_dir 1 "$W/no-dir/scores.safetensors" "" \
     score --model "$MODEL" --tokens 2,651 --out "$W/no-dir/scores.safetensors"
 
+# Named pipes where files are read: refused at once (score waited forever on a model.safetensors FIFO).
+# run_fifo NAME NEEDLE ARGS...: with a time limit, so that a reader that blocks fails instead of hanging.
+run_fifo() {
+    name=$1 needle=$2
+    shift 2
+    timeout 30 "$G" "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    check_error 1 "$OUT" "$needle"
+    [ "$rc" -ne 124 ] || why="still blocked after 30 s"
+    if [ -z "$why" ]; then pass "$name"; else fail "$name" "$why"; fi
+}
+mkdir "$W/fifo-model"
+cp "$MODEL/config.json" "$W/fifo-model/"
+mkfifo "$W/fifo-model/model.safetensors" "$W/fifo-tokenizer.json" "$W/fifo-ids.txt"
+run_fifo score_weights_fifo "model.safetensors: not a regular file" \
+    score --model "$W/fifo-model" --tokens 2,651 --out "$OUT"
+run_fifo score_tokens_file_fifo "fifo-ids.txt: not a regular file" \
+    score --model "$MODEL" --tokens-file "$W/fifo-ids.txt" --out "$OUT"
+run_fifo encode_tokenizer_fifo "fifo-tokenizer.json: not a regular file" \
+    encode --tokenizer "$W/fifo-tokenizer.json" --text hi
+
 # A failing score must leave an existing output file as it was.
 echo "previous scores" >"$W/existing.safetensors"
 run_gk score --model "$MODEL" --tokens 2,9000 --out "$W/existing.safetensors"
 check_error 1 "" "9000"
 [ -n "$why" ] || [ "$(cat "$W/existing.safetensors")" = "previous scores" ] || why="existing --out file was changed"
 if [ -z "$why" ]; then pass score_failure_keeps_existing_out; else fail score_failure_keeps_existing_out "$why"; fi
+
+# ---------------------------------------------------------------- seq_len beyond max_position_embeddings
+
+# One rule for every command that takes a sequence length: more tokens per sequence than the
+# model's max_position_embeddings is refused, naming both numbers (train, teacher-logits,
+# score and eval --data accepted it; generate, chat and eval --tasks refused it).
+SPM=tests/fixtures/tokenizer/spm_bpe.model
+sed 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 32/' "$TINY" >"$W/short.json"
+SHORT="$W/short"
+i=0
+while [ $i -lt 40 ]; do
+    echo "In the beginning God created the heaven and the earth. And the earth was without form, and void."
+    i=$((i + 1))
+done >"$W/text.txt"
+if ! "$G" init --config "$W/short.json" --out "$SHORT" --seed 3 >/dev/null 2>"$T/err" ||
+    ! "$G" tokenize --tokenizer "$SPM" --input "$W/text.txt" --out "$W/shards" --name pos >/dev/null 2>"$T/err"; then
+    fail positions_setup "init or tokenize: $(head -n 1 "$T/err")"
+else
+    SHARD="$W/shards/pos-00000.h5"
+    cp "$SPM" "$SHORT/tokenizer.model" # a teacher records the data's tokenizer
+    expect_error positions_score 1 "$OUT" "40 tokens exceed the 32 positions" \
+        score --model "$SHORT" --tokens "$(seq -s, 2 41)" --out "$OUT"
+    expect_error positions_eval_data 1 "" "--seq-len: sequences of 40 tokens exceed the 32 positions" \
+        eval --model "$SHORT" --data "$SHARD" --seq-len 40
+    expect_error positions_eval_teacher 1 "" "sequences of 40 tokens exceed the 32 positions" \
+        eval --model "$MODEL" --data "$SHARD" --seq-len 40 --teacher "$SHORT"
+    expect_error positions_teacher_logits 1 "$W/cache" "--seq-len: sequences of 40 tokens exceed the 32 positions" \
+        teacher-logits --teacher "$SHORT" --data "$SHARD" --seq-len 40 --method topk --k 4 --out "$W/cache"
+    printf 'run_dir: %s\nmodel: {config: %s}\ndata: {train: %s, seq_len: 40}\ntrain: {steps: 1}\n' \
+        "$W/run" "$W/short.json" "$SHARD" >"$W/run.yaml"
+    expect_error positions_train 1 "$W/run" "data.seq_len: sequences of 40 tokens exceed the 32 positions" \
+        train --config "$W/run.yaml"
+    printf 'run_dir: %s\nmodel: {config: %s}\ndata: {train: %s, seq_len: 40}\ntrain: {steps: 1}\nteacher: {model: %s}\n' \
+        "$W/run2" "$TINY" "$SHARD" "$SHORT" >"$W/run2.yaml"
+    expect_error positions_train_teacher 1 "$W/run2" "sequences of 40 tokens exceed the 32 positions" \
+        train --config "$W/run2.yaml"
+    expect_error positions_generate 1 "" "exceed the model's 32 positions" \
+        generate --model "$SHORT" --tokens "$(seq -s, 2 30)" --max-new-tokens 5
+fi
+
+# ---------------------------------------------------------------- nothing to train on
+
+# Chat records without a model turn: a loss mask of zeros everywhere. Training on them ran
+# at loss 0; evaluating them averaged over nothing.
+i=0
+while [ $i -lt 40 ]; do
+    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"In the beginning God created the heaven, $i.\"}]}"
+    i=$((i + 1))
+done >"$W/user-only.jsonl"
+if ! "$G" tokenize --tokenizer "$SPM" --input "$W/user-only.jsonl" --out "$W/masked" --name masked >/dev/null 2>"$T/err"; then
+    fail no_targets_setup "tokenize: $(head -n 1 "$T/err")"
+else
+    MASKED="$W/masked/masked-00000.h5"
+    printf 'run_dir: %s\nmodel: {config: %s}\ndata: {train: %s, seq_len: 16}\ntrain: {steps: 2}\n' \
+        "$W/masked-run" "$TINY" "$MASKED" >"$W/masked.yaml"
+    expect_error train_no_trainable_targets 1 "$W/masked-run/step-000001" "$MASKED: no trainable targets" \
+        train --config "$W/masked.yaml"
+    expect_error eval_no_trainable_targets 1 "" "$MASKED: no trainable targets" \
+        eval --model "$MODEL" --data "$MASKED" --seq-len 16
+fi
+
+# ---------------------------------------------------------------- one line, whatever ran before
+
+# A bad JSONL record after a first batch of 512 good ones: tokenize had printed its progress line.
+i=0
+while [ $i -lt 600 ]; do
+    echo "{\"text\": \"In the beginning God created the heaven and the earth, $i.\"}"
+    i=$((i + 1))
+done >"$W/late-bad.jsonl"
+echo '{"text": 5}' >>"$W/late-bad.jsonl"
+# A write that fails inside HDF5 (a file size limit here, a full disk alike): its sec2 message
+# spanned three lines, and HDF5's exit handler then crashed on the file it could not close.
+i=0
+while [ $i -lt 4000 ]; do
+    echo "In the beginning God created the heaven and the earth, $i."
+    i=$((i + 1))
+done >"$W/big.txt"
+(
+    ulimit -f 64 # blocks of 512 or 1024 bytes: the shard outgrows it
+    trap '' XFSZ # a write past the limit fails with EFBIG instead of killing
+    exec "$G" tokenize --tokenizer "$SPM" --input "$W/big.txt" --out "$W/fsize" --name big --doc-separator "
+" >"$T/out" 2>"$T/err"
+)
+rc=$?
+check_error 1 "$W/fsize/big-00000.h5" "File too large"
+left=$(ls "$W/fsize" 2>/dev/null)
+[ -n "$why" ] || [ -z "$left" ] || why="left behind in $W/fsize: $left"
+if [ -z "$why" ]; then pass tokenize_write_fails_in_hdf5; else fail tokenize_write_fails_in_hdf5 "$why"; fi
+
+expect_error tokenize_progress_then_bad_record 1 "$W/late/late-00000.h5" "late-bad.jsonl:601" \
+    tokenize --tokenizer "$SPM" --input "$W/late-bad.jsonl" --out "$W/late" --name late
 
 exit $failed
