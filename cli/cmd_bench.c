@@ -131,8 +131,8 @@ static int linear_seconds(engine_backend be, int rows, int in, int out, double c
 static int head_products(engine_backend be, const model_config *c, int rows, int chunk, bool backward, double *seconds,
                          double *flops, gk_err *err) {
     int V = c->vocab_size, d = c->d_model;
-    int block = chunk > 0 ? chunk : HEAD_TILE_BLOCK, width = chunk > 0 || V < HEAD_TILE_WIDTH ? V : HEAD_TILE_WIDTH;
-    if (block > rows) block = rows;
+    tile_shape t = head_tile_shape(V, (tile_shape){chunk, chunk > 0 ? V : 0});
+    int block = t.block < rows ? t.block : rows, width = t.tile;
     double count = (double)rows / block * ((double)V / width); // the FLOPs of rows x V in blocks x tiles
     return linear_seconds(be, block, d, width, count, backward, seconds, flops, err);
 }

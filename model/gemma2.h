@@ -30,8 +30,8 @@ int doc_begin_from_starts(const int64_t *starts, size_t n_starts, int T, int32_t
 // [tokens x vocab] logits exist, only a block of positions times a tile of the
 // vocabulary. For each block of positions first..first+count-1 the head calls
 // begin, then `passes` statistics passes over the tiles (ids v0..v0+width-1, in
-// order), then finish (the block's loss). With gradients, once every block
-// is finished, grad for every (block, tile), in no promised order: a loss keeps
+// order), then finish (the block's loss). With gradients, grad for every
+// (block, tile) once that block is finished, in no promised order: a loss keeps
 // what grad needs for every position of the batch. Tiles are host float32
 // [count, width] after the final soft-cap: s the model's, t the teacher's (NULL
 // without one). grad writes dLoss/ds.
@@ -47,12 +47,27 @@ typedef struct {
     void *teacher;
 } tiled_loss;
 
-// Sizes of the tiled head: positions per block, vocabulary ids per tile (0: the
-// defaults, a block's float32 tile of 1 MiB: it stays in the cores' caches).
+// Sizes of the tiled head: positions per block, vocabulary ids per tile (0:
+// the defaults). Up to 16,384 ids, whole rows (one tile of every id: nothing
+// is computed twice, for [block x vocab] of memory); above, blocks of 512 x
+// 1024 ids (2 MiB of float32 logits, in cache). On the AMX Xeon of the
+// README: 512 x 1024 beat 128 x 2048 and 256 x 1024 at 262,144 ids; whole
+// rows were faster for cross-entropy below 32,768 ids in bf16 (65,536 in
+// float32), and by more for distillation (tiles compute the teacher's logits
+// twice).
 typedef struct {
     int block, tile;
 } tile_shape;
-enum { HEAD_TILE_BLOCK = 128, HEAD_TILE_WIDTH = 2048 };
+enum { HEAD_TILE_BLOCK = 512, HEAD_TILE_WIDTH = 1024, HEAD_WHOLE_ROWS_BLOCK = 256, HEAD_WHOLE_ROWS_MAX_VOCAB = 16384 };
+
+// The shape the head runs for a vocabulary of V ids, given the one asked for.
+static inline tile_shape head_tile_shape(int V, tile_shape asked) {
+    bool whole = V <= HEAD_WHOLE_ROWS_MAX_VOCAB;
+    tile_shape t = {asked.block > 0 ? asked.block : whole ? HEAD_WHOLE_ROWS_BLOCK : HEAD_TILE_BLOCK,
+                    asked.tile > 0 ? asked.tile : whole ? V : HEAD_TILE_WIDTH};
+    if (t.tile > V) t.tile = V;
+    return t;
+}
 
 #define GK_TEMPLATE "model/gemma2_api.inc"
 #include "model/precisions.h"

@@ -142,6 +142,25 @@ static int tile_logits(const model_config *cfg, const FN(weights) *w, const real
     return L->teacher_tile ? L->teacher_tile(L->teacher, first, count, v0, width, b->t, err) : 0;
 }
 
+// One (block, tile)'s share of the gradient from its logits in b: dL/dlogits
+// from the loss, through the soft-cap, then added to dL/dhidden of the block's
+// rows (dh) and to dL/dE of the tile (dE), both float32.
+static void tile_gradient(const model_config *cfg, const FN(weights) *w, const real *x, const tiled_loss *L,
+                          const tile_buffers *b, real_acc *dh, size_t first, size_t count, int v0, int width) {
+    size_t d = (size_t)cfg->d_model, cells = count * (size_t)width;
+    L->grad(L->ctx, b->s, b->t, b->ds, first, count, v0, width);
+    FN(buffer_upload)(b->g, b->ds, cells * sizeof(float));
+    FN(softcap_backward)(b->dx, b->g, b->z, cells, cfg->final_softcap);
+    FN(matmul_backward_acc)(dh, b->dE, b->dx, x, w->embed + (size_t)v0 * d, (int)count, (int)d, width, true);
+}
+
+// dL/dhidden from its float32 sums, rounded once.
+static void hidden_gradient(const model_config *cfg, FN(acts) *a, const tile_buffers *b) {
+    size_t n = (size_t)a->B * a->T * (size_t)cfg->d_model;
+    FN(buffer_zero)(a->d_xn_final, n * sizeof *a->d_xn_final);
+    FN(add_acc)(a->d_xn_final, b->dh, n);
+}
+
 // The gradient pass, a tile at a time: each tile's logits are recomputed block
 // by block, and its dL/dE summed over every block in float before it is added
 // to the gradients once (a bf16 gradient sees one rounding per tile, not one
@@ -155,44 +174,63 @@ static int tiled_gradients(const model_config *cfg, const FN(weights) *w, FN(act
         int width = V - v0 < tile ? V - v0 : tile;
         FN(buffer_zero)(b->dE, (size_t)width * d * sizeof *b->dE);
         for (size_t first = 0; first < N; first += (size_t)block) {
-            size_t count = N - first < (size_t)block ? N - first : (size_t)block, cells = count * (size_t)width;
+            size_t count = N - first < (size_t)block ? N - first : (size_t)block;
             const real *x = a->xn_final + first * d; // [count, d]
             if (tile_logits(cfg, w, x, L, b, first, count, v0, width, err)) return -1;
-            L->grad(L->ctx, b->s, b->t, b->ds, first, count, v0, width);
-            FN(buffer_upload)(b->g, b->ds, cells * sizeof(float));
-            FN(softcap_backward)(b->dx, b->g, b->z, cells, cfg->final_softcap);
-            FN(matmul_backward_acc)(b->dh + first * d, b->dE, b->dx, x, w->embed + (size_t)v0 * d, (int)count, (int)d,
-                                    width, true);
+            tile_gradient(cfg, w, x, L, b, b->dh + first * d, first, count, v0, width);
         }
         FN(add_acc)(grads->embed + (size_t)v0 * d, b->dE, (size_t)width * d);
     }
-    FN(buffer_zero)(a->d_xn_final, N * d * sizeof *a->d_xn_final);
-    FN(add_acc)(a->d_xn_final, b->dh, N * d);
+    hidden_gradient(cfg, a, b);
+    return 0;
+}
+
+// Whole rows (one tile spans the vocabulary): each block's logits serve its
+// statistics and, once the block is finished, its gradient; nothing is
+// computed twice. dL/dE is summed over the blocks in float32, as above.
+static int whole_row_head(const model_config *cfg, const FN(weights) *w, FN(acts) *a, FN(weights) *grads,
+                          const tiled_loss *L, const tile_buffers *b, int block, double *total, gk_err *err) {
+    size_t N = (size_t)a->B * a->T, d = (size_t)cfg->d_model;
+    int V = cfg->vocab_size;
+    if (grads) FN(buffer_zero)(b->dh, N * d * sizeof *b->dh);
+    if (grads) FN(buffer_zero)(b->dE, (size_t)V * d * sizeof *b->dE);
+    for (size_t first = 0; first < N; first += (size_t)block) {
+        size_t count = N - first < (size_t)block ? N - first : (size_t)block;
+        const real *x = a->xn_final + first * d; // [count, d]
+        L->begin(L->ctx, first, count);
+        if (tile_logits(cfg, w, x, L, b, first, count, 0, V, err)) return -1;
+        for (int pass = 0; pass < L->passes; pass++) L->stats(L->ctx, pass, b->s, b->t, first, count, 0, V);
+        *total += L->finish(L->ctx, first, count);
+        if (grads) tile_gradient(cfg, w, x, L, b, b->dh + first * d, first, count, 0, V);
+    }
+    if (!grads) return 0;
+    FN(add_acc)(grads->embed, b->dE, (size_t)V * d);
+    hidden_gradient(cfg, a, b);
     return 0;
 }
 
 int FN(model_head_tiled)(const model_config *cfg, const FN(weights) *w, FN(acts) *a, FN(weights) *grads,
                          const tiled_loss *L, tile_shape shape, double *total, gk_err *err) {
     size_t N = (size_t)a->B * a->T, d = (size_t)cfg->d_model;
-    int V = cfg->vocab_size, block = shape.block > 0 ? shape.block : HEAD_TILE_BLOCK;
-    int tile = shape.tile > 0 ? shape.tile : HEAD_TILE_WIDTH;
-    if (tile > V) tile = V;
+    int V = cfg->vocab_size;
+    tile_shape t = head_tile_shape(V, shape);
     tile_buffers b;
-    if (tile_buffers_get(a, cfg, (size_t)block, (size_t)tile, grads != NULL, L->teacher_tile != NULL, &b, err))
+    if (tile_buffers_get(a, cfg, (size_t)t.block, (size_t)t.tile, grads != NULL, L->teacher_tile != NULL, &b, err))
         return -1;
     *total = 0;
-    for (size_t first = 0; first < N; first += (size_t)block) { // the statistics, a block of positions at a time
-        size_t count = N - first < (size_t)block ? N - first : (size_t)block;
+    if (t.tile == V) return whole_row_head(cfg, w, a, grads, L, &b, t.block, total, err);
+    for (size_t first = 0; first < N; first += (size_t)t.block) { // the statistics, a block of positions at a time
+        size_t count = N - first < (size_t)t.block ? N - first : (size_t)t.block;
         const real *x = a->xn_final + first * d; // [count, d]
         L->begin(L->ctx, first, count);
         for (int pass = 0; pass < L->passes; pass++)
-            for (int v0 = 0; v0 < V; v0 += tile) {
-                int width = V - v0 < tile ? V - v0 : tile;
+            for (int v0 = 0; v0 < V; v0 += t.tile) {
+                int width = V - v0 < t.tile ? V - v0 : t.tile;
                 if (tile_logits(cfg, w, x, L, &b, first, count, v0, width, err)) return -1;
                 L->stats(L->ctx, pass, b.s, b.t, first, count, v0, width);
             }
         *total += L->finish(L->ctx, first, count);
     }
-    return grads ? tiled_gradients(cfg, w, a, grads, L, &b, block, tile, err) : 0;
+    return grads ? tiled_gradients(cfg, w, a, grads, L, &b, t.block, t.tile, err) : 0;
 }
 #endif

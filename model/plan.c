@@ -13,15 +13,17 @@ double attended_keys(int seq_len, int window) {
 }
 
 // The head's work space; 0 when it does not fit in 64 bits. Tiled
-// (model_head_tiled): a block x tile of float32 logits and their gradient (and
-// its copy in storage), dL/dhidden [N, d] and dL/dE [tile, d] in float32.
+// (model_head_tiled, its default shape): a block x tile of float32 logits and
+// their gradient (and its copy in storage), dL/dhidden [N, d] and dL/dE [tile,
+// d] in float32.
 // Chunked (the fused cross-entropy): [chunk, V] float32 logits and their
 // gradient in storage (over them in float32).
 static size_t head_bytes(const model_config *cfg, size_t N, int head_chunk, size_t storage) {
     size_t V = (size_t)cfg->vocab_size, d = (size_t)cfg->d_model, extra = storage < sizeof(float) ? storage : 0, out;
     if (head_chunk <= 0) {
-        size_t tile = V < HEAD_TILE_WIDTH ? V : HEAD_TILE_WIDTH, cells = (size_t)HEAD_TILE_BLOCK * tile, rows;
-        if (!gk_add_ok(N, tile, &rows) || !gk_mul_ok(rows, d * sizeof(float), &out) ||
+        tile_shape t = head_tile_shape((int)V, (tile_shape){0, 0});
+        size_t block = (size_t)t.block < N ? (size_t)t.block : N, cells = block * (size_t)t.tile, rows;
+        if (!gk_add_ok(N, (size_t)t.tile, &rows) || !gk_mul_ok(rows, d * sizeof(float), &out) ||
             !gk_add_ok(out, cells * (2 * sizeof(float) + extra), &out))
             return 0;
         return out;
