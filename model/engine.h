@@ -78,8 +78,8 @@ typedef struct {
     const tiled_loss *tiled;  // HEAD_TILED (its teacher_tile may be engine_teacher_tile below)
     engine_head_fn fn;        // HEAD_CALLBACK
     void *ctx;
-    int chunk;                // HEAD_CALLBACK: tokens per [chunk, V] block of logits (0: all)
-    tile_shape tiles;         // HEAD_XENT, HEAD_TILED: positions per block, ids per tile (0: defaults)
+    int chunk;                // HEAD_CALLBACK, and HEAD_XENT on the GPU: tokens per [chunk, V] block of logits (0: all)
+    tile_shape tiles;         // HEAD_XENT on the CPU, HEAD_TILED: positions per block, ids per tile (0: defaults)
     bool grads;               // also dL/dE into the gradients and dL/dhidden for engine_backward
 } head_loss;
 

@@ -135,7 +135,7 @@ static int xent_head(impl_t *s, const head_loss *h, double *loss, gk_err *err) {
     FN(buffer_upload)(s->targets, h->xent->targets, N * sizeof *s->targets);
     xent_ctx x = *h->xent;
     x.targets = s->targets;
-    return FN(model_head_xent)(s->cfg, &s->w, &s->acts, h->grads ? &s->g : NULL, &x, 1024, loss, err);
+    return FN(model_head_xent)(s->cfg, &s->w, &s->acts, h->grads ? &s->g : NULL, &x, h->chunk, loss, err);
 }
 #else
 // On the CPU the logits are host float32 already: the callback runs on them directly.
