@@ -65,6 +65,10 @@ static int bench_setup(bench_run *b, const char *config, const char *teacher_con
     if (engine_open(&b->te, &b->teacher, teacher_backend, b->B, b->T, false, err) ||
         kd_head_init(&b->kd, &kd, (size_t)N, err))
         return -1;
+    if (!engine_holds_params(b->te)) { // as the trainer's teacher (distill/teacher.c)
+        free(b->teacher.params);
+        b->teacher.params = NULL;
+    }
     kd_head_use_engine(&b->kd, b->te);
     b->kd.targets = b->targets;
     b->kd.scale = 1.0 / N;

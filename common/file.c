@@ -96,6 +96,13 @@ int file_map_open(const char *path, file_map *map, gk_err *err) {
     return 0;
 }
 
+void file_map_drop(const file_map *map, const void *p, size_t len) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)p + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)p + len) / page * page, end = (uintptr_t)map->data + map->size;
+    if (!map->data || (uintptr_t)p < (uintptr_t)map->data || (uintptr_t)p + len > end || hi <= lo) return;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 void file_map_close(file_map *map) {
     if (map->data) munmap((void *)map->data, map->size);
     map->data = NULL;

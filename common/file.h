@@ -29,6 +29,9 @@ typedef struct {
 } file_map;
 int file_map_open(const char *path, file_map *map, gk_err *err);
 void file_map_close(file_map *map);
+// Gives back the mapped pages that lie wholly inside [p, p + len) of map: they leave the
+// resident set (a later read maps them again from the file). For data read once.
+void file_map_drop(const file_map *map, const void *p, size_t len);
 
 // "<path>.tmp-<pid>": the name an output is written under until it is complete
 // (malloc'd; NULL when out of memory).

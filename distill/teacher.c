@@ -75,6 +75,10 @@ int online_teacher_open(online_teacher *t, const char *dir, engine_backend backe
         model_state_free(&t->model); // a failed open holds nothing (online_teacher_close stays harmless)
         return -1;
     }
+    if (!engine_holds_params(t->engine)) { // only its engine's copy is read from now on
+        free(t->model.params);
+        t->model.params = NULL;
+    }
     return 0;
 }
 

@@ -15,6 +15,7 @@
 
 struct engine {
     engine_backend backend;
+    bool training;
     const engine_ops *ops;
     void *impl;
 };
@@ -111,6 +112,7 @@ int engine_open(engine **e, model_state *m, engine_backend b, int B, int T, bool
     engine *x = gk_calloc(1, sizeof *x, err);
     if (!x) return -1;
     x->backend = b;
+    x->training = training;
     x->ops = ops_for(b);
     if (!(x->impl = x->ops->open(m, B, T, training, err))) {
         free(x);
@@ -134,6 +136,10 @@ int engine_forward(engine *e, const token_batch *batch, int window, gk_err *err)
 
 double xent_host(void *ctx, const float *logits, float *dlogits, size_t first, size_t count, int vocab) {
     return xent_head_f32(ctx, logits, dlogits, first, count, vocab); // the float32 CPU kernel: host memory
+}
+
+bool engine_holds_params(const engine *e) {
+    return e->training || (e->backend.device == DEVICE_CPU && e->backend.precision == PRECISION_FP32);
 }
 
 int engine_head(engine *e, const head_loss *h, double *loss, gk_err *err) { return e->ops->head(e->impl, h, loss, err); }

@@ -55,6 +55,10 @@ typedef struct engine engine;
 // only; B x T at most ENGINE_MAX_TOKENS); training keeps every layer's
 // activations and gradient buffers. m must outlive the engine.
 int engine_open(engine **e, model_state *m, engine_backend b, int B, int T, bool training, gk_err *err);
+// Whether the engine reads m->params after engine_open: training engines and cpu
+// fp32 do; the others compute on their own copy, and the caller may free
+// m->params (a bf16 teacher then holds 2 bytes per parameter, not 6).
+bool engine_holds_params(const engine *e);
 void engine_close(engine *e);
 engine_backend engine_backend_of(const engine *e);
 

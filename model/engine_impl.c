@@ -76,6 +76,10 @@ static void *open_impl(model_state *m, int B, int T, bool training, gk_err *err)
     if (ok && !GK_ON_DEVICE && REAL_IS_ACC) s->weights = (real *)s->master; // cpu fp32 computes on the master weights
     else if (ok && !(s->weights = FN(buffer_alloc)(bytes, err))) ok = false;
     if (ok) FN(round_weights)(s->weights, s->master, s->n_floats);
+    if (ok && !training && (void *)s->weights != (void *)s->master) { // it computes on its own copy from now on
+        kernel_floats_free(s->master, m->params);
+        s->master = NULL;
+    }
     if (ok && training && (s->grads = FN(buffer_alloc)(bytes, err))) FN(buffer_zero)(s->grads, bytes);
     if (ok && training && !s->grads) ok = false;
     if (ok && B > 0 && T > 0) ok = (s->has_acts = FN(acts_init)(&s->acts, s->cfg, B, T, training, err) == 0);
@@ -238,6 +242,7 @@ static int decode_logits_impl(void *p, const int *rows, int n, float *out, gk_er
 static int load_weights_impl(void *p, const float *params, gk_err *err) {
     impl_t *s = p;
     if (!params) { // back to the master weights
+        if (!s->master) return gk_fail(err, GK_EINTERNAL, "a model opened without training keeps no master weights");
         FN(round_weights)(s->weights, s->master, s->n_floats);
         point(s, s->weights);
         return 0;

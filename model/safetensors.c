@@ -259,7 +259,7 @@ const st_tensor *st_find(const st_file *f, const char *name) {
     return NULL;
 }
 
-int st_to_f32(const st_file *f, const st_tensor *t, float *dst, gk_err *err) {
+static int convert_f32(const st_file *f, const st_tensor *t, float *dst, gk_err *err) {
     const unsigned char *src = t->data;
     long long n = (long long)t->numel;
     switch (t->dtype) {
@@ -286,6 +286,23 @@ int st_to_f32(const st_file *f, const st_tensor *t, float *dst, gk_err *err) {
         return gk_fail(err, GK_EINPUT, "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 convert to float32",
                        f->path, t->name, st_dtype_name(t->dtype));
     }
+}
+
+// A tensor's values as float32, in pieces whose file pages leave the resident set
+// once converted (loading a model does not hold the file and the weights at once).
+int st_to_f32(const st_file *f, const st_tensor *t, float *dst, gk_err *err) {
+    enum { PIECE = 1 << 24 }; // elements: 32 - 64 MB of file
+    size_t elem = st_dtype_size(t->dtype);
+    size_t start = 0;
+    do { // once at least: an unknown dtype is an error even for an empty tensor
+        st_tensor part = *t; // elements [start, start + part.numel)
+        part.numel = t->numel - start < PIECE ? t->numel - start : PIECE;
+        part.data = t->data + start * elem;
+        if (convert_f32(f, &part, dst + start, err)) return -1;
+        file_map_drop(&f->map, part.data, part.numel * elem);
+        start += PIECE;
+    } while (start < t->numel);
+    return 0;
 }
 
 // ---------------------------------------------------------------- writer

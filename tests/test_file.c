@@ -168,12 +168,48 @@ static void readers_refuse_non_regular_files(test_case *tc) {
     dir_remove_tree(dir, &err);
 }
 
+// Resident pages of this process (from /proc/self/statm).
+static long resident_pages(void) {
+    long size = 0, resident = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+    if (f) fclose(f);
+    return resident;
+}
+
+// file_map_drop takes a read region's pages out of the resident set, and the
+// data reads back the same afterwards (mapped again from the file).
+static void file_map_drop_releases_pages(test_case *tc) {
+    char dir[64], path[256];
+    if (test_scratch_dir(tc, "file", dir, sizeof dir) < 0) return;
+    snprintf(path, sizeof path, "%s/data", dir);
+    size_t n = 32u << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *bytes = malloc(n);
+    for (size_t i = 0; i < n; i++) bytes[i] = (unsigned char)(i * 7 + (i >> 12));
+    gk_err err = {0};
+    CHECK(tc, file_write_atomic(path, (const char *)bytes, n, &err) == 0, "%s", err.msg);
+    file_map map = {0};
+    CHECK(tc, file_map_open(path, &map, &err) == 0, "%s", err.msg);
+    unsigned sum = 0;
+    for (size_t i = 0; i < n; i += page) sum += map.data[i]; // every page resident
+    long before = resident_pages();
+    file_map_drop(&map, map.data, n);
+    long after = resident_pages();
+    CHECK(tc, before > 0 && before - after >= (long)(n / page) * 9 / 10, "resident pages %ld before the drop, %ld after (%u)",
+          before, after, sum);
+    CHECK(tc, !memcmp(map.data, bytes, n), "the data read after the drop differs from the file");
+    file_map_close(&map);
+    free(bytes);
+    dir_remove_tree(dir, &err);
+}
+
 int main(void) {
     test_run("path_dirname_examples", path_dirname_examples);
     test_run("path_dirname_edge_cases", path_dirname_edge_cases);
     test_run("dir_create_parents_nested", dir_create_parents_nested);
     test_run("dir_create_parents_file_is_error", dir_create_parents_file_is_error);
     test_run("checksum_file_in_pieces", checksum_file_in_pieces);
+    test_run("file_map_drop_releases_pages", file_map_drop_releases_pages);
     test_run("readers_refuse_non_regular_files", readers_refuse_non_regular_files);
     return test_main_result();
 }

@@ -311,6 +311,27 @@ static void kd_compare(test_case *tc, model_state *m, const batch_data *d, teach
     free(twin.grads);
 }
 
+// The student, the batch and the teacher the distillation tests share.
+typedef struct {
+    model_state m;
+    batch_data d;
+    teacher_data t;
+} kd_setup;
+
+// (A failed CHECK leaves tc->failed set: the callers' loops then do nothing.)
+static void kd_setup_open(test_case *tc, kd_setup *k) {
+    gk_err err = {0};
+    k->m = test_model();
+    make_batch(&k->d, SHAPE.vocab);
+    k->t = (teacher_data){0};
+    CHECK(tc, teacher_open(&k->t, &k->d, &err) == 0, "%s", err.msg);
+}
+
+static void kd_setup_close(kd_setup *k) {
+    teacher_close(&k->t);
+    model_state_free(&k->m);
+}
+
 // Forward KL, reverse KL and JSD(beta) with an in-process teacher, at tau 1 and
 // above, with and without tau^2, alone and mixed with hard-label cross-entropy.
 static void distillation_dense(test_case *tc) {
@@ -319,41 +340,31 @@ static void distillation_dense(test_case *tc) {
         {KD_REVERSE_KL, 0.7, 2.0, 0.5, true},  {KD_JSD, 1.0, 1.0, 0.5, false},       {KD_JSD, 0.6, 1.5, 0.2, false},
     };
     static const char *names[] = {"forward KL", "reverse KL", "JSD"};
-    model_state m = test_model();
-    batch_data d;
-    make_batch(&d, SHAPE.vocab);
-    teacher_data t = {0};
-    gk_err err = {0};
-    CHECK(tc, teacher_open(&t, &d, &err) == 0, "%s", err.msg);
-    for (size_t k = 0; k < sizeof configs / sizeof configs[0] && !tc->failed; k++) {
-        kd_problem p = {.kd = &configs[k], .d = &d, .t = &t, .scale = 1.0 / (double)count_targets(&d)};
+    kd_setup k;
+    kd_setup_open(tc, &k);
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0] && !tc->failed; c++) {
+        kd_problem p = {.kd = &configs[c], .d = &k.d, .t = &k.t, .scale = 1.0 / (double)count_targets(&k.d)};
         char name[96];
-        snprintf(name, sizeof name, "%s, alpha %.1f, tau %.1f%s", names[configs[k].divergence], configs[k].alpha,
-                 configs[k].temperature, configs[k].t2_scale ? ", tau^2" : "");
-        kd_compare(tc, &m, &d, &t, &p, name);
+        snprintf(name, sizeof name, "%s, alpha %.1f, tau %.1f%s", names[configs[c].divergence], configs[c].alpha,
+                 configs[c].temperature, configs[c].t2_scale ? ", tau^2" : "");
+        kd_compare(tc, &k.m, &k.d, &k.t, &p, name);
     }
-    teacher_close(&t);
-    model_state_free(&m);
+    kd_setup_close(&k);
 }
 
 // The sparse objectives on top-k rows (renormalised, with the leftover bucket) and on drawn counts.
 static void distillation_sparse(test_case *tc) {
     static const char *names[] = {"topk_renorm", "topk_bucket", "sampled"};
-    model_state m = test_model();
-    batch_data d;
-    make_batch(&d, SHAPE.vocab);
-    teacher_data t = {0};
-    gk_err err = {0};
-    CHECK(tc, teacher_open(&t, &d, &err) == 0, "%s", err.msg);
+    kd_setup k;
+    kd_setup_open(tc, &k);
     for (int o = 0; o < 3 && !tc->failed; o++) {
         kd_config c = {KD_FORWARD_KL, o == 1 ? 0.8 : 1.0, o == 2 ? 1.0 : 2.0, 0.5, o == 0};
-        teacher_rows(&t, c.temperature, o == SPARSE_SAMPLED);
-        kd_problem p = {.kd = &c, .d = &d, .t = &t, .sparse = true, .obj = (sparse_objective)o,
-                        .scale = 1.0 / (double)count_targets(&d)};
-        kd_compare(tc, &m, &d, &t, &p, names[o]);
+        teacher_rows(&k.t, c.temperature, o == SPARSE_SAMPLED);
+        kd_problem p = {.kd = &c, .d = &k.d, .t = &k.t, .sparse = true, .obj = (sparse_objective)o,
+                        .scale = 1.0 / (double)count_targets(&k.d)};
+        kd_compare(tc, &k.m, &k.d, &k.t, &p, names[o]);
     }
-    teacher_close(&t);
-    model_state_free(&m);
+    kd_setup_close(&k);
 }
 
 // ---------------------------------------------------------------- evaluation
@@ -361,38 +372,38 @@ static void distillation_sparse(test_case *tc) {
 // The scorer's tiled evaluation head against the model's whole rows of logits
 // in float64: log p(target), top-1, the teacher's top-1 and KL(teacher || model).
 static void evaluation(test_case *tc) {
-    model_state m = test_model();
-    batch_data d;
-    make_batch(&d, SHAPE.vocab);
-    teacher_data t = {0};
+    kd_setup k;
+    kd_setup_open(tc, &k);
+    model_state *m = &k.m;
+    const batch_data *d = &k.d;
+    teacher_data *t = &k.t;
     gk_err err = {0};
     int V = SHAPE.vocab;
     engine_backend fp32 = {DEVICE_CPU, PRECISION_FP32};
-    CHECK(tc, teacher_open(&t, &d, &err) == 0, "%s", err.msg);
     float *logits = malloc((size_t)N * V * sizeof *logits);
     double *row = malloc((size_t)V * sizeof *row), *trow = malloc((size_t)V * sizeof *trow);
     engine *e = NULL;
-    token_batch batch = {.B = B, .T = T, .tokens = d.tokens, .doc_begin = d.doc_begin};
-    CHECK(tc, engine_open(&e, &m, fp32, B, T, false, &err) == 0 && engine_forward(e, &batch, 0, &err) == 0 &&
+    token_batch batch = {.B = B, .T = T, .tokens = d->tokens, .doc_begin = d->doc_begin};
+    CHECK(tc, engine_open(&e, m, fp32, B, T, false, &err) == 0 && engine_forward(e, &batch, 0, &err) == 0 &&
                   engine_logits(e, 0, N, logits, &err) == 0, "%s", err.msg);
     static const kd_config kl1 = {KD_FORWARD_KL, 1, 1, 0.5, false};
     for (int sparse = 0; sparse < 2 && !tc->failed; sparse++) {
-        teacher_rows(&t, 1, false);
-        for (int k = 0; k < N_SHAPES && !tc->failed; k++) {
+        teacher_rows(t, 1, false);
+        for (int sh = 0; sh < N_SHAPES && !tc->failed; sh++) {
             scorer s;
             kd_head_ctx kd;
-            CHECK(tc, scorer_init(&s, &m, fp32, B, T, 0, &err) == 0, "%s", err.msg);
+            CHECK(tc, scorer_init(&s, m, fp32, B, T, 0, &err) == 0, "%s", err.msg);
             GK_ASSERT(kd_head_init(&kd, &kl1, N, NULL) == 0);
-            if (sparse) GK_ASSERT(kd_head_use_cache(&kd, SPARSE_TOPK_BUCKET, &t.cache, NULL) == 0);
-            else kd_head_use_engine(&kd, t.e);
-            memcpy(s.tokens, d.tokens, sizeof d.tokens);
-            memcpy(s.doc_begin, d.doc_begin, sizeof d.doc_begin);
-            memcpy(s.targets, d.targets, sizeof d.targets);
-            s.head.tiles = SHAPES[k];
+            if (sparse) GK_ASSERT(kd_head_use_cache(&kd, SPARSE_TOPK_BUCKET, &t->cache, NULL) == 0);
+            else kd_head_use_engine(&kd, t->e);
+            memcpy(s.tokens, d->tokens, sizeof d->tokens);
+            memcpy(s.doc_begin, d->doc_begin, sizeof d->doc_begin);
+            memcpy(s.targets, d->targets, sizeof d->targets);
+            s.head.tiles = SHAPES[sh];
             double nll = NAN, want_nll = 0, want_kl = 0;
             CHECK(tc, scorer_run(&s, &kd, &nll, &err) == 0, "%s", err.msg);
             for (int i = 0; i < N && !tc->failed; i++) {
-                int32_t target = d.targets[i];
+                int32_t target = d->targets[i];
                 if (target < 0) {
                     CHECK(tc, isnan(s.logprob[i]) && !s.greedy[i] && s.top1[i] == TOP1_UNKNOWN,
                           "position %d without a target was scored", i);
@@ -402,14 +413,14 @@ static void evaluation(test_case *tc) {
                 for (int v = 0; v < V; v++) {
                     row[v] = logits[(size_t)i * V + v];
                     best = row[v] > row[best] ? v : best;
-                    tbest = t.logits[(size_t)i * V + v] > t.logits[(size_t)i * V + tbest] ? v : tbest;
+                    tbest = t->logits[(size_t)i * V + v] > t->logits[(size_t)i * V + tbest] ? v : tbest;
                 }
-                ref_problem q = {.c = &kl1, .V = V, .t = sparse ? NULL : t.logits_f64 + (size_t)i * V,
-                                 .sp = &t.rows[i], .obj = SPARSE_TOPK_BUCKET, .target = target};
+                ref_problem q = {.c = &kl1, .V = V, .t = sparse ? NULL : t->logits_f64 + (size_t)i * V,
+                                 .sp = &t->rows[i], .obj = SPARSE_TOPK_BUCKET, .target = target};
                 ref_log_softmax(row, V, 1, trow);
                 want_nll -= trow[target];
                 want_kl += sparse ? ref_kd(&q, row) : ref_true_kl(&q, row);
-                if (sparse) tbest = t.rows[i].ids[0];
+                if (sparse) tbest = t->rows[i].ids[0];
                 CHECK(tc, fabs(s.logprob[i] - trow[target]) <= 1e-5 * fmax(1, fabs(trow[target])),
                       "position %d: log p(target) %.9g, float64 %.9g", i, s.logprob[i], trow[target]);
                 CHECK(tc, s.greedy[i] == (best == target), "position %d: greedy %d, argmax %d, target %d", i,
@@ -418,9 +429,9 @@ static void evaluation(test_case *tc) {
                       "position %d: top-1 agreement %d, model %d, teacher %d", i, s.top1[i], best, tbest);
             }
             CHECK(tc, fabs(nll - want_nll) <= 1e-6 * want_nll, "%s, tiles of %d: summed nll %.9g, float64 %.9g",
-                  sparse ? "cache" : "teacher", SHAPES[k].tile, nll, want_nll);
+                  sparse ? "cache" : "teacher", SHAPES[sh].tile, nll, want_nll);
             CHECK(tc, fabs(kd.sums.kl - want_kl) <= 1e-5 * want_kl, "%s, tiles of %d: summed KL %.9g, float64 %.9g",
-                  sparse ? "cache" : "teacher", SHAPES[k].tile, kd.sums.kl, want_kl);
+                  sparse ? "cache" : "teacher", SHAPES[sh].tile, kd.sums.kl, want_kl);
             kd_head_free(&kd);
             scorer_free(&s);
         }
@@ -429,8 +440,7 @@ static void evaluation(test_case *tc) {
     free(logits);
     free(row);
     free(trow);
-    teacher_close(&t);
-    model_state_free(&m);
+    kd_setup_close(&k);
 }
 
 int main(void) {

@@ -205,8 +205,10 @@ static int setup(trainer *t, const run_config *rc, bool resume, bool overwrite, 
     if (!t->micro || !t->tokens || !t->targets) return -1;
     for (int k = 0; k < t->accum; k++)
         if (loader_batch_alloc(&t->micro[k], (size_t)t->micro_b, (size_t)t->T, err)) return -1;
-    if (setup_engine(t, err)) return -1;
+    // The teacher first: a bf16 teacher holds its float32 weights only until its engine has its own copy,
+    // and the peak of memory is lower before the student's optimizer state is in use.
     if (rc->teacher.model[0] && setup_teacher(t, err)) return -1;
+    if (setup_engine(t, err)) return -1;
     if (rc->teacher.cache[0] && setup_cache(t, err)) return -1;
     loader_get_cursor(t->train, &t->state.cursor);
     if (t->resume_from) {
