@@ -15,10 +15,46 @@ int test_scratch_dir(test_case *tc, const char *tag, char *dir, size_t cap) {
     return -1;
 }
 
-int test_have_h5py(void) {
-    static int known = -1;
-    if (known < 0) known = system("python3 -c 'import h5py, hdf5plugin' > /dev/null 2>&1") == 0;
-    return known;
+const char *test_python(void) {
+    const char *python = getenv("GEMMAKD_TEST_PYTHON");
+    return python && *python ? python : "python3";
+}
+
+// The last non-empty line of text, in place.
+static char *last_line(char *text) {
+    char *end = text + strlen(text);
+    while (end > text && (end[-1] == '\n' || end[-1] == '\r')) *--end = 0;
+    char *nl = strrchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
+const char *test_python_missing(const char *modules) {
+    static char why[768];
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import %s' 2>&1", test_python(), modules);
+    FILE *p = popen(cmd, "r");
+    size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    int status = p ? pclose(p) : -1;
+    if (status == 0) return NULL;
+    out[got] = 0;
+    // What python said ("ModuleNotFoundError: No module named 'h5py'"), and, when make test
+    // did not choose the python, why not.
+    const char *env = getenv("GEMMAKD_TEST_PYTHON");
+    snprintf(why, sizeof why, "%s cannot import %s (%s)%s", test_python(), modules, got ? last_line(out) : "not run",
+             env && *env ? "" : "; GEMMAKD_TEST_PYTHON is not set: make test sets it to a virtual environment "
+                                "with them from PyPI unless scripts/test-venv.sh fails (it says why)");
+    return why;
+}
+
+const char *test_h5py_missing(void) {
+    static int asked;
+    static char why[768];
+    if (!asked) {
+        const char *missing = test_python_missing("h5py, hdf5plugin");
+        snprintf(why, sizeof why, "%s", missing ? missing : "");
+        asked = 1;
+    }
+    return why[0] ? why : NULL;
 }
 
 void tiny_config_json(const tiny_shape *s, char *json, size_t cap) {
