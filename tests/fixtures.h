@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "model/checkpoint.h"
+#include "model/safetensors.h"
 #include "tests/check.h"
 
 // A fresh directory /tmp/gk-<tag>-XXXXXX in dir[cap]; 0, or -1 after a failed CHECK (tc may be NULL).
@@ -21,6 +22,16 @@ const char *test_python(void);
 const char *test_python_missing(const char *modules);
 // test_python_missing("h5py, hdf5plugin"), asked once.
 const char *test_h5py_missing(void);
+
+// The packed documents of a reference fixture: "tokens" (int32, at most max_tokens) and
+// "doc_starts" (int64, at most max_docs) of f.
+int test_read_docs(const st_file *f, uint32_t *tokens, size_t max_tokens, size_t *n_tokens, int64_t *starts,
+                   size_t max_docs, size_t *n_docs, gk_err *err);
+// A token shard at path holding the documents tokens[starts[d] .. starts[d+1]) (the last one
+// to n_tokens), with loss masks from mask when it is not NULL (a chat shard); vocabulary
+// vocab_size, <bos> 2, <eos> 1, <pad> 0, tokenizer sha256 64 'a's.
+int test_write_shard(const char *path, const uint32_t *tokens, size_t n_tokens, const int64_t *starts, size_t n_docs,
+                     const uint8_t *mask, int64_t vocab_size, gk_err *err);
 
 // The shape of a tiny model: soft-caps 50 / 30, rope_theta 1e4, GeGLU (tanh), head_dim 8.
 typedef struct {
