@@ -96,10 +96,12 @@ test-bins: $(TEST_BIN) $(BUILD)/gemmakd
 
 # The suite runs twice: optimised, and under AddressSanitizer + UBSan (names prefixed "san:");
 # then the GPU build's test (names prefixed "gpu:"), which needs nvcc to build and a GPU to run.
+# The tests that read our files with h5py and PyYAML, and the plot test, use the python of a
+# virtual environment made once from PyPI (scripts/test-venv.sh); without one they skip, saying why.
 test: deps test-bins
 	@$(MAKE) --no-print-directory SAN=1 test-bins
 	@if [ -x "$(NVCC)" ]; then $(MAKE) --no-print-directory GPU=1 test-bins; else rm -rf build-gpu; fi
-	@./tests/run.sh build build-san build-gpu
+	@GEMMAKD_TEST_PYTHON=$$(./scripts/test-venv.sh) ./tests/run.sh build build-san build-gpu
 
 demo: all
 	@./scripts/demo.sh

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs every test program and CLI test script for each build directory given
-# (default: build). One line per case; the sanitizer build's names get a
-# "san:" prefix, the GPU build's (build-gpu, test_cuda only) "gpu:". Ends with "N passed, N failed" (", N skipped" when any).
+# (default: build), and the Python tests (tests/py, once, with $GEMMAKD_TEST_PYTHON
+# or python3). One line per case; the sanitizer build's names get a "san:" prefix,
+# the GPU build's (build-gpu, test_cuda only) "gpu:". Ends with "N passed, N failed"
+# (", N skipped" when any).
 [ $# -gt 0 ] || set -- build
 log=$(mktemp)
 out=$(mktemp)
@@ -36,6 +38,10 @@ for build in "$@"; do
     [ "$build" = build-gpu ] && continue # the CLI scripts ran against the CPU builds; the GPU build adds test_cuda
     for t in tests/cli/*.sh; do
         [ -f "$t" ] && run_one "$(basename "$t" .sh)" "$prefix" env GEMMAKD="$build/gemmakd" sh "$t"
+    done
+    [ "$build" = build ] || continue # the Python tests (scripts of the repository, no gemmakd) run once
+    for t in tests/py/test_*.py; do
+        [ -f "$t" ] && run_one "$(basename "$t" .py)" "" "${GEMMAKD_TEST_PYTHON:-python3}" "$t"
     done
 done
 

@@ -835,8 +835,8 @@ static void json_u64_array(strbuf *sb, const char *key, const void *values, size
 
 // (b) h5py + hdf5plugin read shards written here and compare with a JSON side file.
 static void test_h5py_reads_ours(test_case *tc) {
-    if (!test_have_h5py()) {
-        SKIP(tc, H5PY_MISSING);
+    if (test_h5py_missing()) {
+        SKIP(tc, "%s", test_h5py_missing());
         return;
     }
     const char *script = "scripts/reference/shards_interop.py";
@@ -880,7 +880,7 @@ static void test_h5py_reads_ours(test_case *tc) {
         CHECK(tc, !sb.failed && file_write_atomic(expect, sb.data, sb.len, &err) == 0, "writing %s", expect);
         sb_free(&sb);
         char cmd[1024], out[2048] = {0};
-        snprintf(cmd, sizeof cmd, "python3 %s check '%s' '%s' 2>&1", script, shard, expect);
+        snprintf(cmd, sizeof cmd, "'%s' %s check '%s' '%s' 2>&1", test_python(), script, shard, expect);
         FILE *p = tc->failed ? NULL : popen(cmd, "r");
         size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
         out[got] = 0;

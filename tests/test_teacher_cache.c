@@ -685,8 +685,8 @@ static void reader_rows_match_file(test_case *tc) {
 
 // h5py reads the files; its per-file sums equal the sums of the rows the C reader gives.
 static void h5py_reads_cache(test_case *tc) {
-    if (!test_have_h5py()) {
-        SKIP(tc, H5PY_MISSING);
+    if (test_h5py_missing()) {
+        SKIP(tc, "%s", test_h5py_missing());
         return;
     }
     const char *script = "scripts/reference/teacher_cache_check.py";
@@ -698,7 +698,7 @@ static void h5py_reads_cache(test_case *tc) {
     for (int d = 0; d < 2 && !tc->failed; d++) {
         char cmd[512];
         static char out[1 << 16];
-        snprintf(cmd, sizeof cmd, "python3 %s '%s' 2>&1", script, wpath(dirs[d]));
+        snprintf(cmd, sizeof cmd, "'%s' %s '%s' 2>&1", test_python(), script, wpath(dirs[d]));
         FILE *p = popen(cmd, "r");
         size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
         out[got] = 0;

@@ -1,6 +1,6 @@
 // gemmakd tokenize: documents, <bos>/<eos>, chat loss masks, document
 // separators, shard rolling, the validation split, bad records, inputs from pipes, the
-// shards reading in h5py (when python3 with h5py and hdf5plugin is present), and the
+// shards reading in h5py (when the tests' python has h5py and hdf5plugin), and the
 // set manifest that tells a killed run's shards apart.
 #include <omp.h>
 #include <signal.h>
@@ -254,8 +254,8 @@ static void pipe_inputs(test_case *tc) {
 
 // h5py reads what tokenize wrote: same tokens, starts and masks.
 static void h5py_reads_shards(test_case *tc) {
-    if (!test_have_h5py()) {
-        SKIP(tc, H5PY_MISSING);
+    if (test_h5py_missing()) {
+        SKIP(tc, "%s", test_h5py_missing());
         return;
     }
     shard_set s;
@@ -274,7 +274,7 @@ static void h5py_reads_shards(test_case *tc) {
     snprintf(script, sizeof script, "%s/check.py", work);
     file_write_atomic(script, py.data, py.len, &err);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "python3 %s %s", script, path);
+    snprintf(cmd, sizeof cmd, "'%s' %s %s", test_python(), script, path);
     CHECK(tc, system(cmd) == 0, "h5py reads different tokens, masks or starts");
     sb_free(&py);
     shard_set_free(&s);

@@ -28,36 +28,18 @@ typedef struct {
 } window;
 
 static int window_load(window *w, gk_err *err) {
-    if (st_open(fixture_path("sgd_step/window.safetensors"), &w->f, err)) return -1;
-    const st_tensor *t = st_find(&w->f, "tokens"), *s = st_find(&w->f, "doc_starts"), *m = st_find(&w->f, "loss_mask");
-    if (!t || !s || !m || t->numel > 64 || s->numel > 8 || m->numel != t->numel)
-        return gk_fail(err, GK_EINPUT, "bad sgd_step fixture");
-    w->n_tokens = t->numel;
-    w->n_docs = s->numel;
-    for (size_t i = 0; i < t->numel; i++) {
-        int32_t v;
-        memcpy(&v, t->data + 4 * i, 4);
-        w->tokens[i] = (uint32_t)v;
-    }
-    memcpy(w->starts, s->data, s->numel * sizeof(int64_t));
+    if (st_open(fixture_path("sgd_step/window.safetensors"), &w->f, err) ||
+        test_read_docs(&w->f, w->tokens, 64, &w->n_tokens, w->starts, 8, &w->n_docs, err))
+        return -1;
+    const st_tensor *m = st_find(&w->f, "loss_mask");
+    if (!m || m->numel != w->n_tokens) return gk_fail(err, GK_EINPUT, "bad sgd_step fixture");
     memcpy(w->mask, m->data, m->numel);
     return 0;
 }
 
 // The window as one shard, a document per start; with_mask makes it a chat shard.
 static int write_shard(const window *w, const char *path, bool with_mask, gk_err *err) {
-    shard_meta meta = {.vocab_size = 40, .bos_id = 2, .eos_id = 1, .pad_id = 0, .has_loss_mask = with_mask};
-    memset(meta.tokenizer_sha256, 'a', 64);
-    shard_writer *sw;
-    if (shard_writer_open(&sw, path, &meta, err)) return -1;
-    for (size_t d = 0; d < w->n_docs; d++) {
-        size_t begin = (size_t)w->starts[d], end = d + 1 < w->n_docs ? (size_t)w->starts[d + 1] : w->n_tokens;
-        if (shard_writer_add_doc(sw, w->tokens + begin, with_mask ? w->mask + begin : NULL, end - begin, err)) {
-            shard_writer_abort(sw);
-            return -1;
-        }
-    }
-    return shard_writer_close(sw, err);
+    return test_write_shard(path, w->tokens, w->n_tokens, w->starts, w->n_docs, with_mask ? w->mask : NULL, 40, err);
 }
 
 typedef struct {

@@ -433,6 +433,24 @@ int run_config_teacher_backend(const run_config *rc, engine_backend *b, gk_err *
 
 static void yaml_string(strbuf *sb, const char *s) { sb_json_string(sb, s, strlen(s)); } // JSON strings are YAML
 
+// A number that every YAML reader takes for a float and reads back exactly: the shortest %g
+// that round-trips, with a '.' in the mantissa (YAML 1.1 readers, PyYAML among them, read
+// "1e-08" as a string and "1" as an integer).
+static void yaml_double(strbuf *sb, double v) {
+    char text[32];
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v) break;
+    }
+    if (strchr(text, '.')) {
+        sb_puts(sb, text);
+        return;
+    }
+    const char *exponent = strchr(text, 'e');
+    int mantissa = exponent ? (int)(exponent - text) : (int)strlen(text);
+    sb_printf(sb, "%.*s.0%s", mantissa, text, exponent ? exponent : "");
+}
+
 void run_config_to_yaml(const run_config *rc, strbuf *sb) {
     sb_puts(sb, "# resolved by gemmakd: every key, with defaults filled in\n");
     const char *section = "";
@@ -452,9 +470,15 @@ void run_config_to_yaml(const run_config *rc, strbuf *sb) {
         case K_STRING: yaml_string(sb, field); break;
         case K_INT: sb_printf(sb, "%d", *(const int *)field); break;
         case K_INT64: sb_printf(sb, "%lld", (long long)*(const int64_t *)field); break;
-        case K_DOUBLE: sb_printf(sb, "%.17g", *(const double *)field); break;
+        case K_DOUBLE: yaml_double(sb, *(const double *)field); break;
         case K_BOOL: sb_puts(sb, *(const bool *)field ? "true" : "false"); break;
-        case K_PAIR: sb_printf(sb, "[%.17g, %.17g]", ((const double *)field)[0], ((const double *)field)[1]); break;
+        case K_PAIR:
+            sb_puts(sb, "[");
+            yaml_double(sb, ((const double *)field)[0]);
+            sb_puts(sb, ", ");
+            yaml_double(sb, ((const double *)field)[1]);
+            sb_puts(sb, "]");
+            break;
         case K_PATHS: {
             const rc_paths *p = field;
             sb_puts(sb, "[");

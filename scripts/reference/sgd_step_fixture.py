@@ -47,6 +47,8 @@ def make_model(hidden=16, layers=2, seed=3):
 
 
 def packed_logits(model, tokens, doc_starts):
+    """Logits [T, vocab] of a window of T + 1 tokens whose documents start at doc_starts (0 among them)."""
+    T = len(tokens) - 1
     ids = tokens[:T].view(1, T)
     begin = torch.tensor([max(s for s in doc_starts if s <= t) for t in range(T)])
     pos = (torch.arange(T) - begin).view(1, T)
