@@ -7,17 +7,25 @@
 #include "model/real.h"
 #include "model/carve.h"
 
-_Static_assert(sizeof(FN(layer_weights)) == 11 * sizeof(real *), "layer_weights must list the 11 layer tensors");
+// Where a layer tensor's pointer goes: the field LAYER_TENSORS names for it.
+static void point_layer_tensor(FN(layer_weights) *lw, layer_tensor field, real *at) {
+    switch (field) {
+#define LAYER_TENSOR_POINT(name, suffix, kind, rows, cols) \
+    case LAYER_##name: lw->name = at; break;
+        LAYER_TENSORS(LAYER_TENSOR_POINT)
+#undef LAYER_TENSOR_POINT
+    case LAYER_N_TENSORS: GK_ASSERT(!"not a layer tensor");
+    }
+}
 
 void FN(weights_point)(const param_layout *L, real *base, FN(weights) *w) {
     memset(w, 0, sizeof *w);
-    w->embed = base + L->tensors[0].offset;
-    w->final_norm = base + L->tensors[L->n_tensors - 1].offset;
-    for (int t = 1; t < L->n_tensors - 1; t++) {
-        // Layer tensors sit in the order of the fields of layer_weights.
+    for (int t = 0; t < L->n_tensors; t++) {
         const param_tensor *p = &L->tensors[t];
-        real **fields = (real **)&w->layers[p->layer];
-        fields[(t - 1) % 11] = base + p->offset;
+        real *at = base + p->offset;
+        if (p->layer >= 0) point_layer_tensor(&w->layers[p->layer], (layer_tensor)p->field, at);
+        else if (p->kind == PARAM_EMBEDDING) w->embed = at;
+        else w->final_norm = at; // the one other tensor outside the layers
     }
 }
 

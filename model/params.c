@@ -4,36 +4,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { TENSORS_PER_LAYER = 11, ALIGN_FLOATS = 16 };
+enum { ALIGN_FLOATS = 16 };
 
-// Per-layer tensors in the order they sit in the buffer.
+// Per-layer tensors in the order they sit in the buffer (LAYER_TENSORS).
 static const struct {
     const char *suffix;
     param_kind kind;
-} layer_tensors[TENSORS_PER_LAYER] = {
-    {"input_layernorm.weight", PARAM_NORM},
-    {"self_attn.q_proj.weight", PARAM_MATRIX},
-    {"self_attn.k_proj.weight", PARAM_MATRIX},
-    {"self_attn.v_proj.weight", PARAM_MATRIX},
-    {"self_attn.o_proj.weight", PARAM_MATRIX},
-    {"post_attention_layernorm.weight", PARAM_NORM},
-    {"pre_feedforward_layernorm.weight", PARAM_NORM},
-    {"mlp.gate_proj.weight", PARAM_MATRIX},
-    {"mlp.up_proj.weight", PARAM_MATRIX},
-    {"mlp.down_proj.weight", PARAM_MATRIX},
-    {"post_feedforward_layernorm.weight", PARAM_NORM},
+} layer_tensors[LAYER_N_TENSORS] = {
+#define LAYER_TENSOR_ROW(field, suffix, kind, rows, cols) {suffix, kind},
+    LAYER_TENSORS(LAYER_TENSOR_ROW)
+#undef LAYER_TENSOR_ROW
 };
 
-static void layer_shape(const model_config *c, int i, size_t shape[2], int *ndim) {
+static void layer_shape(const model_config *c, layer_tensor i, size_t shape[2], int *ndim) {
     size_t d = (size_t)c->d_model, q = (size_t)cfg_q_dim(c), kv = (size_t)cfg_kv_dim(c), ff = (size_t)c->d_ff;
-    const size_t shapes[TENSORS_PER_LAYER][2] = {{d, 0}, {q, d},  {kv, d}, {kv, d}, {d, q}, {d, 0},
-                                                 {d, 0}, {ff, d}, {ff, d}, {d, ff}, {d, 0}};
+    const size_t shapes[LAYER_N_TENSORS][2] = {
+#define LAYER_TENSOR_SHAPE(field, suffix, kind, rows, cols) {rows, cols},
+        LAYER_TENSORS(LAYER_TENSOR_SHAPE)
+#undef LAYER_TENSOR_SHAPE
+    };
     shape[0] = shapes[i][0];
     shape[1] = shapes[i][1];
     *ndim = shape[1] ? 2 : 1;
 }
 
-static void add_tensor(param_layout *L, const char *name, int ndim, const size_t shape[2], int layer,
+static void add_tensor(param_layout *L, const char *name, int ndim, const size_t shape[2], int layer, int field,
                        param_kind kind) {
     param_tensor *t = &L->tensors[L->n_tensors++];
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -43,6 +38,7 @@ static void add_tensor(param_layout *L, const char *name, int ndim, const size_t
     t->numel = shape[0] * (ndim == 2 ? shape[1] : 1);
     t->offset = L->n_floats;
     t->layer = layer;
+    t->field = field;
     t->kind = kind;
     L->n_params += t->numel;
     L->n_floats += (t->numel + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
@@ -50,21 +46,21 @@ static void add_tensor(param_layout *L, const char *name, int ndim, const size_t
 
 int param_layout_build(const model_config *c, param_layout *L, gk_err *err) {
     memset(L, 0, sizeof *L);
-    L->tensors = gk_calloc((size_t)c->n_layers * TENSORS_PER_LAYER + 2, sizeof *L->tensors, err);
+    L->tensors = gk_calloc((size_t)c->n_layers * LAYER_N_TENSORS + 2, sizeof *L->tensors, err);
     if (!L->tensors) return -1;
     size_t embed_shape[2] = {(size_t)c->vocab_size, (size_t)c->d_model}, norm_shape[2] = {(size_t)c->d_model, 0};
-    add_tensor(L, "model.embed_tokens.weight", 2, embed_shape, -1, PARAM_EMBEDDING);
+    add_tensor(L, "model.embed_tokens.weight", 2, embed_shape, -1, -1, PARAM_EMBEDDING);
     for (int l = 0; l < c->n_layers; l++) {
-        for (int i = 0; i < TENSORS_PER_LAYER; i++) {
+        for (layer_tensor i = 0; i < LAYER_N_TENSORS; i++) {
             char name[96];
             size_t shape[2];
             int ndim;
             snprintf(name, sizeof name, "model.layers.%d.%s", l, layer_tensors[i].suffix);
             layer_shape(c, i, shape, &ndim);
-            add_tensor(L, name, ndim, shape, l, layer_tensors[i].kind);
+            add_tensor(L, name, ndim, shape, l, (int)i, layer_tensors[i].kind);
         }
     }
-    add_tensor(L, "model.norm.weight", 1, norm_shape, -1, PARAM_NORM);
+    add_tensor(L, "model.norm.weight", 1, norm_shape, -1, -1, PARAM_NORM);
     return 0;
 }
 

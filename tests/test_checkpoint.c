@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/rng.h"
 #include "model/checkpoint.h"
+#include "model/gemma2.h"
 #include "tests/check.h"
 #include "tests/fixtures.h"
 
@@ -541,6 +542,38 @@ static float ref_bf16(uint16_t h) {
 }
 
 // Tensor p stored as F16 (p % 3 == 0), BF16 (p % 3 == 1) or F32, from random finite bit patterns.
+// weights_point ties every field to the tensor of its Hugging Face name (a
+// list written here by hand, not the layout's own table).
+static void weights_point_ties_fields_by_name(test_case *tc) {
+    model_state m;
+    if (random_model(tc, &m, 5) != 0) return;
+    weights_f32 w;
+    weights_point_f32(&m.layout, m.params, &w);
+    const param_tensor *embed = param_find(&m.layout, "model.embed_tokens.weight");
+    const param_tensor *norm = param_find(&m.layout, "model.norm.weight");
+    CHECK(tc, embed && w.embed == m.params + embed->offset, "embed");
+    CHECK(tc, norm && w.final_norm == m.params + norm->offset, "final_norm");
+    for (int l = 0; l < m.cfg.n_layers; l++) {
+        const layer_weights_f32 *lw = &w.layers[l];
+        const struct {
+            const float *field;
+            const char *suffix;
+        } ties[] = {{lw->input_norm, "input_layernorm"},           {lw->wq, "self_attn.q_proj"},
+                    {lw->wk, "self_attn.k_proj"},                  {lw->wv, "self_attn.v_proj"},
+                    {lw->wo, "self_attn.o_proj"},                  {lw->post_attn_norm, "post_attention_layernorm"},
+                    {lw->pre_ffw_norm, "pre_feedforward_layernorm"}, {lw->w_gate, "mlp.gate_proj"},
+                    {lw->w_up, "mlp.up_proj"},                     {lw->w_down, "mlp.down_proj"},
+                    {lw->post_ffw_norm, "post_feedforward_layernorm"}};
+        for (size_t i = 0; i < sizeof ties / sizeof ties[0]; i++) {
+            char name[96];
+            snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, ties[i].suffix);
+            const param_tensor *t = param_find(&m.layout, name);
+            CHECK(tc, t && ties[i].field == m.params + t->offset, "%s is not its field", name);
+        }
+    }
+    model_state_free(&m);
+}
+
 static void load_f16_bf16_hand_built(test_case *tc) {
     char dir[64];
     model_state m;
@@ -622,5 +655,6 @@ int main(void) {
     test_run("lm_head_untied_rejected", lm_head_untied_rejected);
     test_run("reject_no_weights", reject_no_weights);
     test_run("load_f16_bf16_hand_built", load_f16_bf16_hand_built);
+    test_run("weights_point_ties_fields_by_name", weights_point_ties_fields_by_name);
     return test_main_result();
 }
