@@ -1,23 +1,8 @@
 #include "distill/objectives.h"
 
 #include <math.h>
-#include <string.h>
 
 #include "model/cpu/fastmath.h"
-
-int kd_divergence_parse(const char *name, kd_divergence *out) {
-    static const char *names[] = {"forward_kl", "reverse_kl", "jsd"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(name, names[i])) return *out = (kd_divergence)i, 0;
-    return -1;
-}
-
-int sparse_objective_parse(const char *name, sparse_objective *out) {
-    static const char *names[] = {"topk_renorm", "topk_bucket", "sampled"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(name, names[i])) return *out = (sparse_objective)i, 0;
-    return -1;
-}
 
 static float row_max(const float *x, int V) {
     float m = x[0];

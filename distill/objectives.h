@@ -36,10 +36,6 @@ typedef struct {
     bool t2_scale;
 } kd_config;
 
-// Parsing of the run-config names ("forward_kl", "topk_bucket", ...); -1 if unknown.
-int kd_divergence_parse(const char *name, kd_divergence *out);
-int sparse_objective_parse(const char *name, sparse_objective *out);
-
 // Sums over rows, each multiplied by the row's weight (for logging).
 typedef struct {
     double loss, ce, kd, kl;

@@ -118,8 +118,6 @@ static void schedules(test_case *tc) {
         CHECK(tc, fabs(got - cases[i].want) < 1e-12, "kind %d step %lld: %.15g, want %.15g", (int)cases[i].kind,
               (long long)cases[i].step, got, cases[i].want);
     }
-    schedule_kind k;
-    CHECK(tc, schedule_kind_parse("wsd", &k) == 0 && k == SCHEDULE_WSD && schedule_kind_parse("cos", &k) != 0, "parse");
 }
 
 int main(void) {

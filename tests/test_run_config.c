@@ -1,5 +1,6 @@
 // Run configs: YAML parsing, command-line overrides, defaults, validation
 // with "did you mean" suggestions, and the resolved copy reading back the same.
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,10 +57,10 @@ static void full_file(test_case *tc) {
     CHECK(tc, rc.data.train.count == 1 && !strcmp(rc.data.train.items[0], "data/corpus/train-*.h5"), "data.train");
     CHECK(tc, rc.data.val.count == 2 && !strcmp(rc.data.val.items[1], "x.h5") && rc.data.seq_len == 256, "data.val");
     CHECK(tc, rc.batch.size == 16 && rc.batch.micro == 4 && rc.train.steps == 2000 && rc.train.tokens == 0, "batch/train");
-    CHECK(tc, !strcmp(rc.optim.name, "adamw") && rc.optim.lr == 3e-3 && rc.optim.betas[0] == 0.9 &&
+    CHECK(tc, rc.optim.kind == OPTIM_ADAMW && rc.optim.lr == 3e-3 && rc.optim.betas[0] == 0.9 &&
                   rc.optim.betas[1] == 0.95 && rc.optim.eps == 1e-8 && rc.optim.weight_decay == 0.1,
           "optim");
-    CHECK(tc, !strcmp(rc.schedule.name, "cosine") && rc.schedule.warmup == 100 && rc.schedule.min_lr_ratio == 0.1, "schedule");
+    CHECK(tc, rc.schedule.kind == SCHEDULE_COSINE && rc.schedule.warmup == 100 && rc.schedule.min_lr_ratio == 0.1, "schedule");
     CHECK(tc, !strcmp(rc.teacher.model, "runs/teacher/latest") && rc.kd.temperature == 2.0 && rc.kd.t2_scale, "kd");
     CHECK(tc, rc.eval.every == 200 && rc.eval.tokens == 200000 && rc.checkpoint.every == 500 && rc.checkpoint.keep == 3,
           "eval/checkpoint");
@@ -74,7 +75,7 @@ static void overrides_apply(test_case *tc) {
     CHECK(tc, rc.optim.lr == 1e-3 && rc.optim.betas[0] == 0.8 && rc.optim.betas[1] == 0.99, "optim overrides");
     CHECK(tc, rc.data.train.count == 3 && !strcmp(rc.data.train.items[2], "c.h5"), "list override");
     CHECK(tc, rc.batch.micro == 8 && !rc.teacher.model[0] && !strcmp(rc.teacher.cache, "data/teacher"), "teacher");
-    CHECK(tc, !strcmp(rc.kd.sparse, "sampled") && rc.train.steps == 5 && rc.seed == 7, "others");
+    CHECK(tc, rc.kd.sparse == SPARSE_SAMPLED && rc.train.steps == 5 && rc.seed == 7, "others");
     CHECK(tc, rc.model.init_seed == 7, "init_seed follows seed: %lld", (long long)rc.model.init_seed);
 }
 
@@ -83,9 +84,46 @@ static void minimal_defaults(test_case *tc) {
     gk_err err = {0};
     const char *min = "run_dir: r\nmodel: {from: m}\ndata: {train: t.h5, seq_len: 8}\ntrain: {tokens: 1000}\n";
     CHECK(tc, load_text(min, NULL, 0, &rc, &err) == 0, "%s", err.msg);
-    CHECK(tc, rc.batch.size == 8 && !strcmp(rc.optim.name, "adamw") && !strcmp(rc.schedule.name, "cosine") &&
-                  rc.checkpoint.keep == 3 && rc.train.head_chunk == 1024 && rc.log.every == 1,
+    CHECK(tc, rc.batch.size == 8 && rc.optim.kind == OPTIM_ADAMW && rc.schedule.kind == SCHEDULE_COSINE &&
+                  rc.kd.loss == KD_FORWARD_KL && rc.kd.sparse == KD_SPARSE_AUTO && rc.checkpoint.keep == 3 &&
+                  rc.train.head_chunk == 1024 && rc.log.every == 1,
           "defaults");
+}
+
+// Every name of the four choices loads as its enum value, and the resolved YAML writes it back.
+static void choices_become_enums(test_case *tc) {
+    const struct {
+        const char *key;
+        size_t offset; // of the int-sized field in run_config
+        const char *names[4];
+        int values[4];
+    } keys[] = {
+        {"optim.name", offsetof(run_config, optim.kind), {"adamw", "sgd"}, {OPTIM_ADAMW, OPTIM_SGD}},
+        {"schedule.name", offsetof(run_config, schedule.kind), {"constant", "cosine", "linear", "wsd"},
+         {SCHEDULE_CONSTANT, SCHEDULE_COSINE, SCHEDULE_LINEAR, SCHEDULE_WSD}},
+        {"kd.loss", offsetof(run_config, kd.loss), {"forward_kl", "reverse_kl", "jsd"},
+         {KD_FORWARD_KL, KD_REVERSE_KL, KD_JSD}},
+        {"kd.sparse", offsetof(run_config, kd.sparse), {"auto", "topk_renorm", "topk_bucket", "sampled"},
+         {KD_SPARSE_AUTO, SPARSE_TOPK_RENORM, SPARSE_TOPK_BUCKET, SPARSE_SAMPLED}},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        for (int j = 0; j < 4 && keys[i].names[j]; j++) {
+            char override[64], written[64];
+            snprintf(override, sizeof override, "%s=%s", keys[i].key, keys[i].names[j]);
+            snprintf(written, sizeof written, "  %s: \"%s\"\n", strchr(keys[i].key, '.') + 1, keys[i].names[j]);
+            run_config rc;
+            gk_err err = {0};
+            char *ov[1] = {override};
+            CHECK(tc, load_text(FULL, ov, 1, &rc, &err) == 0, "%s: %s", override, err.msg);
+            int got;
+            memcpy(&got, (const char *)&rc + keys[i].offset, sizeof got);
+            CHECK(tc, got == keys[i].values[j], "%s gave %d, want %d", override, got, keys[i].values[j]);
+            strbuf sb = {0};
+            run_config_to_yaml(&rc, &sb);
+            CHECK(tc, sb.data && strstr(sb.data, written), "%s is not written as %s", override, written);
+            sb_free(&sb);
+        }
+    }
 }
 
 typedef struct {
@@ -105,6 +143,10 @@ static void rejections(test_case *tc) {
         {NULL, "optim.lr=fast", "'optim.lr' must be a number"},
         {NULL, "batch.size=2.5", "'batch.size' must be an integer"},
         {NULL, "optim.name=adam", "'optim.name' must be one of adamw|sgd"},
+        {NULL, "schedule.name=cos", "'schedule.name' must be one of cosine|linear|constant|wsd"},
+        {NULL, "kd.loss=kl", "'kd.loss' must be one of forward_kl|reverse_kl|jsd"},
+        {NULL, "kd.sparse=topk", "'kd.sparse' must be one of auto|topk_renorm|topk_bucket|sampled"},
+        {NULL, "kd.loss=", "'kd.loss' needs a value"},
         {NULL, "kd.t2_scale=maybe", "must be true or false"},
         {NULL, "optim.betas=0.9", "needs a list of two numbers"},
         {NULL, "optim.betas=[0.9]", "exactly two numbers"},
@@ -174,6 +216,7 @@ int main(void) {
     test_run("full_file", full_file);
     test_run("overrides_apply", overrides_apply);
     test_run("minimal_file_gets_defaults", minimal_defaults);
+    test_run("choices_become_enums", choices_become_enums);
     test_run("rejections_name_the_key", rejections);
     test_run("resolved_yaml_round_trip", resolved_round_trip);
     return test_main_result();

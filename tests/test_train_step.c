@@ -45,7 +45,8 @@ static int write_shard(const window *w, const char *path, bool with_mask, gk_err
 typedef struct {
     bool sft;
     const char *grad;  // fixture prefix of the expected gradient
-    const char *loss;  // kd.loss, or NULL for plain cross-entropy
+    bool distill;      // distil with kd.loss `loss`, else plain cross-entropy
+    kd_divergence loss;
     double alpha, temperature, beta;
     bool t2_scale;
     bool from_cache;   // distil from a full-vocabulary top-k cache instead of the in-process teacher
@@ -103,14 +104,14 @@ static void check_step(test_case *tc, const variant *v) {
     run_config rc;
     if (!one_step_config(tc, dir, &w, shard, &rc)) return;
     snprintf(ckpt, sizeof ckpt, "%s/step-000001", rc.run_dir);
-    snprintf(rc.optim.name, RC_NAME, "sgd");
+    rc.optim.kind = OPTIM_SGD;
     rc.optim.lr = 1;
     rc.optim.grad_clip = 0;
     rc.optim.weight_decay = 0;
-    snprintf(rc.schedule.name, RC_NAME, "constant");
+    rc.schedule.kind = SCHEDULE_CONSTANT;
     model_state before = {0}, after = {0};
     int r = write_shard(&w, shard, sft, &err);
-    if (r == 0 && v->loss) {
+    if (r == 0 && v->distill) {
         r = teacher_copy(dir, 'a', rc.teacher.model, RC_PATH, &err);
         if (r == 0 && v->from_cache) { // k = vocabulary, float32: the cache holds the whole distribution
             const char *data[] = {shard};
@@ -123,9 +124,9 @@ static void check_step(test_case *tc, const variant *v) {
             job.out_dir = rc.teacher.cache;
             r = teacher_cache_build(&job, &st, &err);
             rc.teacher.model[0] = 0;
-            snprintf(rc.kd.sparse, RC_NAME, "topk_bucket");
+            rc.kd.sparse = SPARSE_TOPK_BUCKET;
         }
-        snprintf(rc.kd.loss, RC_NAME, "%s", v->loss);
+        rc.kd.loss = v->loss;
         rc.kd.alpha = v->alpha;
         rc.kd.temperature = v->temperature;
         rc.kd.beta = v->beta;
@@ -165,23 +166,23 @@ static void check_step(test_case *tc, const variant *v) {
     dir_remove_tree(dir, &err);
 }
 
-static void packed_window(test_case *tc) { check_step(tc, &(variant){false, "grad", NULL, 0, 1, 0, false, false, NULL, NULL, 0}); }
-static void sft_window(test_case *tc) { check_step(tc, &(variant){true, "grad_sft", NULL, 0, 1, 0, false, false, NULL, NULL, 0}); }
+static void packed_window(test_case *tc) { check_step(tc, &(variant){false, "grad", false, 0, 0, 1, 0, false, false, NULL, NULL, 0}); }
+static void sft_window(test_case *tc) { check_step(tc, &(variant){true, "grad_sft", false, 0, 0, 1, 0, false, false, NULL, NULL, 0}); }
 static void distill_forward_kl(test_case *tc) {
-    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, false, NULL, NULL, 0});
+    check_step(tc, &(variant){false, "grad_fkl", true, KD_FORWARD_KL, 0.7, 2.0, 0.5, true, false, NULL, NULL, 0});
 }
 static void distill_from_cache(test_case *tc) {
-    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, true, NULL, NULL, 0});
+    check_step(tc, &(variant){false, "grad_fkl", true, KD_FORWARD_KL, 0.7, 2.0, 0.5, true, true, NULL, NULL, 0});
 }
-static void distill_jsd(test_case *tc) { check_step(tc, &(variant){false, "grad_jsd", "jsd", 1.0, 1.0, 0.3, false, false, NULL, NULL, 0}); }
+static void distill_jsd(test_case *tc) { check_step(tc, &(variant){false, "grad_jsd", true, KD_JSD, 1.0, 1.0, 0.3, false, false, NULL, NULL, 0}); }
 // The bf16 recipe (bf16 weights into the products, bf16 gradients, float32 master
 // weights): the same step within what bf16 allows, for a bf16 student and for a
 // bf16 teacher of an fp32 student.
 static void bf16_student(test_case *tc) {
-    check_step(tc, &(variant){false, "grad", NULL, 0, 1, 0, false, false, "bf16", NULL, 5e-2});
+    check_step(tc, &(variant){false, "grad", false, 0, 0, 1, 0, false, false, "bf16", NULL, 5e-2});
 }
 static void bf16_teacher(test_case *tc) {
-    check_step(tc, &(variant){false, "grad_fkl", "forward_kl", 0.7, 2.0, 0.5, true, false, "fp32", "bf16", 2e-2});
+    check_step(tc, &(variant){false, "grad_fkl", true, KD_FORWARD_KL, 0.7, 2.0, 0.5, true, false, "fp32", "bf16", 2e-2});
 }
 
 // A teacher trained with another tokenizer is refused, naming both.

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,16 +13,37 @@
 #include "cli/args.h"
 #include "common/file.h"
 
-typedef enum { K_STRING, K_INT, K_INT64, K_DOUBLE, K_BOOL, K_PATHS, K_PAIR } key_type;
+typedef enum { K_STRING, K_INT, K_INT64, K_DOUBLE, K_BOOL, K_PATHS, K_PAIR, K_CHOICE } key_type;
+
+// A K_CHOICE key's names and the enum values they stand for; lists end with {NULL}.
+typedef struct {
+    const char *name;
+    int value;
+} choice;
+
+static const choice optimizers[] = {{"adamw", OPTIM_ADAMW}, {"sgd", OPTIM_SGD}, {NULL, 0}};
+static const choice schedules[] = {{"cosine", SCHEDULE_COSINE}, {"linear", SCHEDULE_LINEAR},
+                                   {"constant", SCHEDULE_CONSTANT}, {"wsd", SCHEDULE_WSD}, {NULL, 0}};
+static const choice divergences[] = {{"forward_kl", KD_FORWARD_KL}, {"reverse_kl", KD_REVERSE_KL}, {"jsd", KD_JSD},
+                                     {NULL, 0}};
+static const choice sparse_objectives[] = {{"auto", KD_SPARSE_AUTO}, {"topk_renorm", SPARSE_TOPK_RENORM},
+                                           {"topk_bucket", SPARSE_TOPK_BUCKET}, {"sampled", SPARSE_SAMPLED},
+                                           {NULL, 0}};
+// K_CHOICE fields are enums written as int.
+_Static_assert(sizeof(optim_kind) == sizeof(int) && sizeof(schedule_kind) == sizeof(int) &&
+                   sizeof(kd_divergence) == sizeof(int),
+               "choice fields are int-sized");
 
 typedef struct {
-    const char *path;    // "section.key"
+    const char *path;      // "section.key"
     key_type type;
-    size_t offset;       // into run_config
-    const char *choices; // K_STRING: "a|b|c" allowed values, or NULL
+    size_t offset;         // into run_config
+    const char *choices;   // K_STRING: "a|b|c" allowed values, or NULL
+    const choice *names;   // K_CHOICE: the names and their values
 } key_spec;
 
-#define KEY(p, t, field, choices) {p, t, offsetof(run_config, field), choices}
+#define KEY(p, t, field, choices) {p, t, offsetof(run_config, field), choices, NULL}
+#define CHOICE(p, field, names) {p, K_CHOICE, offsetof(run_config, field), NULL, names}
 static const key_spec keys[] = {
     KEY("run_dir", K_STRING, run_dir, NULL),
     KEY("seed", K_INT64, seed, NULL),
@@ -40,13 +62,13 @@ static const key_spec keys[] = {
     KEY("train.tokens", K_INT64, train.tokens, NULL),
     KEY("train.head_chunk", K_INT, train.head_chunk, NULL),
     KEY("train.max_bad_steps", K_INT, train.max_bad_steps, NULL),
-    KEY("optim.name", K_STRING, optim.name, "adamw|sgd"),
+    CHOICE("optim.name", optim.kind, optimizers),
     KEY("optim.lr", K_DOUBLE, optim.lr, NULL),
     KEY("optim.betas", K_PAIR, optim.betas, NULL),
     KEY("optim.eps", K_DOUBLE, optim.eps, NULL),
     KEY("optim.weight_decay", K_DOUBLE, optim.weight_decay, NULL),
     KEY("optim.grad_clip", K_DOUBLE, optim.grad_clip, NULL),
-    KEY("schedule.name", K_STRING, schedule.name, "cosine|linear|constant|wsd"),
+    CHOICE("schedule.name", schedule.kind, schedules),
     KEY("schedule.warmup", K_INT64, schedule.warmup, NULL),
     KEY("schedule.min_lr_ratio", K_DOUBLE, schedule.min_lr_ratio, NULL),
     KEY("schedule.decay_fraction", K_DOUBLE, schedule.decay_fraction, NULL),
@@ -54,8 +76,8 @@ static const key_spec keys[] = {
     KEY("teacher.cache", K_STRING, teacher.cache, NULL),
     KEY("teacher.device", K_STRING, teacher.device, ENGINE_DEVICES),
     KEY("teacher.precision", K_STRING, teacher.precision, ENGINE_PRECISIONS),
-    KEY("kd.loss", K_STRING, kd.loss, "forward_kl|reverse_kl|jsd"),
-    KEY("kd.sparse", K_STRING, kd.sparse, "auto|topk_renorm|topk_bucket|sampled"),
+    CHOICE("kd.loss", kd.loss, divergences),
+    CHOICE("kd.sparse", kd.sparse, sparse_objectives),
     KEY("kd.alpha", K_DOUBLE, kd.alpha, NULL),
     KEY("kd.temperature", K_DOUBLE, kd.temperature, NULL),
     KEY("kd.beta", K_DOUBLE, kd.beta, NULL),
@@ -78,18 +100,18 @@ void run_config_defaults(run_config *rc) {
     rc->batch.size = 8;
     rc->train.head_chunk = 1024;
     rc->train.max_bad_steps = 10;
-    snprintf(rc->optim.name, RC_NAME, "adamw");
+    rc->optim.kind = OPTIM_ADAMW;
     rc->optim.lr = 3e-4;
     rc->optim.betas[0] = 0.9;
     rc->optim.betas[1] = 0.95;
     rc->optim.eps = 1e-8;
     rc->optim.weight_decay = 0.1;
     rc->optim.grad_clip = 1.0;
-    snprintf(rc->schedule.name, RC_NAME, "cosine");
+    rc->schedule.kind = SCHEDULE_COSINE;
     rc->schedule.min_lr_ratio = 0.1;
     rc->schedule.decay_fraction = 0.2;
-    snprintf(rc->kd.loss, RC_NAME, "forward_kl");
-    snprintf(rc->kd.sparse, RC_NAME, "auto");
+    rc->kd.loss = KD_FORWARD_KL;
+    rc->kd.sparse = KD_SPARSE_AUTO;
     rc->kd.alpha = 1.0;
     rc->kd.temperature = 1.0;
     rc->kd.beta = 0.5;
@@ -105,9 +127,12 @@ typedef struct {
     gk_err *err;
 } origin;
 
-static int fail_at(const origin *o, const char *fmt, const char *a, const char *b) {
+__attribute__((format(printf, 2, 3))) static int fail_at(const origin *o, const char *fmt, ...) {
     char what[600];
-    snprintf(what, sizeof what, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     if (o->line) return gk_fail(o->err, GK_EINPUT, "%s:%d: %s", o->source, o->line, what);
     return gk_fail(o->err, GK_EUSAGE, "%s: %s", o->source, what);
 }
@@ -151,6 +176,25 @@ static int unknown_key(const origin *o, const char *path) {
     return fail_at(o, "unknown key '%s' (did you mean '%s'?)", path, suggest_key(path));
 }
 
+// Sets a K_CHOICE field to the value of the name `text`.
+static int set_choice(const key_spec *k, const char *text, int *field, const origin *o) {
+    char allowed[128] = "";
+    for (const choice *c = k->names; c->name; c++) {
+        if (!strcmp(text, c->name)) return *field = c->value, 0;
+        size_t n = strlen(allowed);
+        snprintf(allowed + n, sizeof allowed - n, "%s%s", n ? "|" : "", c->name);
+    }
+    return fail_at(o, "'%s' must be one of %s", k->path, allowed);
+}
+
+// The name of a K_CHOICE field's value.
+static const char *choice_name(const key_spec *k, int value) {
+    for (const choice *c = k->names; c->name; c++)
+        if (c->value == value) return c->name;
+    GK_ASSERT(!"a choice field holds no named value");
+    return "";
+}
+
 static int parse_scalar(const key_spec *k, const char *text, void *field, const origin *o) {
     char *end;
     errno = 0;
@@ -189,7 +233,7 @@ static int parse_scalar(const key_spec *k, const char *text, void *field, const 
         return fail_at(o, "'%s' must be true or false, not '%s'", k->path, text);
     }
     case K_STRING:
-        if (strlen(text) >= RC_PATH) return fail_at(o, "'%s' is too long%s", k->path, "");
+        if (strlen(text) >= RC_PATH) return fail_at(o, "'%s' is too long", k->path);
         if (k->choices && *text) {
             char allowed[128];
             snprintf(allowed, sizeof allowed, "|%s|", k->choices);
@@ -200,7 +244,8 @@ static int parse_scalar(const key_spec *k, const char *text, void *field, const 
         }
         snprintf(field, k->choices ? RC_NAME : RC_PATH, "%s", text);
         return 0;
-    default: return fail_at(o, "'%s' needs a list%s", k->path, "");
+    case K_CHOICE: return set_choice(k, text, field, o);
+    default: return fail_at(o, "'%s' needs a list", k->path);
     }
 }
 
@@ -214,33 +259,33 @@ static int set_from_node(run_config *rc, const key_spec *k, yaml_document_t *doc
             rc_paths *p = field;
             p->count = 0;
             if (null) return 0;
-            if (strlen(text) >= RC_PATH) return fail_at(o, "'%s': a path is too long%s", k->path, "");
+            if (strlen(text) >= RC_PATH) return fail_at(o, "'%s': a path is too long", k->path);
             snprintf(p->items[p->count++], RC_PATH, "%s", text);
             return 0;
         }
-        if (k->type == K_PAIR) return fail_at(o, "'%s' needs a list of two numbers, e.g. [0.9, 0.95]%s", k->path, "");
+        if (k->type == K_PAIR) return fail_at(o, "'%s' needs a list of two numbers, e.g. [0.9, 0.95]", k->path);
         if (null) {
-            if (k->type != K_STRING) return fail_at(o, "'%s' needs a value%s", k->path, "");
+            if (k->type != K_STRING) return fail_at(o, "'%s' needs a value", k->path);
             *(char *)field = 0;
             return 0;
         }
         return parse_scalar(k, text, field, o);
     }
     if (node->type != YAML_SEQUENCE_NODE || (k->type != K_PATHS && k->type != K_PAIR))
-        return fail_at(o, "'%s' must be a single value%s", k->path, "");
+        return fail_at(o, "'%s' must be a single value", k->path);
     yaml_node_item_t *it = node->data.sequence.items.start, *end = node->data.sequence.items.top;
     int n = (int)(end - it);
-    if (k->type == K_PAIR && n != 2) return fail_at(o, "'%s' needs exactly two numbers%s", k->path, "");
-    if (k->type == K_PATHS && n > RC_MAX_PATTERNS) return fail_at(o, "'%s' has too many entries%s", k->path, "");
+    if (k->type == K_PAIR && n != 2) return fail_at(o, "'%s' needs exactly two numbers", k->path);
+    if (k->type == K_PATHS && n > RC_MAX_PATTERNS) return fail_at(o, "'%s' has too many entries", k->path);
     for (int i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(doc, it[i]);
-        if (!item || item->type != YAML_SCALAR_NODE) return fail_at(o, "'%s' must list plain values%s", k->path, "");
+        if (!item || item->type != YAML_SCALAR_NODE) return fail_at(o, "'%s' must list plain values", k->path);
         const char *text = (const char *)item->data.scalar.value;
         if (k->type == K_PAIR) {
-            key_spec one = {k->path, K_DOUBLE, 0, NULL};
+            key_spec one = {k->path, K_DOUBLE, 0, NULL, NULL};
             if (parse_scalar(&one, text, (double *)field + i, o)) return -1;
         } else {
-            if (strlen(text) >= RC_PATH) return fail_at(o, "'%s': a path is too long%s", k->path, "");
+            if (strlen(text) >= RC_PATH) return fail_at(o, "'%s': a path is too long", k->path);
             snprintf(((rc_paths *)field)->items[i], RC_PATH, "%s", text);
         }
     }
@@ -290,9 +335,7 @@ static int earlier_line(yaml_document_t *doc, yaml_node_t *map, const yaml_node_
 }
 
 static int duplicate_key(const origin *o, const char *path, int first) {
-    char line[32];
-    snprintf(line, sizeof line, "%d", first);
-    return fail_at(o, "duplicate key '%s' (first given on line %s)", path, line);
+    return fail_at(o, "duplicate key '%s' (first given on line %d)", path, first);
 }
 
 // Walks the top-level mapping: scalars are "key", mappings are "section" with "section.key" inside.
@@ -304,7 +347,7 @@ static int apply_mapping(run_config *rc, yaml_document_t *doc, yaml_node_t *map,
         yaml_node_t *kn = yaml_document_get_node(doc, p->key), *vn = yaml_document_get_node(doc, p->value);
         origin o = {source, (int)kn->start_mark.line + 1, err};
         const char *name = scalar_of(kn);
-        if (!name) return fail_at(&o, "keys must be plain names%s%s", "", "");
+        if (!name) return fail_at(&o, "keys must be plain names");
         char path[128];
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
         int first = earlier_line(doc, map, p, name);
@@ -325,7 +368,7 @@ static int apply_mapping(run_config *rc, yaml_document_t *doc, yaml_node_t *map,
 static int apply_override(run_config *rc, const char *arg, gk_err *err) {
     origin o = {"command line", 0, err};
     const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg) return fail_at(&o, "expected section.key=value, got '%s'%s", arg, "");
+    if (!eq || eq == arg) return fail_at(&o, "expected section.key=value, got '%s'", arg);
     char path[128];
     snprintf(path, sizeof path, "%.*s", (int)(eq - arg) < 127 ? (int)(eq - arg) : 127, arg);
     const key_spec *k = find_key(path);
@@ -399,9 +442,9 @@ int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
     NEED(rc->kd.alpha >= 0 && rc->kd.alpha <= 1, "'kd.alpha' must lie in [0, 1]");
     NEED(rc->kd.temperature > 0, "'kd.temperature' must be positive");
     NEED(rc->kd.beta >= 0 && rc->kd.beta <= 1, "'kd.beta' must lie in [0, 1]");
-    NEED(strcmp(rc->kd.loss, "jsd") || (rc->kd.beta > 0 && rc->kd.beta < 1),
+    NEED(rc->kd.loss != KD_JSD || (rc->kd.beta > 0 && rc->kd.beta < 1),
          "'kd.beta' must lie strictly between 0 and 1 for jsd (forward_kl and reverse_kl are the end points)");
-    NEED(!rc->teacher.cache[0] || !strcmp(rc->kd.loss, "forward_kl"),
+    NEED(!rc->teacher.cache[0] || rc->kd.loss == KD_FORWARD_KL,
          "a teacher cache trains forward-KL objectives (kd.sparse), so 'kd.loss' must be forward_kl");
     NEED(rc->eval.every >= 0 && rc->eval.tokens >= 0 && rc->checkpoint.every >= 0, "intervals must not be negative");
     NEED(rc->checkpoint.keep >= 1, "'checkpoint.keep' must be at least 1");
@@ -468,6 +511,7 @@ void run_config_to_yaml(const run_config *rc, strbuf *sb) {
         if (!dot) section = "";
         switch (k->type) {
         case K_STRING: yaml_string(sb, field); break;
+        case K_CHOICE: yaml_string(sb, choice_name(k, *(const int *)field)); break;
         case K_INT: sb_printf(sb, "%d", *(const int *)field); break;
         case K_INT64: sb_printf(sb, "%lld", (long long)*(const int64_t *)field); break;
         case K_DOUBLE: yaml_double(sb, *(const double *)field); break;

@@ -1,7 +1,8 @@
 // Run configs: YAML files (configs/runs/*.yaml) with `section.key=value`
 // overrides from the command line. One table of keys drives parsing,
 // defaults, validation, "did you mean" suggestions and the resolved copy
-// saved in the run directory.
+// saved in the run directory. Named choices (optimizer, schedule, KD loss,
+// sparse objective) become enums here, once.
 #ifndef GK_RUN_CONFIG_H
 #define GK_RUN_CONFIG_H
 
@@ -10,9 +11,15 @@
 
 #include "common/error.h"
 #include "common/strbuf.h"
+#include "distill/objectives.h"
 #include "model/engine.h"
+#include "model/optim.h"
+#include "train/schedule.h"
 
 enum { RC_MAX_PATTERNS = 16, RC_PATH = 512, RC_NAME = 32 };
+
+// kd.sparse "auto": the cache's method picks the objective (sampled, else topk_bucket).
+enum { KD_SPARSE_AUTO = -1 };
 
 typedef struct {
     char items[RC_MAX_PATTERNS][RC_PATH]; // file names or glob patterns
@@ -43,11 +50,11 @@ typedef struct {
         int max_bad_steps;     // non-finite steps in a row that stop the run
     } train;
     struct {
-        char name[RC_NAME]; // adamw | sgd
+        optim_kind kind; // name: adamw | sgd
         double lr, betas[2], eps, weight_decay, grad_clip;
     } optim;
     struct {
-        char name[RC_NAME]; // cosine | linear | constant | wsd
+        schedule_kind kind; // name: cosine | linear | constant | wsd
         int64_t warmup;
         double min_lr_ratio, decay_fraction; // decay_fraction: the final share of steps that wsd decays over
     } schedule;
@@ -56,8 +63,8 @@ typedef struct {
         char device[RC_NAME], precision[RC_NAME]; // of an in-process teacher; "" = the student's
     } teacher;
     struct {
-        char loss[RC_NAME];   // forward_kl | reverse_kl | jsd
-        char sparse[RC_NAME]; // with teacher.cache: auto | topk_renorm | topk_bucket | sampled
+        kd_divergence loss; // forward_kl | reverse_kl | jsd
+        int sparse;         // with teacher.cache: a sparse_objective (topk_renorm | topk_bucket | sampled) or KD_SPARSE_AUTO
         double alpha, temperature, beta;
         bool t2_scale;
     } kd;

@@ -1,14 +1,6 @@
 #include "train/schedule.h"
 
 #include <math.h>
-#include <string.h>
-
-int schedule_kind_parse(const char *name, schedule_kind *kind) {
-    static const char *names[] = {"constant", "cosine", "linear", "wsd"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(name, names[i])) return *kind = (schedule_kind)i, 0;
-    return -1;
-}
 
 double schedule_lr(const lr_schedule *s, int64_t step) {
     if (step < s->warmup) return s->lr * (double)(step + 1) / (double)s->warmup;

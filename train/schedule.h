@@ -18,8 +18,6 @@ typedef struct {
     int64_t warmup, total;
 } lr_schedule;
 
-// Parses "constant", "cosine", "linear" or "wsd"; returns -1 for anything else.
-int schedule_kind_parse(const char *name, schedule_kind *kind);
 double schedule_lr(const lr_schedule *s, int64_t step);
 
 #endif

@@ -91,9 +91,8 @@ static int save_resolved_config(const run_config *rc, gk_err *err) {
 static int setup_kd_head(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
     t->distill = true;
-    kd_config kd = {.alpha = rc->kd.alpha, .temperature = rc->kd.temperature, .beta = rc->kd.beta,
-                    .t2_scale = rc->kd.t2_scale};
-    kd_divergence_parse(rc->kd.loss, &kd.divergence);
+    kd_config kd = {.divergence = rc->kd.loss, .alpha = rc->kd.alpha, .temperature = rc->kd.temperature,
+                    .beta = rc->kd.beta, .t2_scale = rc->kd.t2_scale};
     return kd_head_init(&t->kd, &kd, (size_t)t->micro_b * t->T, err);
 }
 
@@ -125,9 +124,8 @@ static int setup_engine(trainer *t, gk_err *err) {
 static int setup_cache(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
     if (setup_kd_head(t, err)) return -1;
-    bool any = !strcmp(rc->kd.sparse, "auto");
-    sparse_objective obj = SPARSE_TOPK_BUCKET;
-    if (!any) sparse_objective_parse(rc->kd.sparse, &obj);
+    bool any = rc->kd.sparse == KD_SPARSE_AUTO;
+    sparse_objective obj = any ? SPARSE_TOPK_BUCKET : (sparse_objective)rc->kd.sparse;
     teacher_cache_expect e = {.tokenizer_sha256 = t->tokenizer_sha256, .vocab_size = t->model.cfg.vocab_size,
                               .temperature = rc->kd.temperature, .any_method = any,
                               .method = obj == SPARSE_SAMPLED ? TEACHER_CACHE_SAMPLE : TEACHER_CACHE_TOPK};
@@ -183,11 +181,10 @@ static int setup(trainer *t, const run_config *rc, bool resume, bool overwrite, 
         if (!(t->ema = param_buffer_alloc(&t->model.layout, err))) return -1;
         memcpy(t->ema, t->model.params, t->model.layout.n_floats * sizeof(float)); // e_0 = the initial weights
     }
-    optim_kind kind = strcmp(rc->optim.name, "sgd") ? OPTIM_ADAMW : OPTIM_SGD;
-    if (optimizer_init(&t->opt, kind, rc->optim.betas[0], rc->optim.betas[1], rc->optim.eps, rc->optim.weight_decay,
+    if (optimizer_init(&t->opt, rc->optim.kind, rc->optim.betas[0], rc->optim.betas[1], rc->optim.eps, rc->optim.weight_decay,
                        &t->model.layout, err))
         return -1;
-    schedule_kind_parse(rc->schedule.name, &t->sched.kind);
+    t->sched.kind = rc->schedule.kind;
     t->sched.lr = rc->optim.lr;
     t->sched.min_lr_ratio = rc->schedule.min_lr_ratio;
     t->sched.decay_fraction = rc->schedule.decay_fraction;
