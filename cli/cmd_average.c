@@ -9,9 +9,9 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/file.h"
-#include "distill/teacher.h"
 #include "model/average.h"
 #include "model/checkpoint.h"
+#include "model/model_dir.h"
 #include "train/ckpt.h"
 
 typedef enum { AVG_UNIFORM, AVG_WEIGHTED, AVG_LAST_K, AVG_EMA, AVG_SLERP } avg_method;

@@ -11,8 +11,8 @@
 #include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "cli/gen_flags.h"
+#include "cli/model_tokenizer.h"
 #include "common/rng.h"
-#include "distill/teacher.h"
 #include "gen/prompts.h"
 
 typedef struct {

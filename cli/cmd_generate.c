@@ -7,10 +7,10 @@
 
 #include "cli/args.h"
 #include "cli/backend_flags.h"
-#include "cli/gen_flags.h"
 #include "cli/commands.h"
+#include "cli/gen_flags.h"
+#include "cli/model_tokenizer.h"
 #include "common/rng.h"
-#include "distill/teacher.h"
 #include "gen/generate.h"
 #include "gen/prompts.h"
 

@@ -3,49 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/file.h"
-#include "common/json.h"
-#include "common/sha256.h"
-
-int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *err) {
-    *found = false;
-    const char *files[] = {"tokenizer.json", "tokenizer.model"};
-    for (int i = 0; i < 2 && !*found; i++) {
-        char *path = path_join(dir, files[i]);
-        if (path && path_exists(path)) {
-            int rc = sha256_file(path, sha256, err);
-            free(path);
-            if (rc) return -1;
-            *found = true;
-            continue;
-        }
-        free(path);
-    }
-    char *path = path_join(dir, "gemmakd.json"), *text;
-    size_t len;
-    if (!*found && path && path_exists(path)) {
-        json_doc doc;
-        int rc = file_read_all(path, &text, &len, err);
-        if (rc == 0) {
-            rc = json_parse(text, len, path, &doc, err);
-            free(text); // the parsed document holds copies
-        }
-        if (rc == 0) {
-            const json_value *v = json_get(doc.root, "tokenizer_sha256");
-            if (v && v->type == JSON_STRING && v->length == 64) {
-                memcpy(sha256, v->string, 65);
-                *found = true;
-            }
-            json_free(&doc);
-        }
-        if (rc) {
-            free(path);
-            return -1;
-        }
-    }
-    free(path);
-    return 0;
-}
+#include "model/model_dir.h"
 
 // The checks of a loaded teacher against the run: positions, vocabulary, tokenizer.
 static int check_teacher(const online_teacher *t, const char *dir, int vocab_size, const char *tokenizer_sha256, int T,
@@ -89,31 +47,4 @@ int online_teacher_forward(online_teacher *t, const token_batch *batch, gk_err *
 void online_teacher_close(online_teacher *t) {
     engine_close(t->engine);
     model_state_free(&t->model);
-}
-
-int tokenizer_for_model(const char *model_dir, const char *path, bool required, tokenizer **tok, gk_err *err) {
-    *tok = NULL;
-    const char *names[] = {"tokenizer.json", "tokenizer.model"};
-    char *found = NULL;
-    for (int i = 0; !path && !found && i < 2; i++) {
-        char *p = path_join(model_dir, names[i]);
-        if (p && path_exists(p)) found = p;
-        else free(p);
-    }
-    const char *use = path ? path : found;
-    int rc = use ? tokenizer_load(use, tok, err) : 0;
-    if (rc == 0 && !use && required)
-        rc = gk_fail(err, GK_EUSAGE, "%s has no tokenizer.json or tokenizer.model: give --tokenizer FILE", model_dir);
-    char sha[65];
-    bool recorded = false; // the model dir's own tokenizer file is its record: nothing to compare
-    if (rc == 0 && path && model_dir_tokenizer(model_dir, sha, &recorded, err)) rc = -1;
-    if (rc == 0 && *tok && recorded && strcmp(sha, tokenizer_sha256(*tok)))
-        rc = gk_fail(err, GK_EINPUT, "%s: model %s was trained with another tokenizer (sha256 %.12s..., this one %.12s...)",
-                     use, model_dir, sha, tokenizer_sha256(*tok));
-    if (rc) {
-        tokenizer_free(*tok);
-        *tok = NULL;
-    }
-    free(found);
-    return rc;
 }

@@ -6,9 +6,6 @@
 #ifndef GK_TEACHER_H
 #define GK_TEACHER_H
 
-#include <stdbool.h>
-
-#include "data/tokenizer.h"
 #include "model/checkpoint.h"
 #include "model/engine.h"
 
@@ -25,14 +22,5 @@ int online_teacher_open(online_teacher *t, const char *dir, engine_backend backe
 // Runs the teacher on a batch; its logits are then engine_logits(t->engine, ...).
 int online_teacher_forward(online_teacher *t, const token_batch *batch, gk_err *err);
 void online_teacher_close(online_teacher *t);
-
-// The tokenizer a model dir was trained with: sha256 of its tokenizer.json or
-// tokenizer.model, else the "tokenizer_sha256" of its gemmakd.json. *found is
-// false when the dir records none.
-int model_dir_tokenizer(const char *dir, char sha256[65], bool *found, gk_err *err);
-// The tokenizer for a model: `path` when given, else a tokenizer.json or
-// tokenizer.model in the model dir (*tok = NULL when neither, an error naming
-// --tokenizer when required); it must be the one the model records, when it records one.
-int tokenizer_for_model(const char *model_dir, const char *path, bool required, tokenizer **tok, gk_err *err);
 
 #endif

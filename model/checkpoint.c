@@ -11,6 +11,7 @@
 #include "common/file.h"
 #include "common/json.h"
 #include "common/strbuf.h"
+#include "model/model_dir.h"
 
 #define SINGLE_NAME "model.safetensors"
 #define INDEX_NAME "model.safetensors.index.json"
@@ -379,15 +380,6 @@ int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t
     if (rc == 0 && tokenizer_sha256 && tokenizer_sha256[0]) rc = model_dir_write_tokenizer(dir, tokenizer_sha256, err);
     free(shard_of);
     free(outs);
-    return rc;
-}
-
-int model_dir_write_tokenizer(const char *dir, const char *tokenizer_sha256, gk_err *err) {
-    char text[128], *path = path_join(dir, "gemmakd.json");
-    if (!path) return gk_fail(err, GK_ENOMEM, "out of memory");
-    snprintf(text, sizeof text, "{\"tokenizer_sha256\": \"%s\"}\n", tokenizer_sha256);
-    int rc = file_write_atomic(path, text, strlen(text), err);
-    free(path);
     return rc;
 }
 

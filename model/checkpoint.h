@@ -34,9 +34,6 @@ int model_save_dir(const char *dir, const model_state *m, st_dtype dtype, size_t
 // "DIR.tmp-<pid>", then renamed to DIR, so DIR never holds half a model.
 int model_create_dir(const char *dir, const model_state *m, st_dtype dtype, size_t max_shard_bytes,
                      const char *tokenizer_sha256, gk_err *err);
-// Writes DIR/gemmakd.json, {"tokenizer_sha256": ...}: the tokenizer of the data a
-// model was trained on (teachers and students are checked against it).
-int model_dir_write_tokenizer(const char *dir, const char *tokenizer_sha256, gk_err *err);
 void model_state_free(model_state *m);
 
 #endif

@@ -13,6 +13,7 @@
 #include "data/shards.h"
 #include "distill/teacher_cache_build.h"
 #include "model/checkpoint.h"
+#include "model/model_dir.h"
 #include "tests/check.h"
 #include "tests/fixtures.h"
 #include "train/trainer.h"
