@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/threads.h"
 
 typedef struct {
     const char *name;    // without the leading "--"
@@ -35,12 +36,7 @@ int parse_size(const char *flag, const char *text, size_t *out, gk_err *err);
 // Splits a comma-separated flag value: *items[*n] point into *buf (both malloc'd;
 // free both). An empty list is an error naming the flag.
 int split_commas(const char *flag, const char *text, char **buf, const char ***items, size_t *n, gk_err *err);
-// The most OpenMP threads a command may ask for (--threads, the run config's `threads`):
-// far more overflow libgomp's stacks or crawl.
-enum { MAX_THREADS = 4096 };
 // --threads: OpenMP (and so OpenBLAS) threads, 1..MAX_THREADS; NULL leaves the default.
 int set_threads(const char *value, gk_err *err);
-// Index of the string in `words` closest to `word` by edit distance (or -1).
-int nearest_word(const char *word, const char *const *words, int n_words);
 
 #endif

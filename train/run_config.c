@@ -10,8 +10,9 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "cli/args.h"
 #include "common/file.h"
+#include "common/nearest.h"
+#include "common/threads.h"
 
 typedef enum { K_STRING, K_INT, K_INT64, K_DOUBLE, K_BOOL, K_PATHS, K_PAIR, K_CHOICE } key_type;
 
