@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/cpu/fastmath.h"
+#include "common/fastmath.h"
 #include "model/xent_tiled.h"
 
 static tiled_loss kd_tiled_loss(kd_head_ctx *k);

@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "model/cpu/fastmath.h"
+#include "common/fastmath.h"
 
 static float row_max(const float *x, int V) {
     float m = x[0];

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fastmath.h"
 #include "common/rng.h"
 #include "distill/teacher_cache_build.h"
-#include "model/cpu/fastmath.h"
 
 enum { BLOCK = 256 }; // ids per partial sum of the sampling CDF
 

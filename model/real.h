@@ -48,13 +48,13 @@
 #define GK_ON_DEVICE 0
 #endif
 
-// exp, tanh and log in real_acc: the vectorised float versions (model/cpu/fastmath.h) or libm's double ones.
+// exp, tanh and log in real_acc: the vectorised float versions (common/fastmath.h) or libm's double ones.
 #if defined(GK_REAL_F64)
 #define ACC_EXP(x) exp(x)
 #define ACC_TANH(x) tanh(x)
 #define ACC_LOG(x) log(x)
 #else
-#include "model/cpu/fastmath.h"
+#include "common/fastmath.h"
 #define ACC_EXP(x) fast_expf(x)
 #define ACC_TANH(x) fast_tanhf(x)
 #define ACC_LOG(x) logf(x)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/cpu/fastmath.h"
+#include "common/fastmath.h"
 
 void lse_fold(const float *x, const float *y, float scale, int width, float *max, double *sum, double *wsum) {
     float m = -INFINITY;

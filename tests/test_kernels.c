@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fastmath.h"
 #include "common/rng.h"
-#include "model/cpu/fastmath.h"
 #include "model/kernels.h"
 #include "tests/check.h"
 
