@@ -30,7 +30,7 @@ LDFLAGS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
 LDLIBS    += -lcublasLt -lcudart -lstdc++
 endif
 
-LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c distill/*.c train/*.c eval/*.c gen/*.c)
+LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c data/tokenizer/*.c distill/*.c train/*.c eval/*.c gen/*.c)
 # The model's compute code is compiled per instantiation (model/precisions.h): float32 (plain .o),
 # the float64 twin (-DGK_REAL_F64), bf16 on the CPU (-DGK_REAL_BF16) and, with GPU=1, the GPU's
 # (-DGK_REAL_CUDA: layer sequence and model handle; its kernels are model/cuda/*.cu). The float64

@@ -1,5 +1,5 @@
 // gemmakd encode / decode: the tokenizer round trip from the command line
-// (data/tokenizer.h), and `encode --bench`, which times encoding.
+// (data/tokenizer/tokenizer.h), and `encode --bench`, which times encoding.
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include "common/file.h"
 #include "common/strbuf.h"
 #include "common/timer.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 
 static int print_ids(const int32_t *ids, const size_t *offsets, size_t n, gk_err *err) {
     strbuf sb = {0};

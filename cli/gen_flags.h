@@ -3,7 +3,7 @@
 #define GK_CLI_GEN_FLAGS_H
 
 #include "cli/args.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 #include "gen/generate.h"
 
 #define SAMPLING_FLAG_SPECS                                                                                           \

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 
 #include "common/error.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 
 // The tokenizer for a model: `path` when given, else a tokenizer.json or
 // tokenizer.model in the model dir (*tok = NULL when neither, an error naming

@@ -17,7 +17,7 @@
 #include "data/records.h"
 #include "data/shard_set.h"
 #include "data/shards.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 #include "data/zstd_filter.h"
 
 enum { BATCH_DOCS = 512, BATCH_BYTES = 8 << 20 };

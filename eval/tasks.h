@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #include "common/strbuf.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 #include "model/checkpoint.h"
 #include "model/engine.h"
 

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 
 // *out gets [vocab] byte counts (malloc'd); ids the tokenizer lacks count 0.
 int token_byte_lengths(const tokenizer *t, int32_t vocab, uint32_t **out, gk_err *err);

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 
 #include "data/chat.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 #include "gen/generate.h"
 
 typedef struct {

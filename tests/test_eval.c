@@ -14,7 +14,7 @@
 #include "common/file.h"
 #include "common/json.h"
 #include "data/shards.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 #include "model/checkpoint.h"
 #include "model/gemma2.h"
 #include "tests/check.h"

@@ -15,7 +15,7 @@
 #include "data/loader.h"
 #include "data/shards.h"
 #include "data/tokenize.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 #include "tests/check.h"
 #include "tests/fixtures.h"
 

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "common/file.h"
-#include "data/tokenizer.h"
-#include "data/tokenizer_json.h"
+#include "data/tokenizer/tokenizer.h"
+#include "data/tokenizer/tokenizer_json.h"
 #include "tests/check.h"
 
 const char *test_program = "test_tokenizer";

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/file.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/tokenizer.h"
 #include "tests/check.h"
 
 const char *test_program = "test_tokenizer_robust";

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference fixtures for tests/test_tokenizer.c (data/tokenizer*.c).
+"""Reference fixtures for tests/test_tokenizer.c (data/tokenizer/).
 
 Writes tests/fixtures/tokenizer/:
   mixed.txt                 ~230 KB test text (seeded): prose, C and Python source, many

@@ -6,7 +6,7 @@
 
 #include "common/file.h"
 #include "common/sha256.h"
-#include "data/tokenizer_impl.h"
+#include "data/tokenizer/tokenizer_impl.h"
 
 static bool has_suffix(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_hf.h"
 
 int hf_fail_line(const char *file, gk_err *err, int line, const char *fmt, ...) {
     char msg[900];

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/utf8.h"
-#include "data/tokenizer_spm.h"
+#include "data/tokenizer/tokenizer_spm.h"
 
 typedef struct {
     char *norm;     // [len] normalized text

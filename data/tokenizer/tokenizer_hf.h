@@ -4,7 +4,7 @@
 #define GK_DATA_TOKENIZER_HF_H
 
 #include "common/json.h"
-#include "data/tokenizer_impl.h"
+#include "data/tokenizer/tokenizer_impl.h"
 
 typedef struct {
     char *content;       // [len] (owned)

@@ -1,4 +1,4 @@
-#include "data/tokenizer_json.h"
+#include "data/tokenizer/tokenizer_json.h"
 
 #include <errno.h>
 #include <stdarg.h>

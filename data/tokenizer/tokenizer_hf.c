@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/tokenizer_hf.h"
-#include "data/tokenizer_json.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_json.h"
 
 typedef struct {
     size_t start, end;

@@ -1,4 +1,4 @@
-// Internals shared by the tokenizer files (data/tokenizer*.c); not an API.
+// Internals shared by the tokenizer files (data/tokenizer/); not an API.
 // tokenizer.c: the public API; tokenizer_util.c: string map, byte trie, UTF-8
 // repair, output vector; bpe.c: the merge engine; tokenizer_json.c: the
 // streaming JSON reader; tokenizer_hf.c (+ _pipeline.c, _encode.c): tokenizer.json;
@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #include "common/strbuf.h"
-#include "data/bpe.h"
-#include "data/tokenizer.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer.h"
 
 #define TOK_MAX_TEXT ((size_t)1 << 30) // bytes per encode call (positions stay < 2^32)
 #define TOK_MAX_IDS (1 << 24)          // vocabulary ids must be below this

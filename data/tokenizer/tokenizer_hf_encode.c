@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_hf.h"
 
 // Per-call scratch: the normalized text of the current segment and, when
 // offsets are wanted, each normalized byte's range in the encoded text

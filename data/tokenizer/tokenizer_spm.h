@@ -3,7 +3,7 @@
 #ifndef GK_DATA_TOKENIZER_SPM_H
 #define GK_DATA_TOKENIZER_SPM_H
 
-#include "data/tokenizer_impl.h"
+#include "data/tokenizer/tokenizer_impl.h"
 
 // ModelProto.SentencePiece.Type
 enum { SPM_NORMAL = 1, SPM_UNKNOWN = 2, SPM_CONTROL = 3, SPM_USER_DEFINED = 4, SPM_UNUSED = 5, SPM_BYTE = 6 };

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/utf8.h"
-#include "data/tokenizer_spm.h"
+#include "data/tokenizer/tokenizer_spm.h"
 
 // ---------------------------------------------------------------- protobuf wire format
 

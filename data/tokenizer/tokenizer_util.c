@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "common/utf8.h"
-#include "data/tokenizer_impl.h"
+#include "data/tokenizer/tokenizer_impl.h"
 
 // ---------------------------------------------------------------- string map
 
