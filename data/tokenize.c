@@ -1,13 +1,13 @@
 #include "data/tokenize.h"
 
 #include <glob.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/file.h"
+#include "common/kill_point.h"
 #include "common/lines.h"
 #include "common/progress.h"
 #include "common/rng.h"
@@ -150,12 +150,6 @@ static int shard_path(const tokenize_run_state *s, int split, char *buf, size_t 
     return snprintf(buf, cap, "%s/%s-%05d.h5", s->o->out_dir, split_name(s->o, split), s->next_index[split]) >= (int)cap;
 }
 
-// Tests kill a run after its n-th shard is in place: GEMMAKD_TEST_KILL_AFTER_SHARD=<n>.
-static void test_kill_point(uint64_t shards) {
-    const char *at = getenv("GEMMAKD_TEST_KILL_AFTER_SHARD");
-    if (at && (uint64_t)atoll(at) == shards) raise(SIGKILL);
-}
-
 static int close_writer(tokenize_run_state *s, int split, gk_err *err) {
     shard_writer *w = s->writer[split];
     if (!w) return 0;
@@ -178,7 +172,7 @@ static int close_writer(tokenize_run_state *s, int split, gk_err *err) {
     grown[s->n_written++] = done;
     s->written = grown;
     s->stats->shards++;
-    test_kill_point(s->stats->shards);
+    test_kill_point("GEMMAKD_TEST_KILL_AFTER_SHARD", (int64_t)s->stats->shards); // tests die after the n-th shard
     return 0;
 }
 

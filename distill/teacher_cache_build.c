@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/file.h"
+#include "common/kill_point.h"
 #include "common/sha256.h"
 #include "common/half.h"
 #include "common/progress.h"
@@ -369,7 +370,6 @@ int teacher_cache_build(const teacher_cache_job *job, teacher_cache_build_stats 
     memset(st, 0, sizeof *st);
     if (check_job(job, err)) return -1;
     builder b = {.job = job, .start = now_seconds()};
-    const char *kill_at = getenv("GEMMAKD_TEST_KILL_AFTER_SEGMENTS");
     int rc = open_inputs(&b, err);
     if (rc == 0) rc = make_plan(&b, err);
     if (rc == 0) rc = dir_create_parents(job->out_dir, err);
@@ -390,7 +390,7 @@ int teacher_cache_build(const teacher_cache_job *job, teacher_cache_build_stats 
         if (!p->mine) continue;
         rc = compute_segment(&b, p, st, err);
         if (rc == 0) rc = write_segment(&b, p, st, err);
-        if (rc == 0 && kill_at && (uint64_t)atoll(kill_at) == st->segments_written) raise(SIGKILL);
+        if (rc == 0) test_kill_point("GEMMAKD_TEST_KILL_AFTER_SEGMENTS", (int64_t)st->segments_written);
     }
     if (rc == 0) show_progress(&b, true);
     if (job->progress && rc) progress_clear(&b.prog);

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "common/checksum.h"
 #include "common/file.h"
 #include "common/json.h"
+#include "common/kill_point.h"
 #include "common/strbuf.h"
 
 // ---------------------------------------------------------------- writing
@@ -101,12 +101,6 @@ static int write_manifest(const char *dir, gk_err *err) {
     free(path);
     sb_free(&sb);
     return rc;
-}
-
-// Tests make a run die in the middle of a checkpoint: GEMMAKD_TEST_KILL_IN_CHECKPOINT=<step>.
-static void test_kill_point(int64_t step) {
-    const char *at = getenv("GEMMAKD_TEST_KILL_IN_CHECKPOINT");
-    if (at && atoll(at) == step) raise(SIGKILL);
 }
 
 static int parse_step_dir(const char *name, int64_t *step) {
@@ -231,7 +225,7 @@ int ckpt_save(const char *run_dir, const model_state *m, const optimizer *o, con
     if (rc == 0 && ema) rc = write_ema(tmp, m, ema, tokenizer_sha256, err);
     if (rc == 0) rc = write_manifest(tmp, err);
     if (rc == 0) {
-        test_kill_point(s->step);
+        test_kill_point("GEMMAKD_TEST_KILL_IN_CHECKPOINT", s->step); // tests die mid-checkpoint
         dir_sync(tmp);
         dir_remove_tree(final, &ignored); // a previous run's checkpoint of the same step
         if (rename(tmp, final) != 0) rc = gk_fail(err, GK_EIO, "%s: cannot rename from %s: %s", final, tmp, strerror(errno));

@@ -2,12 +2,12 @@
 
 #include <math.h>
 #include <omp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/file.h"
+#include "common/kill_point.h"
 #include "common/progress.h"
 #include "common/timer.h"
 #include "model/average.h"
@@ -355,12 +355,6 @@ static void show_progress(trainer *t, double loss, double lr, double rate, bool 
                   (long long)t->total_steps, loss, lr, rate, format_duration(rate > 0 ? remaining / rate : 0, eta));
 }
 
-// Tests make a run die right after a step: GEMMAKD_TEST_KILL_AFTER_STEP=<step>.
-static void test_kill_point(int64_t step) {
-    const char *at = getenv("GEMMAKD_TEST_KILL_AFTER_STEP");
-    if (at && atoll(at) == step) raise(SIGKILL);
-}
-
 static int run_loop(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
     int bad_in_row = 0;
@@ -387,7 +381,7 @@ static int run_loop(trainer *t, gk_err *err) {
             return -1;
         show_progress(t, loss, lr, rate, false);
         if (t->val && rc->eval.every && t->state.step % rc->eval.every == 0 && log_eval(t, err)) return -1;
-        test_kill_point(t->state.step);
+        test_kill_point("GEMMAKD_TEST_KILL_AFTER_STEP", t->state.step); // tests die right after a step
         bool save = (rc->checkpoint.every && t->state.step % rc->checkpoint.every == 0) || t->state.step == t->total_steps;
         if (save && engine_sync_host(t->engine, err)) return -1;
         if (save && ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->ema, t->tokenizer_sha256,
