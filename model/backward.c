@@ -39,15 +39,15 @@ static void layer_backward(const model_config *cfg, const FN(layer_weights) *w, 
                          g->partials);
 }
 
-void FN(model_backward)(const model_config *cfg, const FN(weights) *w, FN(weights) *grads, FN(acts) *a, int window) {
+void FN(model_backward)(const model_config *cfg, const FN(weights) *w, FN(weights) *grads, FN(acts) *a) {
     GK_ASSERT(a->n_slots == cfg->n_layers && a->d_xn_final);
     int N = a->B * a->T, d = cfg->d_model;
-    attn_shape shape0 = FN(layer_attention_shape)(cfg, a, 0, window);
+    attn_shape shape0 = FN(layer_attention_shape)(cfg, a, 0, 0); // window 0: the config's
     grad_space g = carve_space(cfg, a, &shape0);
     FN(rmsnorm_backward)(g.d_resid, grads->final_norm, a->d_xn_final, a->resid_final, w->final_norm, a->rstd_final, N,
                          d, false, g.partials);
     for (int l = cfg->n_layers - 1; l >= 0; l--) {
-        attn_shape shape = FN(layer_attention_shape)(cfg, a, l, window);
+        attn_shape shape = FN(layer_attention_shape)(cfg, a, l, 0);
         layer_backward(cfg, &w->layers[l], &grads->layers[l], &a->layers[l], a, &shape, &g);
     }
     FN(embed_backward)(grads->embed, g.d_resid, a->tokens, N, d, cfg->pad_id, g.embed_work);

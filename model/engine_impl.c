@@ -170,7 +170,7 @@ static int backward_impl(void *p, gk_err *err) {
     impl_t *s = p;
     if (!s->grads || s->acts.n_slots != s->cfg->n_layers)
         return gk_fail(err, GK_EINTERNAL, "backward on a model opened without training buffers");
-    FN(model_backward)(s->cfg, &s->w, &s->g, &s->acts, 0);
+    FN(model_backward)(s->cfg, &s->w, &s->g, &s->acts);
     return 0;
 }
 

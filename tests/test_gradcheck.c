@@ -46,7 +46,7 @@ static double loss_at(micro_model *m, bool with_grad) {
     double loss;
     GK_ASSERT(model_head_f64(&m->cfg, &m->w, &m->acts, with_grad ? &m->g : NULL, xent_head_f64, &m->xent, 5, &loss,
                              &err) == 0);
-    if (with_grad) model_backward_f64(&m->cfg, &m->w, &m->g, &m->acts, 0);
+    if (with_grad) model_backward_f64(&m->cfg, &m->w, &m->g, &m->acts);
     return loss;
 }
 

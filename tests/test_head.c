@@ -90,7 +90,7 @@ static result run_f64(model_state *m, const batch_data *d, head_fn_f64 fn, void 
     GK_ASSERT(acts_init_f64(&a, &m->cfg, B, T, true, NULL) == 0);
     GK_ASSERT(model_forward_f64(&m->cfg, &w, &a, &batch, 0, NULL) == 0);
     GK_ASSERT(model_head_f64(&m->cfg, &w, &a, &gw, fn ? fn : xent_head_f64, fn ? ctx : &xent, 7, &r.loss, NULL) == 0);
-    model_backward_f64(&m->cfg, &w, &gw, &a, 0);
+    model_backward_f64(&m->cfg, &w, &gw, &a);
     for (size_t i = 0; i < n; i++) r.grads[i] = (float)g[i];
     acts_free_f64(&a);
     free(p);
