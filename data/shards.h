@@ -1,6 +1,6 @@
 // HDF5 token shards: the atomic writer and the validating reader.
 //
-// One file per shard (DESIGN.md "Files the tool reads and writes"):
+// One file per shard (docs/DESIGN.md "Files the tool reads and writes"):
 //   /tokens      uint32 LE [n_tokens], chunked (SHARD_CHUNK_TOKENS), zstd (filter 32015), extendible
 //   /doc_starts  uint64 LE [n_docs]: where each document starts; 0 first, strictly increasing, < n_tokens
 //   /loss_mask   uint8 [n_tokens], chat shards only: 1 = the token is a training target

@@ -2,7 +2,7 @@
 // HDF5_PLUGIN_PATH). Each chunk is one complete zstd frame with its content
 // size in the header, as the HDF Group plugin and hdf5plugin write it, so
 // files open in h5py with `import hdf5plugin` and h5py's files read here
-// (../shared/reference/formats.md section 3.1-3.2).
+// (docs/DESIGN.md, "Files the tool reads and writes").
 #ifndef GK_ZSTD_FILTER_H
 #define GK_ZSTD_FILTER_H
 

@@ -1,6 +1,6 @@
 // safetensors files: a validating mmap reader and an atomic writer.
 // The reader enforces the reference implementation's rules (see
-// ../shared/reference/formats.md section 1.4) and rejects duplicate names.
+// docs/DESIGN.md, "Files the tool reads and writes") and rejects duplicate names.
 #ifndef GK_SAFETENSORS_H
 #define GK_SAFETENSORS_H
 
