@@ -6,19 +6,9 @@
 # bf16 on a CPU without a bf16 kernel (oneDNN limited to AVX2) warns and still
 # computes the same products; bad choices are one-line errors.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_backends.sh
-G=${GEMMAKD:-./gemmakd}
+. "$(dirname "$0")/lib/common.sh"
 TOK=tests/fixtures/tokenizer/spm_bpe.model
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
-failed=0
 
-pass() { echo "PASS cli_backends/$1"; }
-fail() {
-    echo "FAIL cli_backends/$1: $2"
-    failed=1
-}
-gk() { "$G" "$@" >"$T/out" 2>"$T/err"; }
 last_error() { tail -n 1 "$T/err"; }
 
 # |a - b| <= tol * |b| for two decimal numbers.

@@ -2,20 +2,9 @@
 # Commands that succeed: parameter counts of the published Gemma 2 configs,
 # deterministic init, bf16 and sharded checkpoints, and score's input forms.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_commands.sh
-G=${GEMMAKD:-./gemmakd}
+. "$(dirname "$0")/lib/common.sh"
 TINY=configs/models/tiny.json
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
-failed=0
 
-pass() { echo "PASS cli_commands/$1"; }
-fail() {
-    echo "FAIL cli_commands/$1: $2"
-    failed=1
-}
-# Runs gemmakd, stdout to $T/out, stderr to $T/err; returns its status.
-gk() { "$G" "$@" >"$T/out" 2>"$T/err"; }
 last_error() { head -n 1 "$T/err"; }
 
 # ---------------------------------------------------------------- info

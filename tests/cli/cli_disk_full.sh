@@ -5,19 +5,9 @@
 # one "gemmakd: error:" line naming the file, and leave neither its output
 # under the final name nor a temporary behind.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_disk_full.sh
-G=${GEMMAKD:-./gemmakd}
+. "$(dirname "$0")/lib/common.sh"
 TOK=tests/fixtures/tokenizer/spm_bpe.model
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
-failed=0
 
-pass() { echo "PASS cli_disk_full/$1"; }
-fail() {
-    echo "FAIL cli_disk_full/$1: $2"
-    failed=1
-}
-gk() { "$G" "$@" >"$T/out" 2>"$T/err"; }
 # limited BLOCKS ARGS...: gemmakd with files limited to BLOCKS blocks of the shell's ulimit unit
 # (512 or 1024 bytes), SIGXFSZ ignored.
 limited() {

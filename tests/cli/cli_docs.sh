@@ -1,17 +1,7 @@
 #!/bin/sh
 # What the README says about files gemmakd writes, checked against files it writes.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_docs.sh
-G=${GEMMAKD:-./gemmakd}
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
-failed=0
-
-pass() { echo "PASS cli_docs/$1"; }
-fail() {
-    echo "FAIL cli_docs/$1: $2"
-    failed=1
-}
+. "$(dirname "$0")/lib/common.sh"
 
 # The checkpoint manifest holds each file's size and a 64-bit checksum (common/checksum.h:
 # not a cryptographic hash); the README said "a manifest of sha256 sums".

@@ -1,13 +1,8 @@
 #!/bin/sh
 # encode / decode on the command line: ids match the fixture's reference ids
 # (from the sentencepiece library), round trips, and bad input is one error line.
-G=${GEMMAKD:-./gemmakd}
+. "$(dirname "$0")/lib/common.sh"
 TOK=tests/fixtures/tokenizer/spm_bpe.model
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-failed=0
-pass() { echo "PASS cli_encode/$1"; }
-fail() { echo "FAIL cli_encode/$1: $2"; failed=1; }
 
 # Reference ids from the sentencepiece library, as recorded in
 # tests/fixtures/tokenizer/spm_cases.json by scripts/reference/tokenizer_fixtures.py.

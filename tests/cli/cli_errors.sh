@@ -3,24 +3,14 @@
 # usage errors, 1 for bad input files), print exactly one stderr line starting
 # with "gemmakd: error: ", and leave no output (nor a *.tmp-* file) behind.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_errors.sh
-G=${GEMMAKD:-./gemmakd}
+. "$(dirname "$0")/lib/common.sh"
 TINY=configs/models/tiny.json
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
 W="$T/work" # everything the commands may write lives here
 mkdir "$W"
-failed=0
-
-pass() { echo "PASS cli_errors/$1"; }
-fail() {
-    echo "FAIL cli_errors/$1: $2"
-    failed=1
-}
 
 # Runs gemmakd with the given arguments; sets $rc, stderr in $T/err, stdout in $T/out.
 run_gk() {
-    "$G" "$@" >"$T/out" 2>"$T/err"
+    gk "$@"
     rc=$?
 }
 

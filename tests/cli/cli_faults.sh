@@ -11,16 +11,12 @@
 # FAULTS_SEED=S repeats a sequence of draws (each failure prints its seed);
 # FAULTS_TRIALS=N sets the number of trials (default 30; 6 for the sanitizer build).
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_faults.sh
-G=${GEMMAKD:-./gemmakd}
+. "$(dirname "$0")/lib/common.sh"
 TOK=tests/fixtures/tokenizer/spm_bpe.model
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
-failed=0
 SEED=${FAULTS_SEED:-$(date +%s)}
 case "$G" in *build-san*) TRIALS=${FAULTS_TRIALS:-6} ;; *) TRIALS=${FAULTS_TRIALS:-30} ;; esac
 
-pass() { echo "PASS cli_faults/$1"; }
+# A failure names the seed that repeats its draws.
 fail() {
     echo "FAIL cli_faults/$1: $2 (FAULTS_SEED=$SEED)"
     failed=1

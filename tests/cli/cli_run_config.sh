@@ -7,19 +7,9 @@
 # style, with a run_dir that needs quoting. Needs a python with PyYAML ($GEMMAKD_TEST_PYTHON,
 # set by make test); without one the cases are skipped.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_run_config.sh
-G=${GEMMAKD:-./gemmakd}
+. "$(dirname "$0")/lib/common.sh"
 PY=${GEMMAKD_TEST_PYTHON:-python3}
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
-failed=0
 cases="resolved_config_minimal resolved_config_every_key"
-
-pass() { echo "PASS cli_run_config/$1"; }
-fail() {
-    echo "FAIL cli_run_config/$1: $2"
-    failed=1
-}
 
 if ! "$PY" -c "import yaml" 2>"$T/err"; then
     for c in $cases; do echo "SKIP cli_run_config/$c: $PY cannot import yaml ($(tail -n 1 "$T/err"))"; done
