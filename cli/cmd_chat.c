@@ -11,7 +11,7 @@
 #include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "cli/gen_flags.h"
-#include "cli/model_tokenizer.h"
+#include "gen/model_tokenizer.h"
 #include "common/rng.h"
 #include "gen/prompts.h"
 

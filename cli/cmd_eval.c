@@ -9,7 +9,7 @@
 #include "cli/args.h"
 #include "cli/backend_flags.h"
 #include "cli/commands.h"
-#include "cli/model_tokenizer.h"
+#include "gen/model_tokenizer.h"
 #include "common/file.h"
 #include "eval/corpus_eval.h"
 #include "eval/tasks.h"

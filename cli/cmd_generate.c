@@ -9,7 +9,7 @@
 #include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "cli/gen_flags.h"
-#include "cli/model_tokenizer.h"
+#include "gen/model_tokenizer.h"
 #include "common/rng.h"
 #include "gen/generate.h"
 #include "gen/prompts.h"

@@ -14,11 +14,3 @@ int sampling_from_flags(const arg_spec *specs, int n, sampling *s, gk_err *err) 
         return gk_fail(err, GK_EUSAGE, "--greedy takes no sampling settings (--temperature, --top-k, --top-p, --min-p)");
     return sampling_check(s, err);
 }
-
-size_t stop_ids_for(const model_config *cfg, const tokenizer *tok, int32_t stops[2]) {
-    size_t n = 0;
-    if (cfg->eos_id >= 0) stops[n++] = cfg->eos_id;
-    int32_t eot = tok ? tokenizer_token_id(tok, "<end_of_turn>") : -1;
-    if (eot >= 0 && eot != cfg->eos_id) stops[n++] = eot;
-    return n;
-}

@@ -14,7 +14,5 @@
         {"min-p", "M", "drop tokens less likely than M times the most likely one (default 0)", NULL}
 
 int sampling_from_flags(const arg_spec *specs, int n, sampling *s, gk_err *err);
-// The ids that end an answer: the config's <eos> and the tokenizer's <end_of_turn> (when it has one).
-size_t stop_ids_for(const model_config *cfg, const tokenizer *tok, int32_t stops[2]);
 
 #endif

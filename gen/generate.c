@@ -134,7 +134,8 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
     if (check_requests(cfg, reqs, n, &max_len, err) || sampling_check(&g->sampling, err)) return -1;
     gen_run r = {.g = g, .reqs = reqs, .n = n, .outs = outs, .st = st};
     // Opened for decoding only, the engine only reads the weights.
-    int rc = engine_open(&r.engine, (model_state *)g->m, g->backend, 0, 0, false, err);
+    r.engine = g->engine;
+    int rc = g->engine ? 0 : engine_open(&r.engine, (model_state *)g->m, g->backend, 0, 0, false, err);
     if (rc == 0) rc = engine_decode_init(r.engine, B, max_len, err);
     r.rows = gk_calloc((size_t)B, sizeof *r.rows, err);
     r.tokens = gk_calloc((size_t)B, sizeof *r.tokens, err);
@@ -162,7 +163,7 @@ int generate(const generator *g, const gen_request *reqs, size_t n, gen_output *
     st->seconds = now_seconds() - start;
     for (int b = 0; r.rows && b < B; b++)
         if (r.rows[b].req >= 0) free(r.rows[b].out.tokens); // an error stopped it
-    engine_close(r.engine);
+    if (!g->engine) engine_close(r.engine);
     free(r.rows);
     free(r.tokens);
     free(r.pos);

@@ -37,6 +37,8 @@ typedef struct {
     const model_state *m;
     const char *model_name;  // names the model in errors (its directory); NULL: "the model"
     engine_backend backend;
+    engine *engine;          // optional: an open engine of m to decode with (a trainer's, with its weights as
+                             // they are now); NULL: one is opened on `backend` for the run
     sampling sampling;
     const int32_t *stop_ids; // ids that end a request (none: n_stop 0)
     size_t n_stop;

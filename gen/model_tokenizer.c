@@ -1,4 +1,4 @@
-#include "cli/model_tokenizer.h"
+#include "gen/model_tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,4 +24,12 @@ int tokenizer_for_model(const char *model_dir, const char *path, bool required, 
     }
     free(found);
     return rc;
+}
+
+size_t stop_ids_for(const model_config *cfg, const tokenizer *tok, int32_t stops[2]) {
+    size_t n = 0;
+    if (cfg->eos_id >= 0) stops[n++] = cfg->eos_id;
+    int32_t eot = tok ? tokenizer_token_id(tok, "<end_of_turn>") : -1;
+    if (eot >= 0 && eot != cfg->eos_id) stops[n++] = eot;
+    return n;
 }
