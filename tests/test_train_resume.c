@@ -51,14 +51,14 @@ static int write_shard(const char *path, unsigned seed, gk_err *err) {
 }
 
 // Runs gemmakd train for `run` with an optional environment variable and up to
-// three extra arguments (overrides, --resume; NULL-terminated), stderr to errfile
+// six extra arguments (overrides, --resume; NULL-terminated), stderr to errfile
 // (NULL: /dev/null); returns the wait status.
 static int train_err(const char *run, const char *env, const char *const *extra, const char *errfile) {
     char config[128], run_dir[128];
     snprintf(config, sizeof config, "%s/run.yaml", work);
     snprintf(run_dir, sizeof run_dir, "run_dir=%s/%s", work, run);
-    const char *argv[9] = {gemmakd, "train", "--config", config, run_dir};
-    for (int i = 0; i < 3 && extra[i]; i++) argv[5 + i] = extra[i];
+    const char *argv[12] = {gemmakd, "train", "--config", config, run_dir};
+    for (int i = 0; i < 6 && extra[i]; i++) argv[5 + i] = extra[i];
     return test_spawn(argv, env, errfile);
 }
 static int train_args(const char *run, const char *env, const char *const *extra) {
@@ -311,6 +311,54 @@ static void bf16_killed_after_step(test_case *tc) {
     CHECK(tc, !same_file(a, b), "the bf16 run ended with the fp32 run's weights");
 }
 
+// Short prompts (3 to 12 tokens after <bos>) for on-policy distillation.
+static int write_prompt_shard(const char *path, gk_err *err) {
+    shard_meta meta = {.vocab_size = 512, .bos_id = 2, .eos_id = 1, .pad_id = 0};
+    memset(meta.tokenizer_sha256, 'b', 64);
+    shard_writer *w;
+    if (shard_writer_open(&w, path, &meta, err)) return -1;
+    for (int d = 0; d < 10; d++) {
+        uint32_t doc[13] = {2};
+        int n = 4 + d % 10;
+        for (int i = 1; i < n; i++) doc[i] = 3 + (uint32_t)((d * 37 + i * 11) % 400);
+        if (shard_writer_add_doc(w, doc, NULL, (size_t)n, err)) {
+            shard_writer_abort(w);
+            return -1;
+        }
+    }
+    return shard_writer_close(w, err);
+}
+
+// On-policy distillation (half of each step's rows sampled by the student, at temperature
+// 1 and top-p 0.9, from an in-process teacher: the uninterrupted run's step 4) killed and
+// resumed ends with the weights of the uninterrupted on-policy run: the sampled rows are
+// the same, drawn from the same weights with the same seeds.
+static void on_policy_killed_after_step(test_case *tc) {
+    char prompts[160], teacher[160], shard[160];
+    gk_err err = {0};
+    snprintf(shard, sizeof shard, "%s/prompts-0.h5", work);
+    snprintf(prompts, sizeof prompts, "kd.on_policy.prompts=%s", shard);
+    snprintf(teacher, sizeof teacher, "teacher.model=%s/straight/step-000004", work);
+    CHECK(tc, write_prompt_shard(shard, &err) == 0, "%s", err.msg);
+    const char *args[] = {teacher, "kd.on_policy.fraction=0.5", prompts, "kd.on_policy.top_p=0.9",
+                          "kd.on_policy.max_new_tokens=12", NULL, NULL};
+    int st = train_args("policy_straight", NULL, args);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "the uninterrupted on-policy run failed (status %d)", st);
+    st = train_args("policy_after_step", "GEMMAKD_TEST_KILL_AFTER_STEP=6", args);
+    CHECK(tc, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the run was not killed (status %d)", st);
+    args[5] = "--resume";
+    st = train_args("policy_after_step", NULL, args);
+    CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed (status %d)", st);
+    if (tc->failed) return;
+    compare_runs(tc, "policy_straight", "policy_after_step");
+    char path[256], *log = NULL;
+    size_t len;
+    snprintf(path, sizeof path, "%s/policy_straight/metrics.jsonl", work);
+    CHECK(tc, file_read_all(path, &log, &len, &err) == 0 && strstr(log, "\"sampled_rows\": 2"),
+          "the on-policy run logged no sampled rows: %s", log ? log : err.msg);
+    free(log);
+}
+
 // Loads the weights of a model dir under work/ (NULL on failure).
 static float *load_weights(const char *rel, model_state *m) {
     char dir[256];
@@ -400,6 +448,7 @@ int main(int argc, char **argv) {
     test_run("corrupt_newest_checkpoint_skipped", corrupt_checkpoint_skipped);
     test_run("ema_and_average_match_references", ema_and_average_match_references);
     test_run("bf16_killed_after_a_step", bf16_killed_after_step);
+    test_run("on_policy_killed_after_a_step", on_policy_killed_after_step);
     test_run("fresh_run_over_checkpoints", fresh_run_over_checkpoints);
     test_run("resume_with_only_invalid_checkpoints", resume_with_only_invalid_checkpoints);
     test_run("second_process_refused", second_process_refused);

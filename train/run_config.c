@@ -83,6 +83,13 @@ static const key_spec keys[] = {
     KEY("kd.temperature", K_DOUBLE, kd.temperature, NULL),
     KEY("kd.beta", K_DOUBLE, kd.beta, NULL),
     KEY("kd.t2_scale", K_BOOL, kd.t2_scale, NULL),
+    KEY("kd.seq_kd", K_BOOL, kd.seq_kd, NULL),
+    KEY("kd.on_policy.fraction", K_DOUBLE, kd.on_policy.fraction, NULL),
+    KEY("kd.on_policy.prompts", K_PATHS, kd.on_policy.prompts, NULL),
+    KEY("kd.on_policy.tokenizer", K_STRING, kd.on_policy.tokenizer, NULL),
+    KEY("kd.on_policy.max_new_tokens", K_INT, kd.on_policy.max_new_tokens, NULL),
+    KEY("kd.on_policy.temperature", K_DOUBLE, kd.on_policy.temperature, NULL),
+    KEY("kd.on_policy.top_p", K_DOUBLE, kd.on_policy.top_p, NULL),
     KEY("eval.every", K_INT64, eval.every, NULL),
     KEY("eval.tokens", K_INT64, eval.tokens, NULL),
     KEY("checkpoint.every", K_INT64, checkpoint.every, NULL),
@@ -116,6 +123,9 @@ void run_config_defaults(run_config *rc) {
     rc->kd.alpha = 1.0;
     rc->kd.temperature = 1.0;
     rc->kd.beta = 0.5;
+    rc->kd.on_policy.max_new_tokens = 64;
+    rc->kd.on_policy.temperature = 1.0;
+    rc->kd.on_policy.top_p = 1.0;
     rc->checkpoint.keep = 3;
     rc->log.every = 1;
 }
@@ -142,6 +152,14 @@ static const key_spec *find_key(const char *path) {
     for (int i = 0; i < N_KEYS; i++)
         if (!strcmp(keys[i].path, path)) return &keys[i];
     return NULL;
+}
+
+// Whether path names a section ("kd", "kd.on_policy"): a prefix of keys, up to a dot.
+static bool is_section(const char *path) {
+    size_t n = strlen(path);
+    for (int i = 0; i < N_KEYS; i++)
+        if (!strncmp(keys[i].path, path, n) && keys[i].path[n] == '.') return true;
+    return false;
 }
 
 // "learning_rate" -> "lr"
@@ -339,7 +357,7 @@ static int duplicate_key(const origin *o, const char *path, int first) {
     return fail_at(o, "duplicate key '%s' (first given on line %d)", path, first);
 }
 
-// Walks the top-level mapping: scalars are "key", mappings are "section" with "section.key" inside.
+// Walks a mapping: scalars are "key", mappings are "section" with "section.key" inside (sections nest).
 // A key given twice (in one mapping, or as "section.key" and inside "section") is refused;
 // seen_line[i] is the line where keys[i] was set (0: not yet).
 static int apply_mapping(run_config *rc, yaml_document_t *doc, yaml_node_t *map, const char *prefix, const char *source,
@@ -353,8 +371,8 @@ static int apply_mapping(run_config *rc, yaml_document_t *doc, yaml_node_t *map,
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
         int first = earlier_line(doc, map, p, name);
         if (first) return duplicate_key(&o, path, first);
-        if (vn->type == YAML_MAPPING_NODE && !*prefix && !find_key(path)) {
-            if (apply_mapping(rc, doc, vn, name, source, seen_line, err)) return -1;
+        if (vn->type == YAML_MAPPING_NODE && !find_key(path) && is_section(path)) {
+            if (apply_mapping(rc, doc, vn, path, source, seen_line, err)) return -1;
             continue;
         }
         const key_spec *k = find_key(path);
@@ -447,6 +465,18 @@ int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
          "'kd.beta' must lie strictly between 0 and 1 for jsd (forward_kl and reverse_kl are the end points)");
     NEED(!rc->teacher.cache[0] || rc->kd.loss == KD_FORWARD_KL,
          "a teacher cache trains forward-KL objectives (kd.sparse), so 'kd.loss' must be forward_kl");
+    NEED(rc->kd.on_policy.fraction >= 0 && rc->kd.on_policy.fraction <= 1, "'kd.on_policy.fraction' must lie in [0, 1]");
+    NEED(rc->kd.on_policy.fraction == 0 || rc->teacher.model[0],
+         "on-policy distillation ('kd.on_policy.fraction' > 0) needs an in-process teacher ('teacher.model')");
+    NEED(rc->kd.on_policy.fraction == 0 || rc->kd.on_policy.prompts.count > 0, "'kd.on_policy.prompts' is missing");
+    NEED(!rc->kd.seq_kd || rc->kd.on_policy.fraction > 0,
+         "'kd.seq_kd' trains on teacher-sampled rows, so it needs 'kd.on_policy.fraction' > 0 (the share of rows sampled)");
+    NEED(rc->kd.on_policy.fraction == 0 ||
+             (rc->kd.on_policy.max_new_tokens >= 1 && rc->kd.on_policy.max_new_tokens < rc->data.seq_len),
+         "'kd.on_policy.max_new_tokens' must lie in 1..%d (below 'data.seq_len', which holds prompt and answer)",
+         rc->data.seq_len - 1);
+    NEED(rc->kd.on_policy.temperature >= 0, "'kd.on_policy.temperature' must not be negative (0 = greedy)");
+    NEED(rc->kd.on_policy.top_p > 0 && rc->kd.on_policy.top_p <= 1, "'kd.on_policy.top_p' must lie in (0, 1]");
     NEED(rc->eval.every >= 0 && rc->eval.tokens >= 0 && rc->checkpoint.every >= 0, "intervals must not be negative");
     NEED(rc->checkpoint.keep >= 1, "'checkpoint.keep' must be at least 1");
     NEED(rc->log.every >= 1, "'log.every' must be at least 1");
@@ -495,21 +525,41 @@ static void yaml_double(strbuf *sb, double v) {
     sb_printf(sb, "%.*s.0%s", mantissa, text, exponent ? exponent : "");
 }
 
+// The length of the section part of `path` ("kd.on_policy" of "kd.on_policy.fraction"; 0: none).
+static size_t section_len(const char *path) {
+    const char *dot = strrchr(path, '.');
+    return dot ? (size_t)(dot - path) : 0;
+}
+
+// Writes the headers of the sections of `path` that `previous` (the key written before, or NULL)
+// is not in, each indented by its depth.
+static void section_headers(strbuf *sb, const char *path, const char *previous) {
+    size_t len = section_len(path), prev_len = previous ? section_len(previous) : 0, common = 0;
+    for (size_t i = 1; previous && i <= len && i <= prev_len; i++) // the longest run of whole sections both share
+        if ((i == len || path[i] == '.') && (i == prev_len || previous[i] == '.') && !strncmp(path, previous, i))
+            common = i;
+    if (previous && common == len && len == prev_len) return; // the same section
+    int depth = 0;
+    for (size_t i = 0; i < common; i++) depth += path[i] == '.';
+    depth += common > 0;
+    for (size_t start = common ? common + 1 : 0; start < len;) {
+        const char *dot = memchr(path + start, '.', len - start);
+        size_t end = dot ? (size_t)(dot - path) : len;
+        sb_printf(sb, "%*s%.*s:\n", 2 * depth++, "", (int)(end - start), path + start);
+        start = end + 1;
+    }
+}
+
 void run_config_to_yaml(const run_config *rc, strbuf *sb) {
     sb_puts(sb, "# resolved by gemmakd: every key, with defaults filled in\n");
-    const char *section = "";
     for (int i = 0; i < N_KEYS; i++) {
         const key_spec *k = &keys[i];
-        const char *dot = strchr(k->path, '.');
         const void *field = (const char *)rc + k->offset;
-        size_t len = dot ? (size_t)(dot - k->path) : 0; // the section's name: k->path up to the dot
-        if (dot && (strlen(section) < len || strncmp(section, k->path, len) || section[len] != '.')) {
-            sb_printf(sb, "%.*s:\n", (int)len, k->path);
-            section = k->path; // a key of the section just written
-        }
-        const char *name = dot ? dot + 1 : k->path;
-        sb_printf(sb, "%s%s: ", dot ? "  " : "", name);
-        if (!dot) section = "";
+        section_headers(sb, k->path, i ? keys[i - 1].path : NULL);
+        int depth = 0;
+        for (const char *c = k->path; *c; c++) depth += *c == '.';
+        const char *name = k->path + section_len(k->path) + (depth > 0);
+        sb_printf(sb, "%*s%s: ", 2 * depth, "", name);
         switch (k->type) {
         case K_STRING: yaml_string(sb, field); break;
         case K_CHOICE: yaml_string(sb, choice_name(k, *(const int *)field)); break;

@@ -67,6 +67,18 @@ typedef struct {
         int sparse;         // with teacher.cache: a sparse_objective (topk_renorm | topk_bucket | sampled) or KD_SPARSE_AUTO
         double alpha, temperature, beta;
         bool t2_scale;
+        // On-policy distillation (train/on_policy.h): that fraction of each step's rows are
+        // continuations of prompts sampled by the student (by the teacher with seq_kd),
+        // trained on their generated tokens only.
+        struct {
+            double fraction;        // 0 = off
+            rc_paths prompts;       // token shards (each document a prompt) or one JSONL file of records
+            char tokenizer[RC_PATH]; // for JSONL prompts; "" = the teacher model dir's
+            int max_new_tokens;
+            double temperature;     // 0 = greedy
+            double top_p;
+        } on_policy;
+        bool seq_kd; // the teacher samples the continuations (sequence-level KD)
     } kd;
     struct {
         int64_t every, tokens;

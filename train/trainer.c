@@ -18,6 +18,7 @@
 #include "distill/teacher.h"
 #include "train/ckpt.h"
 #include "train/metrics.h"
+#include "train/on_policy.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
 
@@ -42,6 +43,8 @@ typedef struct {
     teacher_cache_rows cache_rows;
     kd_head_ctx kd;
     kd_sums step_sums; // this step's CE / KD / KL (means over trained targets)
+    bool sampling;     // kd.on_policy: some rows of each step are sampled continuations of prompts
+    on_policy policy;
     trainer_state state;
     metrics_log metrics;
     progress prog;
@@ -207,6 +210,8 @@ static int setup(trainer *t, const run_config *rc, bool resume, bool overwrite, 
     if (rc->teacher.model[0] && setup_teacher(t, err)) return -1;
     if (setup_engine(t, err)) return -1;
     if (rc->teacher.cache[0] && setup_cache(t, err)) return -1;
+    t->sampling = rc->kd.on_policy.fraction > 0;
+    if (t->sampling && on_policy_open(&t->policy, rc, &t->model.cfg, t->tokenizer_sha256, err)) return -1;
     loader_get_cursor(t->train, &t->state.cursor);
     if (t->resume_from) {
         const char *dir = t->resume_from;
@@ -233,6 +238,7 @@ static void teardown(trainer *t) {
         teacher_cache_close(t->cache);
     }
     kd_head_free(&t->kd);
+    if (t->sampling) on_policy_close(&t->policy);
     optimizer_free(&t->opt);
     free(t->ema);
     model_state_free(&t->model);
@@ -242,9 +248,26 @@ static void teardown(trainer *t) {
 
 // ---------------------------------------------------------------- steps
 
-// Forward, head and backward of one micro-batch; returns its share of the loss.
-static int micro_step(trainer *t, loader_batch *b, double scale, bool with_grads, double *loss, gk_err *err) {
+// Rows of step's micro-batch k that come from the data (the sampled rows, if any, fill the last ones).
+static int data_rows_of(const trainer *t, int k) {
+    int data = t->rc->batch.size - (t->sampling ? t->policy.rows : 0), left = data - k * t->micro_b;
+    return left < 0 ? 0 : left < t->micro_b ? left : t->micro_b;
+}
+
+// The sampled rows that fall in micro-batch k, after its data rows.
+static void stage_sampled_rows(trainer *t, int k, loader_batch *b) {
+    int data = t->rc->batch.size - t->policy.rows;
+    for (int r = data_rows_of(t, k); r < t->micro_b; r++) {
+        size_t at = (size_t)r * t->T;
+        on_policy_stage_row(&t->policy, k * t->micro_b + r - data, t->tokens + at, t->targets + at, b->doc_begin + at);
+    }
+}
+
+// Forward, head and backward of micro-batch k of a step (k < 0: of an evaluation); returns its
+// share of the loss.
+static int micro_step(trainer *t, int k, loader_batch *b, double scale, bool with_grads, double *loss, gk_err *err) {
     loader_batch_stage(b, (size_t)t->micro_b, t->tokens, b->doc_begin, t->targets);
+    if (k >= 0 && t->sampling) stage_sampled_rows(t, k, b);
     token_batch batch = {.B = t->micro_b, .T = t->T, .tokens = t->tokens, .doc_begin = b->doc_begin};
     xent_ctx xent = {.targets = t->targets, .scale = scale};
     head_loss head = {.kind = HEAD_XENT, .xent = &xent, .chunk = t->rc->train.head_chunk, .grads = with_grads};
@@ -261,19 +284,32 @@ static int micro_step(trainer *t, loader_batch *b, double scale, bool with_grads
     return with_grads ? engine_backward(t->engine, err) : 0;
 }
 
+// This step's sampled rows, drawn with the weights the step starts from: the student's, or
+// with kd.seq_kd the teacher's.
+static int sample_rows(trainer *t, gk_err *err) {
+    bool teacher = t->rc->kd.seq_kd;
+    generator g = {.m = teacher ? &t->teacher.model : &t->model, .engine = teacher ? t->teacher.engine : t->engine,
+                   .model_name = teacher ? t->rc->teacher.model : "the student"};
+    return on_policy_sample(&t->policy, &g, t->state.step, err);
+}
+
 // One optimizer step: *loss is the mean over the step's trained targets.
 static int train_step(trainer *t, double lr, double *loss, double *norm, bool *skipped, gk_err *err) {
     size_t trained = 0;
+    if (t->sampling && sample_rows(t, err)) return -1;
     for (int k = 0; k < t->accum; k++) {
-        if (loader_next(t->train, (size_t)t->micro_b, &t->micro[k], err)) return -1;
-        trained += loader_batch_targets(&t->micro[k]);
+        size_t rows = (size_t)data_rows_of(t, k);
+        t->micro[k].batch_size = 0; // all sampled: nothing from the data
+        if (rows && loader_next(t->train, rows, &t->micro[k], err)) return -1;
+        trained += rows ? loader_batch_targets(&t->micro[k]) : 0;
     }
+    if (t->sampling) trained += (size_t)t->policy.new_tokens; // one target per sampled token
     engine_zero_grads(t->engine);
     memset(&t->kd.sums, 0, sizeof t->kd.sums);
     *loss = 0;
     for (int k = 0; k < t->accum; k++) {
         double part;
-        if (micro_step(t, &t->micro[k], trained ? 1.0 / (double)trained : 0.0, true, &part, err)) return -1;
+        if (micro_step(t, k, &t->micro[k], trained ? 1.0 / (double)trained : 0.0, true, &part, err)) return -1;
         *loss += part;
     }
     t->step_sums = t->kd.sums;
@@ -299,7 +335,7 @@ static int evaluate(trainer *t, double *val_loss, int64_t *n_targets, gk_err *er
     for (uint64_t done = 0; done < windows;) {
         size_t rows = windows - done < (uint64_t)t->micro_b ? (size_t)(windows - done) : (size_t)t->micro_b;
         double part;
-        if (loader_next(t->val, rows, b, err) || micro_step(t, b, 1.0, false, &part, err)) return -1;
+        if (loader_next(t->val, rows, b, err) || micro_step(t, -1, b, 1.0, false, &part, err)) return -1;
         sum += part;
         *n_targets += (int64_t)loader_batch_targets(b);
         done += rows;
@@ -317,6 +353,9 @@ static int log_step(trainer *t, double loss, double lr, double norm, bool skippe
               (long long)t->state.tokens_seen);
     if (t->distill)
         sb_printf(&sb, "\"ce\": %.9g, \"kd\": %.9g, \"kl\": %.9g, ", t->step_sums.ce, t->step_sums.kd, t->step_sums.kl);
+    if (t->sampling)
+        sb_printf(&sb, "\"sampled_rows\": %d, \"sampled_tokens\": %lld, \"sampling_s\": %.3f, ", t->policy.rows,
+                  (long long)t->policy.new_tokens, t->policy.seconds);
     sb_printf(&sb, "\"tokens_per_s\": %.1f, \"elapsed\": %.3f%s}", rate, t->state.elapsed,
               skipped ? ", \"skipped\": \"non-finite loss or gradient\"" : "");
     int r = metrics_write(&t->metrics, &sb, err);

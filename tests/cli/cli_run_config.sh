@@ -47,7 +47,9 @@ printf 'run_dir: %s\nmodel: {config: configs/models/tiny.json}\ndata: {train: "%
 check resolved_config_minimal "$T/minimal.yaml" "$T/minimal"
 
 # Every key (model.from and teacher.cache exclude model.config and teacher.model, and stay
-# empty); the run_dir holds a quote, a colon, a hash, a tab and a non-ASCII letter.
+# empty); the run_dir holds a quote, a colon, a hash, a tab and a non-ASCII letter. Half of
+# each step's rows are the teacher's continuations of prompts (kd.on_policy, kd.seq_kd).
+printf '{"text": "In the beginning"}\n{"prompt": "God created"}\n' >"$T/prompts.jsonl"
 cat >"$T/every.yaml" <<EOF
 # every key
 run_dir: "$T/every: \"key\" #1\t\u00fc"
@@ -68,7 +70,10 @@ schedule:
   min_lr_ratio: 0.25
   decay_fraction: 0.3
 teacher: {model: "$T/minimal/step-000001", device: cpu, precision: fp32}
-kd: {loss: jsd, sparse: topk_renorm, alpha: 0.5, temperature: 2, beta: 0.3, t2_scale: yes}
+kd:
+  {loss: jsd, sparse: topk_renorm, alpha: 0.5, temperature: 2, beta: 0.3, t2_scale: yes, seq_kd: yes,
+   on_policy: {fraction: 0.5, prompts: "$T/prompts.jsonl", tokenizer: tests/fixtures/tokenizer/spm_bpe.model,
+               max_new_tokens: 4, temperature: 0.7, top_p: 0.9}}
 eval: {every: 2, tokens: 64}
 checkpoint: {every: 1, keep: 2}
 log: {every: 2}

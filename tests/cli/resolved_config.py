@@ -35,6 +35,9 @@ SCHEMA = {
     "teacher.precision": ("str", ""),
     "kd.loss": ("str", "forward_kl"), "kd.sparse": ("str", "auto"), "kd.alpha": ("float", 1.0),
     "kd.temperature": ("float", 1.0), "kd.beta": ("float", 0.5), "kd.t2_scale": ("bool", False),
+    "kd.seq_kd": ("bool", False), "kd.on_policy.fraction": ("float", 0.0), "kd.on_policy.prompts": ("paths", []),
+    "kd.on_policy.tokenizer": ("str", ""), "kd.on_policy.max_new_tokens": ("int", 64),
+    "kd.on_policy.temperature": ("float", 1.0), "kd.on_policy.top_p": ("float", 1.0),
     "eval.every": ("int", 0), "eval.tokens": ("int", 0),
     "checkpoint.every": ("int", 0), "checkpoint.keep": ("int", 3),
     "log.every": ("int", 1), "ema.decay": ("float", 0.0), "average.last_k": ("int", 0),
@@ -61,15 +64,15 @@ def load(path):
         return yaml.load(f, Loader=UniqueKeyLoader)
 
 
-def flatten(doc):
-    """{"optim": {"lr": x}, "seed": 1} -> {"optim.lr": x, "seed": 1} (sections are the mappings)."""
+def flatten(doc, prefix=""):
+    """{"optim": {"lr": x}, "seed": 1} -> {"optim.lr": x, "seed": 1} (sections are the mappings, and nest)."""
     flat = {}
     for key, value in doc.items():
-        if isinstance(value, dict) and key not in SCHEMA:
-            for inner, v in value.items():
-                flat[f"{key}.{inner}"] = v
+        path = prefix + str(key)
+        if isinstance(value, dict) and path not in SCHEMA:
+            flat.update(flatten(value, path + "."))
         else:
-            flat[key] = value
+            flat[path] = value
     return flat
 
 
@@ -112,25 +115,22 @@ def has_type(kind, value):
     return type(value) is {"str": str, "int": int, "float": float, "bool": bool}[kind]
 
 
-def layout_problems(doc):
-    """Sections that are not one mapping of exactly their keys."""
+def layout_problems(doc, prefix=""):
+    """Sections that are not one mapping of exactly their keys and subsections."""
     problems = []
-    sections = {}
-    for key in SCHEMA:
-        section, dot, name = key.partition(".")
-        if dot:
-            sections.setdefault(section, set()).add(name)
-        elif key not in doc:
-            problems.append(f"{key}: missing")
-    for section, names in sections.items():
-        got = doc.get(section)
-        if not isinstance(got, dict):
-            problems.append(f"{section}: not a mapping ({got!r})")
-        elif set(got) != names:
-            problems.append(f"{section}: keys {sorted(got)}, expected {sorted(names)}")
-    extra = set(doc) - set(sections) - {k for k in SCHEMA if "." not in k}
+    names = {key[len(prefix):].split(".")[0] for key in SCHEMA if key.startswith(prefix)}
+    for name in sorted(names):
+        path = prefix + name
+        if path in SCHEMA:
+            if name not in doc:
+                problems.append(f"{path}: missing")
+        elif not isinstance(doc.get(name), dict):
+            problems.append(f"{path}: not a mapping ({doc.get(name)!r})")
+        else:
+            problems += layout_problems(doc[name], path + ".")
+    extra = set(doc) - names
     if extra:
-        problems.append(f"unexpected top-level keys {sorted(extra)}")
+        problems.append(f"unexpected keys {sorted(extra)} in {prefix[:-1] or 'the top level'}")
     return problems
 
 
