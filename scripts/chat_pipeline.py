@@ -3,11 +3,13 @@
 
   prompts CORPUS.jsonl N OUT.jsonl   N chat prompts about dictionary entries and verses of the corpus
   pairs ANSWERS.jsonl OUT.jsonl      (chat prompt, answer) pairs for `gemmakd eval --loglikelihood`
-  table NAME=TEACHER_ON_STUDENT.json:STUDENT_ON_TEACHER.json ...
+  table NAME=TEACHER_ON_STUDENT.json:STUDENT_ON_TEACHER.json:STUDENT_ON_OWN.json:ANSWERS.jsonl ...
                                      the agreement table from `gemmakd eval` results: the teacher's
-                                     log-prob per token of each student's greedy answers, and the
+                                     log-prob per token of each student's greedy answers, KL(teacher ‖
+                                     student) on those answers, their repetition rate, and the
                                      student's loss, KL to the teacher and top-1 agreement with it on
                                      the teacher's own greedy answers (model turns only)
+  sampling-share METRICS.jsonl       the share of an on-policy run's step time spent sampling
 """
 import json
 import random
@@ -59,18 +61,43 @@ def pairs(path, out):
                 f.write(json.dumps({"context": render(msgs), "continuation": answer + "<end_of_turn>"}) + "\n")
 
 
+def repetition_rate(path):
+    """The share of answer words that complete a word trigram already seen earlier in the same answer."""
+    repeated = total = 0
+    for line in open(path, encoding="utf-8"):
+        words = json.loads(line)["messages"][-1]["content"].split()
+        seen = set()
+        for i in range(2, len(words)):
+            gram = tuple(words[i - 2:i + 1])
+            repeated += gram in seen
+            seen.add(gram)
+            total += 1
+    return repeated / total if total else 0.0
+
+
 def table(specs):
-    print("| student | teacher's log-prob per token of the student's greedy answers |"
-          " student's loss on the teacher's answers | KL(teacher ‖ student) there | top-1 agreement there |")
-    print("|---|---|---|---|---|")
+    print("| student | teacher's log-prob per token of the student's greedy answers | KL(teacher ‖ student) on them |"
+          " their repetition rate | student's loss on the teacher's answers | KL(teacher ‖ student) there |"
+          " top-1 agreement there |")
+    print("|---|---|---|---|---|---|---|")
     for spec in specs:
         name, _, rest = spec.partition("=")
-        teacher_on_student, student_on_teacher = rest.split(":")
+        teacher_on_student, student_on_teacher, student_on_own, answers = rest.split(":")
         t = json.load(open(teacher_on_student))["loglikelihood"][0]["results"]
-        s = json.load(open(student_on_teacher))
+        s, own = json.load(open(student_on_teacher)), json.load(open(student_on_own))
         lp = sum(x["loglikelihood"] for x in t) / sum(x["tokens"] for x in t)
-        print(f"| {name} | {lp:.3f} | {s['data']['loss']:.3f} | {s['teacher']['kl']:.3f} |"
-              f" {s['teacher']['top1_agreement']:.1%} |")
+        print(f"| {name} | {lp:.3f} | {own['teacher']['kl']:.3f} | {repetition_rate(answers):.1%} |"
+              f" {s['data']['loss']:.3f} | {s['teacher']['kl']:.3f} | {s['teacher']['top1_agreement']:.1%} |")
+
+
+def sampling_share(metrics):
+    """Sampling's share of the training steps' time (log.every 1: every step is logged)."""
+    steps = [json.loads(line) for line in open(metrics, encoding="utf-8")]
+    steps = [r for r in steps if "sampling_s" in r]
+    sampled = sum(r["sampling_s"] for r in steps)
+    total = steps[-1]["elapsed"]  # cumulative over the run
+    print(f"on-policy run: {len(steps)} steps, {sum(r['sampled_tokens'] for r in steps)} sampled tokens, "
+          f"sampling {sampled:.1f} s of {total:.1f} s ({sampled / total:.0%} of the step time)")
 
 
 if __name__ == "__main__":
@@ -79,5 +106,7 @@ if __name__ == "__main__":
         prompts(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif cmd == "pairs":
         pairs(sys.argv[2], sys.argv[3])
+    elif cmd == "sampling-share":
+        sampling_share(sys.argv[2])
     else:
         table(sys.argv[2:])

@@ -12,7 +12,8 @@
 #  8. gemmakd eval of every model: loss, perplexity, bits per byte, narrowed windows,
 #     teacher agreement, a multiple-choice task, and an average of checkpoints;
 #  9. the teacher-answers pipeline (scripts/chat_pipeline.sh): prompts, the teacher's
-#     answers, SFT and distillation of the student on them, agreement before and after;
+#     answers, SFT, distillation and on-policy distillation of the student on them,
+#     agreement before and after;
 #     then the training-step speed.
 # The students see the same tokens in the same order (same seed). Every run
 # resumes where it stopped, so a second `make demo` only redoes what is missing.
