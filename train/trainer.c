@@ -299,7 +299,7 @@ static int train_step(trainer *t, double lr, double *loss, double *norm, bool *s
     if (t->sampling && sample_rows(t, err)) return -1;
     for (int k = 0; k < t->accum; k++) {
         size_t rows = (size_t)data_rows_of(t, k);
-        t->micro[k].batch_size = 0; // all sampled: nothing from the data
+        t->micro[k].batch_size = 0; // stays 0 when every row of micro-batch k is sampled
         if (rows && loader_next(t->train, rows, &t->micro[k], err)) return -1;
         trained += rows ? loader_batch_targets(&t->micro[k]) : 0;
     }
