@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "data/shards.h"
 #include "model/config.h"
 #include "model/init.h"
@@ -111,4 +112,13 @@ int tiny_model(const tiny_shape *s, uint64_t seed, model_state *m, gk_err *err) 
     if (rc == 0) model_init_random(&m->cfg, &m->layout, m->params, seed);
     else model_state_free(m);
     return rc;
+}
+
+void tiny_model_random_norms(model_state *m, double scale, uint64_t seed) {
+    for (int t = 0; t < m->layout.n_tensors; t++) {
+        const param_tensor *p = &m->layout.tensors[t];
+        if (p->kind != PARAM_NORM) continue;
+        for (size_t i = 0; i < p->numel; i++)
+            m->params[p->offset + i] = (float)(scale * hash_normal(seed, p->offset + i));
+    }
 }

@@ -42,5 +42,8 @@ typedef struct {
 void tiny_config_json(const tiny_shape *s, char *json, size_t cap);
 // m: a random model of that shape (model_init_random with seed); free with model_state_free.
 int tiny_model(const tiny_shape *s, uint64_t seed, model_state *m, gk_err *err);
+// Gives m's norm scales random values (scale * hash_normal(seed, offset)), which
+// model_init_random leaves at zero: then they matter, and continuations vary.
+void tiny_model_random_norms(model_state *m, double scale, uint64_t seed);
 
 #endif

@@ -64,11 +64,7 @@ static void round_params_to_bf16(model_state *m) {
 static model_state bf16_model(const tiny_shape *s, uint64_t seed) {
     model_state m;
     GK_ASSERT(tiny_model(s, seed, &m, NULL) == 0);
-    for (int t = 0; t < m.layout.n_tensors; t++) {
-        const param_tensor *p = &m.layout.tensors[t];
-        if (p->kind != PARAM_NORM) continue;
-        for (size_t i = 0; i < p->numel; i++) m.params[p->offset + i] = (float)(0.3 * hash_normal(seed + 99, p->offset + i));
-    }
+    tiny_model_random_norms(&m, 0.3, seed + 99);
     round_params_to_bf16(&m);
     return m;
 }

@@ -41,10 +41,7 @@ static int run_to(const char *outfile, const char *const *args) { return run_io(
 static int make_model(const char *dir, int vocab, int window, model_state *m, gk_err *err) {
     int rc = tiny_model(&(tiny_shape){32, 48, 3, 4, 2, window, vocab, 96}, 5, m, err);
     if (rc == 0) {
-        for (int i = 0; i < m->layout.n_tensors; i++) // random norm scales: varied continuations
-            if (m->layout.tensors[i].kind == PARAM_NORM)
-                for (size_t j = 0; j < m->layout.tensors[i].numel; j++)
-                    m->params[m->layout.tensors[i].offset + j] = (float)(0.5 * hash_normal(77, m->layout.tensors[i].offset + j));
+        tiny_model_random_norms(m, 0.5, 77); // varied continuations
         if (dir) rc = model_create_dir(dir, m, ST_F32, 0, NULL, err);
     }
     return rc;
