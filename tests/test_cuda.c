@@ -302,6 +302,37 @@ static void attention_cached(test_case *tc) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tensor_free(all[i]);
 }
 
+// A prompt's keys and values into one row's cache at once (prefill), into a ring
+// shorter than the prompt (positions share slots: one writer each) and a longer one.
+static void kv_store_prompt(test_case *tc) {
+    NEEDS_GPU(tc);
+    int n = 11, kvd = 40;
+    const int rings[] = {4, 16};
+    tensor k = tensor_random((size_t)n * kvd, 2, 71), v = tensor_random((size_t)n * kvd, 1, 72);
+    for (int r = 0; r < 2; r++) {
+        int S = rings[r];
+        tensor ck = tensor_random((size_t)S * kvd, 2, 73), cv = tensor_random((size_t)S * kvd, 1, 74);
+        int32_t slot_pos[16], slot_pos_gpu[16];
+        for (int j = 0; j < S; j++) slot_pos[j] = 100 + j; // an earlier sequence's
+        int32_t *slot_pos_dev = ints_upload(slot_pos, (size_t)S);
+        kv_store_prompt_f32(ck.host, cv.host, slot_pos, k.host, v.host, n, S, kvd);
+        kv_store_prompt_cuda(ck.dev, cv.dev, slot_pos_dev, k.dev, v.dev, n, S, kvd);
+        char what[64];
+        snprintf(what, sizeof what, "kv_store_prompt keys, %d slots", S);
+        EXPECT_TENSOR(tc, ck, 0, what);
+        snprintf(what, sizeof what, "kv_store_prompt values, %d slots", S);
+        EXPECT_TENSOR(tc, cv, 0, what);
+        buffer_download_cuda(slot_pos_gpu, slot_pos_dev, (size_t)S * sizeof *slot_pos);
+        CHECK(tc, memcmp(slot_pos_gpu, slot_pos, (size_t)S * sizeof *slot_pos) == 0,
+              "kv_store_prompt slot positions differ (%d slots)", S);
+        buffer_free_cuda(slot_pos_dev);
+        tensor_free(&ck);
+        tensor_free(&cv);
+    }
+    tensor_free(&k);
+    tensor_free(&v);
+}
+
 // AdamW, SGD and the norm's sum of squares on the GPU against the CPU float32
 // kernels, on the same bf16-representable gradients (the whole model's
 // training through the model handle is tests/test_backends.c, built into this
@@ -351,6 +382,7 @@ int main(void) {
     test_run("embedding", embedding);
     test_run("attention", attention);
     test_run("attention_cached", attention_cached);
+    test_run("kv_store_prompt", kv_store_prompt);
     test_run("optimizer_kernels", optimizer_kernels);
     return test_main_result();
 }

@@ -293,6 +293,36 @@ static void cached_attention(test_case *tc) {
     for (int i = 0; i < 6; i++) pair_free(all[i]);
 }
 
+// A prompt's keys and values stored at once (prefill) land where n kv_store steps on an
+// empty row put them, in rings shorter than the prompt, as long and longer (empty slots).
+static void prompt_store(test_case *tc) {
+    enum { N = 11, KVD = 8, MAX_S = 16 };
+    pair k = pair_random(N * KVD, 1, 45), v = pair_random(N * KVD, 1, 46);
+    const int rings[] = {4, N, MAX_S};
+    for (size_t r = 0; r < sizeof rings / sizeof rings[0]; r++) {
+        int S = rings[r];
+        float want_k[MAX_S * KVD], want_v[MAX_S * KVD], got_k[MAX_S * KVD], got_v[MAX_S * KVD];
+        gk_bf16 got_kh[MAX_S * KVD], got_vh[MAX_S * KVD];
+        int32_t want_pos[MAX_S], got_pos[MAX_S], got_pos_h[MAX_S];
+        for (int j = 0; j < S; j++) want_pos[j] = -1;
+        for (int32_t t = 0; t < N; t++)
+            kv_store_f32(want_k, want_v, want_pos, k.f + t * KVD, v.f + t * KVD, &t, 1, S, KVD);
+        kv_store_prompt_f32(got_k, got_v, got_pos, k.f, v.f, N, S, KVD);
+        kv_store_prompt_bf16(got_kh, got_vh, got_pos_h, k.h, v.h, N, S, KVD);
+        size_t pos_bytes = (size_t)S * sizeof *want_pos;
+        bool same = !memcmp(got_pos, want_pos, pos_bytes) && !memcmp(got_pos_h, want_pos, pos_bytes);
+        for (int j = 0; same && j < S; j++)
+            for (int e = 0; want_pos[j] >= 0 && e < KVD; e++) {
+                size_t i = (size_t)j * KVD + e;
+                same = got_k[i] == want_k[i] && got_v[i] == want_v[i] && bf16_load(got_kh[i]) == want_k[i] &&
+                       bf16_load(got_vh[i]) == want_v[i];
+            }
+        CHECK(tc, same, "ring of %d slots: kv_store_prompt of %d positions differs from %d kv_store steps", S, N, N);
+    }
+    pair_free(&k);
+    pair_free(&v);
+}
+
 // AdamW and SGD from bf16 gradients against float32 gradients of the same
 // values: the same float32 master weights come out; the bf16 copy is their rounding.
 static void optimizer_updates(test_case *tc) {
@@ -367,6 +397,7 @@ int main(void) {
     test_run("geglu_softcap_embed", geglu_softcap_embed);
     test_run("attention_windows_docs_softcaps", attention);
     test_run("attention_cached_kv_store", cached_attention);
+    test_run("kv_store_prompt", prompt_store);
     test_run("optimizer_updates", optimizer_updates);
     test_run("fast_exp_tanh_accuracy", fast_math);
     return test_main_result();

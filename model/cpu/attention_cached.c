@@ -1,4 +1,5 @@
-// Attention of one new token per row against a KV cache (generation).
+// Attention of one new token per row against a KV cache, and the stores that
+// fill the cache: a step's keys and values, or a whole prompt's (generation).
 #include <string.h>
 
 #include "model/real.h"
@@ -45,5 +46,16 @@ void FN(kv_store)(real *cache_k, real *cache_v, int32_t *slot_pos, const real *k
         memcpy(cache_k + slot * kvd, k + (size_t)b * kvd, (size_t)kvd * sizeof(real));
         memcpy(cache_v + slot * kvd, v + (size_t)b * kvd, (size_t)kvd * sizeof(real));
         slot_pos[slot] = pos[b];
+    }
+}
+
+void FN(kv_store_prompt)(real *cache_k, real *cache_v, int32_t *slot_pos, const real *k, const real *v, int n, int S,
+                         int kvd) {
+    for (int j = 0; j < S; j++) {
+        int32_t p = j < n ? j + (n - 1 - j) / S * S : -1; // the last position p < n with p % S == j
+        slot_pos[j] = p;
+        if (p < 0) continue;
+        memcpy(cache_k + (size_t)j * kvd, k + (size_t)p * kvd, (size_t)kvd * sizeof(real));
+        memcpy(cache_v + (size_t)j * kvd, v + (size_t)p * kvd, (size_t)kvd * sizeof(real));
     }
 }

@@ -349,6 +349,20 @@ static __global__ void kv_store_kernel(bf16 *cache_k, bf16 *cache_v, int32_t *sl
     if (e == 0) slot_pos[slot] = p;
 }
 
+// Grid (S): a block per slot j of one row, its threads striding over the key and
+// value; slot j takes the last prompt position p < n with p % S == j (-1: none).
+// One writer per slot: no race between positions that share a ring slot.
+static __global__ void kv_store_prompt_kernel(bf16 *cache_k, bf16 *cache_v, int32_t *slot_pos, const bf16 *k,
+                                              const bf16 *v, int n, int S, int kvd) {
+    int j = blockIdx.x, p = j < n ? j + (n - 1 - j) / S * S : -1;
+    if (threadIdx.x == 0) slot_pos[j] = p;
+    if (p < 0) return;
+    for (int e = threadIdx.x; e < kvd; e += blockDim.x) {
+        cache_k[(size_t)j * kvd + e] = k[(size_t)p * kvd + e];
+        cache_v[(size_t)j * kvd + e] = v[(size_t)p * kvd + e];
+    }
+}
+
 // Shared row length (bf16) for tiles read a row per lane: an odd number of
 // 32-bit words, so 32 lanes at the same column hit 32 different banks.
 static int padded_stride(int hd) {
@@ -437,6 +451,13 @@ void kv_store_cuda(gk_bf16 *cache_k, gk_bf16 *cache_v, int32_t *slot_pos, const 
     if (B <= 0 || S <= 0 || kvd <= 0) return;
     dim3 grid(blocks_for((size_t)kvd, 256), B);
     kv_store_kernel<<<grid, 256>>>(dev(cache_k), dev(cache_v), slot_pos, dev(k), dev(v), pos, S, kvd);
+    CUDA_LAUNCHED();
+}
+
+void kv_store_prompt_cuda(gk_bf16 *cache_k, gk_bf16 *cache_v, int32_t *slot_pos, const gk_bf16 *k, const gk_bf16 *v,
+                          int n, int S, int kvd) {
+    if (S <= 0 || kvd <= 0) return;
+    kv_store_prompt_kernel<<<S, 128>>>(dev(cache_k), dev(cache_v), slot_pos, dev(k), dev(v), n, S, kvd);
     CUDA_LAUNCHED();
 }
 
