@@ -161,6 +161,10 @@ int engine_decode_step(engine *e, const int32_t *tokens, const int32_t *pos, gk_
     return e->ops->decode_step(e->impl, tokens, pos, err);
 }
 
+int engine_decode_prefill(engine *e, int row, const int32_t *tokens, int n, gk_err *err) {
+    return e->ops->decode_prefill(e->impl, row, tokens, n, err);
+}
+
 int engine_decode_logits(engine *e, const int *rows, int n, float *out, gk_err *err) {
     return e->ops->decode_logits(e->impl, rows, n, out, err);
 }

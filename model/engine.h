@@ -106,7 +106,13 @@ int engine_decode_init(engine *e, int B, int max_len, gk_err *err);
 void engine_decode_reset_row(engine *e, int row);
 // Row b takes tokens[b] at position pos[b] (< 0: the row idles).
 int engine_decode_step(engine *e, const int32_t *tokens, const int32_t *pos, gk_err *err);
-// Host float32 logits [n, V] of the given rows after the last step.
+// Row `row` starts a new sequence with a prompt of n tokens, all through the
+// layers at once (in-batch attention, as engine_forward); its logits are then
+// those of position n-1 and its steps continue at position n. The other rows
+// are left as they are. A prompt longer than the cache's max_len or an id
+// outside the vocabulary is an error.
+int engine_decode_prefill(engine *e, int row, const int32_t *tokens, int n, gk_err *err);
+// Host float32 logits [n, V] of the given rows after the last step or their prefill.
 int engine_decode_logits(engine *e, const int *rows, int n, float *out, gk_err *err);
 
 // Computes with these float32 weights (layout of the model) from now on: the

@@ -215,6 +215,12 @@ static int decode_step_impl(void *p, const int32_t *tokens, const int32_t *pos, 
     return FN(model_decode_step)(s->cfg, &s->w, &s->cache, tokens, pos, err);
 }
 
+static int decode_prefill_impl(void *p, int row, const int32_t *tokens, int n, gk_err *err) {
+    impl_t *s = p;
+    if (!s->has_cache) return gk_fail(err, GK_EINTERNAL, "prefill before engine_decode_init");
+    return FN(model_prefill)(s->cfg, &s->w, &s->cache, row, tokens, n, err);
+}
+
 static int decode_logits_impl(void *p, const int *rows, int n, float *out, gk_err *err) {
     impl_t *s = p;
     if (n <= 0) return 0;
@@ -372,10 +378,26 @@ static int time_linear_impl(int rows, int in, int out, int reps, double seconds[
 }
 
 const engine_ops FN(engine_ops) = {
-    open_impl,         close_impl,           forward_impl,          head_impl,
-    backward_impl,     logits_impl,          decode_init_impl,      decode_reset_row_impl,
-    decode_step_impl,  decode_logits_impl,   load_weights_impl,     attach_optimizer_impl,
-    zero_grads_impl,   grad_norm_impl,       optimizer_step_impl,   sync_host_impl,
-    sync_device_impl,  grads_impl,           FN(buffer_sync),       time_linear_impl,
-    FN(buffer_peak_bytes),
+    .open = open_impl,
+    .close = close_impl,
+    .forward = forward_impl,
+    .head = head_impl,
+    .backward = backward_impl,
+    .logits = logits_impl,
+    .decode_init = decode_init_impl,
+    .decode_reset_row = decode_reset_row_impl,
+    .decode_step = decode_step_impl,
+    .decode_prefill = decode_prefill_impl,
+    .decode_logits = decode_logits_impl,
+    .load_weights = load_weights_impl,
+    .attach_optimizer = attach_optimizer_impl,
+    .zero_grads = zero_grads_impl,
+    .grad_norm = grad_norm_impl,
+    .optimizer_step = optimizer_step_impl,
+    .sync_host = sync_host_impl,
+    .sync_device = sync_device_impl,
+    .grads = grads_impl,
+    .wait = FN(buffer_sync),
+    .time_linear = time_linear_impl,
+    .peak_bytes = FN(buffer_peak_bytes),
 };

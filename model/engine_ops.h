@@ -16,6 +16,7 @@ typedef struct {
     int (*decode_init)(void *impl, int B, int max_len, gk_err *err);
     void (*decode_reset_row)(void *impl, int row);
     int (*decode_step)(void *impl, const int32_t *tokens, const int32_t *pos, gk_err *err);
+    int (*decode_prefill)(void *impl, int row, const int32_t *tokens, int n, gk_err *err);
     int (*decode_logits)(void *impl, const int *rows, int n, float *out, gk_err *err);
     int (*load_weights)(void *impl, const float *params, gk_err *err);
     int (*attach_optimizer)(void *impl, optimizer *o, float *ema, double ema_decay, gk_err *err);

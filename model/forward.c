@@ -75,7 +75,7 @@ static void layer_forward(const model_config *cfg, const FN(layer_weights) *w, F
     FN(add)(out, out, l->resid_mid, (size_t)N * d);
 }
 
-// Embedding, every layer, final norm over a->tokens at positions a->pos.
+// Embedding and every layer over a->tokens at positions a->pos: leaves a->resid_final.
 static void run_layers(const model_config *cfg, const FN(weights) *w, FN(acts) *a, attend_fn attend, void *ctx) {
     int N = a->B * a->T, d = cfg->d_model;
     FN(embed_forward)(a->layers[0].resid_in, w->embed, a->tokens, N, d);
@@ -84,7 +84,11 @@ static void run_layers(const model_config *cfg, const FN(weights) *w, FN(acts) *
         real *out = l + 1 < cfg->n_layers ? a->layers[(l + 1) % a->n_slots].resid_in : a->resid_final;
         layer_forward(cfg, &w->layers[l], la, out, a, l, attend, ctx);
     }
-    FN(rmsnorm_forward)(a->xn_final, a->rstd_final, a->resid_final, w->final_norm, N, d, cfg->rms_eps);
+}
+
+// The final norm of n positions: out [n, d] = RMSNorm(x [n, d]) (rstd [n] kept for backward).
+static void final_norm(const model_config *cfg, const FN(weights) *w, real *out, real_acc *rstd, const real *x, int n) {
+    FN(rmsnorm_forward)(out, rstd, x, w->final_norm, n, cfg->d_model, cfg->rms_eps);
 }
 
 int FN(model_forward)(const model_config *cfg, const FN(weights) *w, FN(acts) *a, const token_batch *batch, int window,
@@ -93,6 +97,7 @@ int FN(model_forward)(const model_config *cfg, const FN(weights) *w, FN(acts) *a
     upload_ids(a);
     batch_attention ctx = {cfg, a, window};
     run_layers(cfg, w, a, attend_in_batch, &ctx);
+    final_norm(cfg, w, a->xn_final, a->rstd_final, a->resid_final, a->B * a->T);
     return 0;
 }
 
