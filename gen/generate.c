@@ -33,21 +33,6 @@ static int32_t token_at(const gen_run *r, const row_state *s) {
     return (size_t)s->pos < q->n_prompt ? q->prompt[s->pos] : s->out.tokens[(size_t)s->pos - q->n_prompt];
 }
 
-// Puts the next requests on the free rows, each with room for all of its new tokens.
-static int start_rows(gen_run *r, gk_err *err) {
-    for (int b = 0; b < r->g->batch && r->next < r->n; b++) {
-        row_state *s = &r->rows[b];
-        if (s->req >= 0) continue;
-        const gen_request *q = &r->reqs[r->next];
-        int32_t *tokens = gk_malloc((size_t)q->max_new * sizeof *tokens, err);
-        if (!tokens) return -1;
-        *s = (row_state){.req = (long)r->next++, .out.tokens = tokens};
-        engine_decode_reset_row(r->engine, b);
-        r->st->prompt_tokens += (int64_t)q->n_prompt;
-    }
-    return 0;
-}
-
 static bool is_stop(const generator *g, int32_t id) {
     for (size_t i = 0; i < g->n_stop; i++)
         if (g->stop_ids[i] == id) return true;
@@ -84,6 +69,41 @@ static int emit(gen_run *r, int b, const float *l, gk_err *err) {
     else free(s->out.tokens);
     s->req = -1;
     return rc;
+}
+
+// Puts the next request on free row b, with room for all of its new tokens, and
+// prefills its prompt (stepwise_prompts: empties the row for the steps to feed it).
+static int start_row(gen_run *r, int b, gk_err *err) {
+    row_state *s = &r->rows[b];
+    const gen_request *q = &r->reqs[r->next];
+    int32_t *tokens = gk_malloc((size_t)q->max_new * sizeof *tokens, err);
+    if (!tokens) return -1;
+    *s = (row_state){.req = (long)r->next++, .out.tokens = tokens};
+    r->st->prompt_tokens += (int64_t)q->n_prompt;
+    if (r->g->stepwise_prompts) {
+        engine_decode_reset_row(r->engine, b);
+        return 0;
+    }
+    s->pos = (int32_t)q->n_prompt; // the first step feeds the first new token
+    return engine_decode_prefill(r->engine, b, q->prompt, (int)q->n_prompt, err);
+}
+
+// Starts requests on the free rows. Prefilled rows choose their first token at
+// once; one that this finishes (a stop id, max_new 1) takes the next request.
+static int start_rows(gen_run *r, gk_err *err) {
+    size_t V = (size_t)r->g->m->cfg.vocab_size;
+    for (;;) {
+        int n = 0;
+        for (int b = 0; b < r->g->batch && r->next < r->n; b++) {
+            if (r->rows[b].req >= 0) continue;
+            if (start_row(r, b, err)) return -1;
+            r->choosing[n++] = b;
+        }
+        if (n == 0 || r->g->stepwise_prompts) return 0;
+        if (engine_decode_logits(r->engine, r->choosing, n, r->logits, err)) return -1;
+        for (int k = 0; k < n; k++)
+            if (emit(r, r->choosing[k], r->logits + k * V, err)) return -1;
+    }
 }
 
 static int step(gen_run *r, gk_err *err) {

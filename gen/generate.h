@@ -1,8 +1,11 @@
 // Generation with a KV cache: requests (prompt ids, a token budget, a seed)
 // are decoded `batch` rows at a time; a row that finishes takes the next
-// request at once (continuous batching). Prompts are fed one position per
-// step through the same cache. A request's draws come from its own seed, so
-// its output does not depend on the batch or on the other requests.
+// request at once (continuous batching). A row that takes a request prefills
+// its prompt: every layer over all of the prompt's positions in one pass, which
+// leaves their keys and values in the row's cache and gives the first new
+// token; each step then feeds every row its latest token. A request's draws
+// come from its own seed, so its output does not depend on the batch or on the
+// other requests.
 #ifndef GK_GEN_GENERATE_H
 #define GK_GEN_GENERATE_H
 
@@ -48,6 +51,7 @@ typedef struct {
     gen_done_fn on_done;     // optional
     void *ctx;
     bool progress;           // a progress line on stderr
+    bool stepwise_prompts;   // feed prompts one position per step (the path before prefill; bench baseline)
 } generator;
 
 typedef struct {

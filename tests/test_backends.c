@@ -8,7 +8,10 @@
 //   - forward KL, reverse KL and JSD with an in-process teacher, a bf16
 //     teacher for an fp32 student among them;
 //   - a 50-step AdamW loss curve within 2% of fp32's at every step;
-//   - greedy generation from a trained model: at least 90% of tokens agree.
+//   - greedy generation from a trained model: at least 90% of tokens agree;
+//   - prefill against feeding prompts one position per step, on the backend
+//     itself: the same logits (2e-2 of the largest) and greedy ids, but where
+//     the two logits that decide differ by less than that.
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,6 +283,57 @@ static void greedy_generation(test_case *tc) {
     model_state_free(&m);
 }
 
+enum { PF_REQ = 4, PF_NEW = 12, PF_V = 384 }; // PF_V: STUDENT's vocabulary
+typedef float pf_log[PF_REQ][PF_NEW][PF_V];    // the logits behind each generated token
+static pf_log pf_logits[2];                    // stepwise, prefill
+
+static void keep_pf_logits(void *ctx, size_t request, size_t index, const float *logits, int V) {
+    pf_log *log = ctx;
+    memcpy((*log)[request][index], logits, (size_t)V * sizeof *logits);
+}
+
+static void prefill_matches_stepwise(test_case *tc) {
+    NEEDS_BACKEND(tc);
+    model_state m = bf16_model(&STUDENT, 51);
+    int V = STUDENT.vocab;
+    GK_ASSERT(V == PF_V);
+    static const int lengths[PF_REQ] = {1, 5, 23, 40}; // past the window of 16
+    int32_t prompts[PF_REQ][40];
+    gen_request reqs[PF_REQ];
+    for (int p = 0; p < PF_REQ; p++) {
+        for (int t = 0; t < lengths[p]; t++) prompts[p][t] = (int32_t)(hash64(700 + (uint64_t)(p * 40 + t)) % V);
+        reqs[p] = (gen_request){prompts[p], (size_t)lengths[p], PF_NEW, (uint64_t)p};
+    }
+    gen_output outs[2][PF_REQ];
+    gen_stats st;
+    gk_err err = {0};
+    int rc = 0;
+    for (int way = 0; rc == 0 && way < 2; way++) {
+        generator g = {.m = &m, .backend = current->backend, .sampling = {.greedy = true}, .batch = 3,
+                       .on_logits = keep_pf_logits, .ctx = &pf_logits[way], .stepwise_prompts = way == 0};
+        rc = generate(&g, reqs, PF_REQ, outs[way], &st, &err);
+        if (rc && way == 1) gen_outputs_free(outs[0], PF_REQ);
+    }
+    CHECK(tc, rc == 0, "%s", err.msg);
+    for (int p = 0; rc == 0 && p < PF_REQ; p++) {
+        double worst = 0, scale = 0;
+        for (int i = 0; i < PF_NEW; i++) {
+            const float *want = pf_logits[0][p][i], *got = pf_logits[1][p][i];
+            for (int v = 0; v < V; v++) worst = fmax(worst, fabs(got[v] - want[v])), scale = fmax(scale, fabs(want[v]));
+            int32_t a = outs[0][p].tokens[i], b = outs[1][p].tokens[i];
+            if (a == b) continue;
+            double gap = fabs(want[a] - want[b]); // ids part: only where the stepwise run nearly tied them
+            CHECK(tc, gap <= 2e-2 * scale, "request %d token %d: %d with prefill, %d stepwise, %.3g apart in logits", p, i,
+                  b, a, gap);
+            break;
+        }
+        CHECK(tc, worst <= 2e-2 * scale, "request %d: %s prefill logits %.3g from stepwise (largest %.3g)", p,
+              current->name, worst, scale);
+    }
+    if (rc == 0) gen_outputs_free(outs[0], PF_REQ), gen_outputs_free(outs[1], PF_REQ);
+    model_state_free(&m);
+}
+
 int main(void) {
     for (int c = 0; c < N_CASES; c++) {
         current = &CASES[c];
@@ -290,7 +344,8 @@ int main(void) {
         } tests[] = {{"loss_and_gradients", loss_and_gradients},
                      {"distillation_objectives", distillation},
                      {"adamw_loss_curve_50_steps", loss_curve},
-                     {"greedy_generation_of_a_trained_model", greedy_generation}};
+                     {"greedy_generation_of_a_trained_model", greedy_generation},
+                     {"prefill_matches_stepwise", prefill_matches_stepwise}};
         for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
             snprintf(name, sizeof name, "%s_%s", current->name, tests[i].what);
             test_run(name, tests[i].fn);
