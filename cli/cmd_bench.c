@@ -1,7 +1,8 @@
 // gemmakd bench: time a training step of a model on a backend (forward,
 // cross-entropy or distillation head, backward and optionally the AdamW
 // update) and compare its FLOP rate with the backend's own matrix products
-// on the step's shapes and, on the CPU, with the cores' FMA peak.
+// on the step's shapes and, on the CPU, with the cores' FMA peak. With
+// --prompt-len, generation's prompt processing instead (cli/bench_prompt.h).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/backend_flags.h"
+#include "cli/bench_prompt.h"
 #include "cli/commands.h"
 #include "cli/fma_peak.h"
 #include "common/rng.h"
@@ -248,6 +250,21 @@ static int measure(bench_run *b, bench_report *r, step_times *t, gk_err *err) {
     return 0;
 }
 
+// --prompt-len: generation's prompts on a random model of r->config (b: the backend), batch rows at a time.
+static int prompt_mode(bench_report *r, const bench_run *b, const char *len, int batch, bool json, gk_err *err) {
+    long long prompt_len;
+    if (parse_int("prompt-len", len, 1, 1 << 24, &prompt_len, err)) return -1;
+    if (r->teacher_config) return gk_fail(err, GK_EUSAGE, "--prompt-len times generation: it takes no --teacher-config");
+    cpu_model_name(r->machine, sizeof r->machine);
+    prompt_bench pb = {.config = r->config, .machine = r->machine, .backend = b->backend, .prompt_len = (int)prompt_len,
+                       .prompts = r->steps, .batch = batch};
+    model_state m = {0};
+    int rc = random_model(r->config, 1, &m, err);
+    if (rc == 0) rc = bench_prompts(&m, &pb, json, err);
+    model_state_free(&m);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv, gk_err *err) {
     arg_spec specs[] = {
         {"config", "FILE", "model config (default configs/models/bench-d512.json)", NULL},
@@ -259,13 +276,15 @@ int cmd_bench(int argc, char **argv, gk_err *err) {
         {"head-chunk", "N", "tokens per [chunk, vocab] block of the output head (default 512)", NULL},
         {"threads", "N", "threads (default: all cores)", NULL},
         {"optimizer", "adamw|none", "include grad norm, clipping and an AdamW update in the step (default none)", NULL},
+        {"prompt-len", "N", "time generation's prompts instead: --steps prompts of N tokens, --batch rows at a time "
+                            "(default 1), fed one position per step and prefilled", NULL},
         BACKEND_FLAG_SPECS,
         {"json", NULL, "print one JSON object", NULL},
     };
     int n = sizeof specs / sizeof specs[0];
     int rc = args_parse(argc, argv,
                         "gemmakd bench [--config FILE] [--teacher-config FILE] [--batch B] [--seq-len T] [--steps N] "
-                        "[--optimizer adamw|none] [--device cpu|cuda] [--precision fp32|bf16] [--json]",
+                        "[--optimizer adamw|none] [--prompt-len N] [--device cpu|cuda] [--precision fp32|bf16] [--json]",
                         specs, n, err);
     if (rc) return rc > 0 ? 0 : -1;
     bench_report r = {.config = arg_get(specs, n, "config"), .teacher_config = arg_get(specs, n, "teacher-config"),
@@ -289,6 +308,8 @@ int cmd_bench(int argc, char **argv, gk_err *err) {
                              "--teacher-precision", &teacher_backend, err))
         return -1;
     r.steps = (int)steps;
+    if ((s = arg_get(specs, n, "prompt-len"))) return prompt_mode(&r, &b, s, arg_get(specs, n, "batch") ? (int)B : 1,
+                                                                 arg_flag(specs, n, "json"), err);
     step_times t;
     rc = bench_setup(&b, r.config, r.teacher_config, teacher_backend, err);
     if (rc == 0) rc = measure(&b, &r, &t, err);

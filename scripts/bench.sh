@@ -10,7 +10,9 @@
 #     student at batch 2 x 256): where the output head is the step;
 #  4. the d=512, 8-layer model at seq_len 512 against its own matrix products (2 threads and 1);
 #  5. tokenizer throughput beside the tokenizers / sentencepiece libraries when installed;
-#  6. generation with the KV cache at batch 1 and 16.
+#  6. generation with the KV cache at batch 1 and 16;
+#  7. generation's prompt processing: 512-token prompts on the d=256 model, fed
+#     one position per step (the path before prefill) and prefilled.
 # PyTorch: $GEMMAKD_TORCH_PYTHON when set; else a virtual environment with the
 # current torch and transformers from PyPI (made once in ~/.cache/gemmakd/torch-venv);
 # else a python3 that already imports both (Debian's torch, say). The run names which.
@@ -112,3 +114,9 @@ for p in fp32 bf16; do
     done
 done
 rm -rf "$tmp"
+
+echo
+echo "== 7. prompt processing: 512-token prompts, batch 1, one position per step and prefilled"
+for p in fp32 bf16; do
+    $G bench --config "$STUDENT" --prompt-len 512 --steps 3 --precision $p | grep -v '^machine'
+done
