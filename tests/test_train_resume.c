@@ -196,7 +196,7 @@ static void fresh_run_over_checkpoints(test_case *tc) {
           "a fresh run over checkpoints: status %d: %s", st, msg);
     CHECK(tc, dir_exists(p) && same_text(metrics, before), "the refused run changed the run_dir");
     free(msg);
-    st = train_err("earlier", NULL, (const char *[]){"train.steps=4", "--resume", "--overwrite"}, errfile);
+    st = train_err("earlier", NULL, (const char *[]){"train.steps=4", "--resume", "--overwrite", NULL}, errfile);
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 2, "--resume with --overwrite: status %d", st);
     st = train_args("earlier", NULL, (const char *[]){"train.steps=4", "--overwrite", NULL});
     CHECK(tc, WIFEXITED(st) && WEXITSTATUS(st) == 0, "--overwrite failed (status %d)", st);
