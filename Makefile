@@ -50,7 +50,7 @@ TEST_SRC = tests/test_cuda.c tests/test_backends.c
 endif
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test test-bins demo bench clean
+.PHONY: all deps test test-bins demo bench ablations clean
 all: deps gemmakd
 
 deps:
@@ -108,6 +108,12 @@ demo: all
 
 bench: all
 	@./scripts/bench.sh
+
+# Every ablation of configs/ablations/ (scripts/sweep.py) on a profile: cpu (default), smoke or gpu.
+PROFILE ?= cpu
+ablations: all
+	@./scripts/install-deps.sh ablations
+	@for f in configs/ablations/[a-z]_*.yaml; do python3 scripts/sweep.py $$f --profile $(PROFILE) || exit 1; done
 
 clean:
 	rm -rf build build-san build-gpu gemmakd

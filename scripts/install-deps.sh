@@ -2,15 +2,16 @@
 # Installs the Debian packages a step needs, when any is missing (a no-op on a
 # prepared machine). Groups: build (default: compiler and libraries), corpus
 # (the Debian packages the corpus comes from, spm_train, python3), demo
-# (corpus + matplotlib for the plots), venv (python3 with its venv module, for
-# scripts/test-venv.sh).
+# (corpus + matplotlib for the plots), ablations (demo + PyYAML, for
+# scripts/sweep.py), venv (python3 with its venv module, for scripts/test-venv.sh).
 set -e
 case "${1:-build}" in
     build) pkgs="gcc make libopenblas-openmp-dev libdnnl-dev libhdf5-dev libzstd-dev libyaml-dev libomp-dev" ;;
     corpus) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3" ;;
     demo) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3 python3-matplotlib" ;;
+    ablations) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3 python3-matplotlib python3-yaml" ;;
     venv) pkgs="python3 python3-venv" ;;
-    *) echo "usage: $0 [build|corpus|demo|venv]" >&2; exit 2 ;;
+    *) echo "usage: $0 [build|corpus|demo|ablations|venv]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do
