@@ -69,7 +69,7 @@ $G score --model runs/demo-distill/latest --tokens-file runs/demo-doc-ids.txt --
 echo
 echo "== 8. evaluation on the validation shard (first 65,536 tokens), a narrowed sliding window,"
 echo "     agreement with the teacher, and a 300-question definitions task from held-out entries"
-$python scripts/definition_task.py data/corpus/val.jsonl > runs/demo-definitions.jsonl
+$python scripts/corpus_tasks.py data/corpus/val.jsonl > runs/demo-definitions.jsonl
 ev() { # name, model dir, extra flags
     n=$1 m=$2
     shift 2

@@ -3,7 +3,7 @@
 corpus: given the head of an entry ("Turbidity, n."), pick its definition
 among four (three taken from other entries of the same part of speech).
 
-    python3 scripts/definition_task.py data/corpus/val.jsonl > definitions.jsonl
+    python3 scripts/corpus_tasks.py data/corpus/val.jsonl > definitions.jsonl
 
 Records are {"context", "choices", "label"} (gemmakd eval --tasks). Seeded and
 deterministic; only standard-library Python.
