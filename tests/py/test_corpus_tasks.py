@@ -21,8 +21,8 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import traceback
+
+from cases import run_cases
 
 PROGRAM = "test_corpus_tasks"
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -244,19 +244,9 @@ def too_small_fails(work):
 
 
 def main():
-    failed = False
-    for case in (labels_point_at_the_true_answer, length_gives_nothing_away, deterministic_and_unchanged,
-                 reads_validation_only, too_small_fails):
-        name = f"{PROGRAM}/{case.__name__}"
-        with tempfile.TemporaryDirectory(prefix="gk-tasks-") as work:
-            try:
-                case(work)
-                print(f"PASS {name}")
-            except Exception as e:  # one failed case reports and the others still run
-                where = traceback.extract_tb(e.__traceback__)[-1]
-                print(f"FAIL {name}: {os.path.basename(where.filename)}:{where.lineno}: {type(e).__name__}: {e}")
-                failed = True
-    sys.exit(1 if failed else 0)
+    run_cases(PROGRAM, [(case, None) for case in (labels_point_at_the_true_answer, length_gives_nothing_away,
+                                                 deterministic_and_unchanged, reads_validation_only,
+                                                 too_small_fails)], "gk-tasks-")
 
 
 if __name__ == "__main__":
