@@ -10,7 +10,8 @@
 #  7. a validation document scored with the trained student, with the configured
 #     and a narrowed sliding window;
 #  8. gemmakd eval of every model: loss, perplexity, bits per byte, narrowed windows,
-#     teacher agreement, a multiple-choice task, and an average of checkpoints;
+#     teacher agreement, three multiple-choice tasks from held-out documents
+#     (scripts/corpus_tasks.py), and an average of checkpoints;
 #  9. the teacher-answers pipeline (scripts/chat_pipeline.sh): prompts, the teacher's
 #     answers, SFT, distillation and on-policy distillation of the student on them,
 #     agreement before and after;
@@ -68,18 +69,19 @@ $G score --model runs/demo-distill/latest --tokens-file runs/demo-doc-ids.txt --
     --out runs/demo-doc-scores-w32.safetensors
 echo
 echo "== 8. evaluation on the validation shard (first 65,536 tokens), a narrowed sliding window,"
-echo "     agreement with the teacher, and a 300-question definitions task from held-out entries"
-$python scripts/definition_task.py data/corpus/val.jsonl > runs/demo-definitions.jsonl
+echo "     agreement with the teacher, and three multiple-choice tasks from held-out documents"
+$python scripts/corpus_tasks.py data/corpus/val.jsonl runs/demo-tasks
+tasks=runs/demo-tasks/definitions.jsonl,runs/demo-tasks/verse-endings.jsonl,runs/demo-tasks/definition-endings.jsonl
 ev() { # name, model dir, extra flags
     n=$1 m=$2
     shift 2
     $G eval --model "$m" --data "data/corpus/val-*.h5" --seq-len 256 --tokens 65536 \
         --tokenizer data/corpus/tokenizer.model --out "runs/demo-eval-$n.json" "$@"
 }
-ev scratch runs/demo-scratch/latest --teacher runs/demo-teacher/latest --tasks runs/demo-definitions.jsonl
-ev distill runs/demo-distill/latest --teacher runs/demo-teacher/latest --tasks runs/demo-definitions.jsonl
-ev distill-cache runs/demo-distill-cache/latest --teacher runs/demo-teacher/latest --tasks runs/demo-definitions.jsonl
-ev teacher runs/demo-teacher/latest --tasks runs/demo-definitions.jsonl
+ev scratch runs/demo-scratch/latest --teacher runs/demo-teacher/latest --tasks "$tasks"
+ev distill runs/demo-distill/latest --teacher runs/demo-teacher/latest --tasks "$tasks"
+ev distill-cache runs/demo-distill-cache/latest --teacher runs/demo-teacher/latest --tasks "$tasks"
+ev teacher runs/demo-teacher/latest --tasks "$tasks"
 ev distill-w64 runs/demo-distill/latest --sliding-window 64
 ev distill-w32 runs/demo-distill/latest --sliding-window 32
 # Checkpoint averaging: the last three checkpoints of the scratch run (steps 100, 200, 300).

@@ -4,7 +4,8 @@
     python3 scripts/eval_table.py NAME=result.json [NAME=result.json ...]
 
 One row per result: validation loss, perplexity and bits per byte; teacher KL
-and top-1 agreement when measured; multiple-choice accuracy per task file.
+and top-1 agreement when measured; multiple-choice accuracy per task file (its name
+without .jsonl).
 """
 import json
 import sys
@@ -26,7 +27,7 @@ def main():
             if t["file"] not in tasks:
                 tasks.append(t["file"])
     head = ["model", "window", "loss", "perplexity", "bits/byte", "KL(teacher‖model)", "top-1 agreement"]
-    head += [f"{t.rsplit('/', 1)[-1]} acc / acc_norm" for t in tasks]
+    head += [f"{t.rsplit('/', 1)[-1].removesuffix('.jsonl')} acc / acc_norm" for t in tasks]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name, r in rows:

@@ -15,8 +15,8 @@ import io
 import json
 import os
 import sys
-import tempfile
-import traceback
+
+from cases import run_cases
 
 PROGRAM = "test_plot_metrics"
 
@@ -143,22 +143,8 @@ def needs_matplotlib():
 
 
 def main():
-    failed = False
-    for case, skip_reason in ((plan_puts_each_series_on_its_axis, None), (plan_without_distillation_has_no_kd_axis, None),
-                              (figure_draws_the_plan, needs_matplotlib())):
-        name = f"{PROGRAM}/{case.__name__}"
-        if skip_reason:
-            print(f"SKIP {name}: {skip_reason}")
-            continue
-        with tempfile.TemporaryDirectory(prefix="gk-plot-") as work:
-            try:
-                case(work)
-                print(f"PASS {name}")
-            except Exception as e:  # one failed case reports and the others still run
-                where = traceback.extract_tb(e.__traceback__)[-1]
-                print(f"FAIL {name}: {os.path.basename(where.filename)}:{where.lineno}: {type(e).__name__}: {e}")
-                failed = True
-    sys.exit(1 if failed else 0)
+    run_cases(PROGRAM, [(plan_puts_each_series_on_its_axis, None), (plan_without_distillation_has_no_kd_axis, None),
+                        (figure_draws_the_plan, needs_matplotlib())], "gk-plot-")
 
 
 if __name__ == "__main__":
