@@ -40,6 +40,8 @@ def metrics(result):
     for task in result.get("tasks") or []:
         name = os.path.splitext(os.path.basename(task["file"]))[0]
         out[f"{name} acc"] = task["acc"]
+        if "acc_norm" in task:  # length-normalised: nearer the truth when choices differ in length
+            out[f"{name} acc_norm"] = task["acc_norm"]
     return out
 
 
