@@ -8,13 +8,7 @@
 # set by make test); without one the cases are skipped.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_run_config.sh
 . "$(dirname "$0")/lib/common.sh"
-PY=${GEMMAKD_TEST_PYTHON:-python3}
-cases="resolved_config_minimal resolved_config_every_key"
-
-if ! "$PY" -c "import yaml" 2>"$T/err"; then
-    for c in $cases; do echo "SKIP cli_run_config/$c: $PY cannot import yaml ($(tail -n 1 "$T/err"))"; done
-    exit 0
-fi
+need_module yaml resolved_config_minimal resolved_config_every_key
 
 # check NAME GIVEN.yaml RUN_DIR [OVERRIDES...]: train with GIVEN.yaml and the overrides, then
 # compare RUN_DIR/config.yaml with them.
@@ -38,7 +32,7 @@ while [ $i -lt 60 ]; do
 done >"$T/text.txt"
 if ! "$G" tokenize --tokenizer tests/fixtures/tokenizer/spm_bpe.model --input "$T/text.txt" --out "$T/data" \
     --doc-separator '\n\n' --val-fraction 0.2 >/dev/null 2>"$T/err"; then
-    for c in $cases; do fail "$c" "tokenize: $(tail -n 1 "$T/err")"; done
+    for c in resolved_config_minimal resolved_config_every_key; do fail "$c" "tokenize: $(tail -n 1 "$T/err")"; done
     exit 1
 fi
 

@@ -8,12 +8,7 @@
 # test); without one the cases are skipped.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_sweep.sh
 . "$(dirname "$0")/lib/common.sh"
-PY=${GEMMAKD_TEST_PYTHON:-python3}
-cases="every_ablation_fills_its_table rerun_trains_nothing only_one_cell runs_shared_between_ablations bad_configs_refused"
-if ! "$PY" -c "import yaml" 2>"$T/err"; then
-    for c in $cases; do echo "SKIP cli_sweep/$c: $PY cannot import yaml ($(tail -n 1 "$T/err"))"; done
-    exit 0
-fi
+need_module yaml every_ablation_fills_its_table rerun_trains_nothing only_one_cell runs_shared_between_ablations bad_configs_refused
 
 # sweep CONFIG NAME [FLAG]: the smoke profile into $T/results/NAME, runs in $T/runs
 sweep() { "$PY" scripts/sweep.py "$1" --profile smoke --gemmakd "$G" --runs "$T/runs" --results "$T/results/$2" \

@@ -15,3 +15,14 @@ fail() {
 }
 # Runs gemmakd, stdout to $T/out, stderr to $T/err; returns its status.
 gk() { "$G" "$@" >"$T/out" 2>"$T/err"; }
+
+# The python of the tests that read files with Python libraries (make test sets it).
+PY=${GEMMAKD_TEST_PYTHON:-python3}
+# need_module MODULE CASE...: without MODULE in $PY, every case is a skip naming it, and the script ends.
+need_module() {
+    module=$1
+    shift
+    "$PY" -c "import $module" 2>"$T/err" && return 0
+    for c in "$@"; do echo "SKIP $SUITE/$c: $PY cannot import $module ($(tail -n 1 "$T/err"))"; done
+    exit 0
+}
