@@ -161,7 +161,7 @@ class Sweep:
             self.write_yaml(run_dir + ".yaml", run)
         log(f"{cell} seed {seed}: train {run_dir}")
         self.gemmakd(["train", "--config", run_dir + ".yaml", "--resume"])
-        return model_path, run
+        return run
 
     # ------------------------------------------------------------ evaluations
 
@@ -257,17 +257,16 @@ class Sweep:
         if only and only not in {c for c, *_ in plan}:
             raise ValueError(f"--only {only}: no such cell (cells: {', '.join(sorted({c for c, *_ in plan}))})")
         sizes, rows = {}, []
+        for cell, _, _, text, _, _ in plan:  # every arm's size, checked before anything trains
+            sizes.setdefault(cell, self.params(text))
+        self.check_matched(sizes)
         machine, commit = self.machine(), self.commit()
         for cell, axes, seed, text, run, run_dir in plan:
             selected = not only or cell == only
             finished = os.path.exists(os.path.join(run_dir, "latest", "config.json"))
             if not selected and not finished:
                 continue
-            if selected:
-                model_path, run_cfg = self.train(cell, seed, text, run, run_dir)
-            else:
-                model_path, run_cfg = run_dir + ".model.json", dict(run, run_dir=run_dir)
-            sizes.setdefault(cell, self.params(text))
+            run_cfg = self.train(cell, seed, text, run, run_dir) if selected else dict(run, run_dir=run_dir)
             if self.args.train_only:
                 continue
             wall = sweep_report.train_seconds(run_dir)
@@ -282,7 +281,6 @@ class Sweep:
                              "commit": commit, "machine": machine, "train_s": wall, "eval_s": secs})
         if not self.args.check:
             rows += self.slerp_pairs([r for r in rows if r["variant"] == "final"])
-        self.check_matched(sizes)
         if self.args.check or self.args.train_only:
             for cell, size in sizes.items():
                 print(f"{cell}: {size}")

@@ -3,7 +3,7 @@
 # configs/ablations/ runs from real training and evaluation into a scratch dir, and
 # every table cell is filled; a rerun trains nothing and writes the same results;
 # --only runs one cell; runs shared between ablations are trained once; bad configs
-# are one error line. Under the sanitizer build only ablations a and e run (the
+# end in one error line (unmatched arms before anything trains). Under the sanitizer build only ablations a and e run (the
 # others repeat what they exercise). Needs a python with PyYAML ($GEMMAKD_TEST_PYTHON, set by make
 # test); without one the cases are skipped.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_sweep.sh
@@ -107,15 +107,22 @@ cp configs/ablations/common.yaml "$T/common.yaml"
 printf 'include: common.yaml\nname: x\nseeds: [1]\naxes: {arm: {one: {}}}\nbogus: 1\n' >"$T/bad.yaml"
 printf 'include: common.yaml\nname: x\nseeds: [1]\naxes: {arm: {one-two: {}}}\n' >"$T/dash.yaml"
 printf 'include: common.yaml\nname: x\nseeds: [1]\naxes: {arm: {one: {}}}\nprofiles: {laptop: {}}\n' >"$T/profile.yaml"
+printf 'include: common.yaml\nname: x\nseeds: [1]\nmatch: [w, 0.02]\naxes: {w: {a: {}, b: {model: {set: {intermediate_size: 512}}}}}\n' \
+    >"$T/unmatched.yaml"
 for case in "$T/bad.yaml:unknown keys ['bogus']" "$T/dash.yaml:value 'one-two' must be" \
+    "$T/unmatched.yaml:are not matched within 2%" \
     "$T/profile.yaml:unknown profile 'laptop'" "$T/none.yaml:No such file"; do
     f=${case%%:*} needle=${case#*:}
     if sweep "$f" bad; then
         why="$why $f accepted;"
-    elif [ "$(wc -l <"$T/err")" -ne 1 ] || ! grep -q "^sweep: error: " "$T/err" || ! grep -qF "$needle" "$T/err"; then
+    elif [ "$(grep -c "^sweep: error: " "$T/err")" -ne 1 ] || ! tail -n 1 "$T/err" | grep -q "^sweep: error: " ||
+        ! tail -n 1 "$T/err" | grep -qF "$needle"; then # progress lines may come before the one error line
         why="$why $f: $(tr '\n' '|' <"$T/err");"
     fi
 done
+# the unmatched arms stopped the sweep before anything trained
+[ -d "$T/runs" ] && [ -n "$(find "$T/runs" -newer "$T/unmatched.yaml" -name '*.model.json')" ] &&
+    why="$why the unmatched sweep trained;"
 if [ -z "$why" ]; then pass $name; else fail $name "$why"; fi
 
 exit $failed
