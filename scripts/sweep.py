@@ -63,20 +63,8 @@ class Sweep:
             log(f"{cmd[1]} took {time.time() - start:.1f} s")
         return proc.stdout
 
-    def write_json(self, path, value):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-
     def write_yaml(self, path, value):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(sweep_plan.yaml.safe_dump(value, sort_keys=True))
-        os.replace(tmp, path)
+        sweep_report.write_atomic(path, sweep_plan.yaml.safe_dump(value, sort_keys=True))
 
     # ------------------------------------------------------------ prepare
 
@@ -155,9 +143,7 @@ class Sweep:
         run["model"] = dict(run.get("model") or {}, config=model_path)
         run["model"].pop("from", None)
         if not self.args.check:
-            os.makedirs(self.runs, exist_ok=True)
-            with open(model_path, "w", encoding="utf-8") as f:
-                f.write(text)
+            sweep_report.write_atomic(model_path, text)
             self.write_yaml(run_dir + ".yaml", run)
         log(f"{cell} seed {seed}: train {run_dir}")
         self.gemmakd(["train", "--config", run_dir + ".yaml", "--resume"])
@@ -285,10 +271,8 @@ class Sweep:
             for cell, size in sizes.items():
                 print(f"{cell}: {size}")
             return
-        os.makedirs(self.results, exist_ok=True)
-        with open(os.path.join(self.results, "results.jsonl"), "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, sort_keys=True) + "\n")
+        sweep_report.write_atomic(os.path.join(self.results, "results.jsonl"),
+                                  "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         sweep_report.write(self.results, self.resolved, rows, sizes)
         log(f"{len(rows)} evaluations in {self.results}/")
 

@@ -9,6 +9,19 @@ T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
 
+def write_atomic(path, text):
+    """text into path through a temporary name: a failed or killed write leaves the old file or none."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def t975(df):
     return T975[df - 1] if df <= len(T975) else 1.96
 
@@ -136,9 +149,14 @@ def write(results, cfg, rows, sizes):
             f"machine: {'; '.join(machines)}; commit {', '.join(commits)}."]
     for note in cfg.get("notes") or []:
         out += ["", note]
-    with open(os.path.join(results, "table.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(out) + "\n")
+    write_atomic(os.path.join(results, "table.md"), "\n".join(out) + "\n")
     plots(results, rows, groups)
+
+
+def save(fig, path):
+    tmp = f"{path}.tmp-{os.getpid()}.png"
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
 
 
 def plots(results, rows, groups):
@@ -165,7 +183,7 @@ def plots(results, rows, groups):
     ax.set_ylabel("validation loss (mean over seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(results, "curves.png"), dpi=110)
+    save(fig, os.path.join(results, "curves.png"))
     plt.close(fig)
     keys = [k for k in groups if any("val loss" in m for m in groups[k].values())]
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(keys) + 2), 4.5))
@@ -182,5 +200,5 @@ def plots(results, rows, groups):
     ax.set_ylim(bottom=max(0, lo))
     ax.set_ylabel("validation loss (mean ± std over seeds)")
     fig.tight_layout()
-    fig.savefig(os.path.join(results, "bars.png"), dpi=110)
+    save(fig, os.path.join(results, "bars.png"))
     plt.close(fig)
