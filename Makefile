@@ -7,11 +7,13 @@ BLAS_INC = /usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB = /usr/lib/x86_64-linux-gnu/openblas-openmp
 HDF5_INC = /usr/include/hdf5/serial
 HDF5_LIB = /usr/lib/x86_64-linux-gnu/hdf5/serial
+MPI_INC  = /usr/lib/x86_64-linux-gnu/openmpi/include
+MPI_LIB  = /usr/lib/x86_64-linux-gnu/openmpi/lib
 
 CFLAGS  ?= -O3 -march=native -mprefer-vector-width=512
-CFLAGS  += -std=c17 -D_GNU_SOURCE -fopenmp -fno-trapping-math -fno-math-errno -Wall -Wextra -Werror -I. -I$(BLAS_INC) -I$(HDF5_INC) -MMD -MP
-LDFLAGS += -fopenmp -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -L$(HDF5_LIB)
-LDLIBS  += -ldnnl -lopenblas -lhdf5 -lzstd -lyaml -lm
+CFLAGS  += -std=c17 -D_GNU_SOURCE -fopenmp -fno-trapping-math -fno-math-errno -Wall -Wextra -Werror -I. -I$(BLAS_INC) -I$(HDF5_INC) -I$(MPI_INC) -MMD -MP
+LDFLAGS += -fopenmp -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -L$(HDF5_LIB) -L$(MPI_LIB)
+LDLIBS  += -ldnnl -lopenblas -lhdf5 -lzstd -lyaml -lmpi -lm
 
 ifeq ($(SAN),1)
 BUILD   := build-san

@@ -6,7 +6,7 @@
 # scripts/sweep.py), venv (python3 with its venv module, for scripts/test-venv.sh).
 set -e
 case "${1:-build}" in
-    build) pkgs="gcc make libopenblas-openmp-dev libdnnl-dev libhdf5-dev libzstd-dev libyaml-dev libomp-dev" ;;
+    build) pkgs="gcc make libopenblas-openmp-dev libdnnl-dev libhdf5-dev libzstd-dev libyaml-dev libomp-dev libopenmpi-dev openmpi-bin" ;;
     corpus) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3" ;;
     demo) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3 python3-matplotlib" ;;
     ablations) pkgs="bible-kjv dict-gcide fortunes sentencepiece python3 python3-matplotlib python3-yaml" ;;

@@ -1,0 +1,222 @@
+#include "common/dist.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int world_rank = 0, world_size = 1;
+static bool joined = false;
+
+static bool launched_by_mpi(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        if (getenv(vars[i])) return true;
+    return false;
+}
+
+int dist_init(int *argc, char ***argv, gk_err *err) {
+    if (!launched_by_mpi()) return 0;
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return gk_fail(err, GK_EIO, "MPI_Init failed (started by mpirun or srun?)");
+    joined = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    return 0;
+}
+
+void dist_finalize(void) {
+    if (joined) MPI_Finalize();
+    joined = false;
+}
+
+int dist_rank(void) { return world_rank; }
+int dist_size(void) { return world_size; }
+bool dist_is_root(void) { return world_rank == 0; }
+
+void dist_abort(int code, const char *message) {
+    if (world_size <= 1) return;
+    fprintf(stderr, "gemmakd: error (rank %d of %d): %s\n", world_rank, world_size, message);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+}
+
+void dist_split(uint64_t n, int rank, int size, uint64_t *lo, uint64_t *hi) {
+    uint64_t base = n / (uint64_t)size, extra = n % (uint64_t)size, r = (uint64_t)rank;
+    *lo = r * base + (r < extra ? r : extra);
+    *hi = *lo + base + (r < extra);
+}
+
+void dist_barrier(void) {
+    if (world_size > 1) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+static void all_reduce(void *x, size_t n, MPI_Datatype t, MPI_Op op) {
+    if (world_size > 1 && n) MPI_Allreduce(MPI_IN_PLACE, x, (int)n, t, op, MPI_COMM_WORLD);
+}
+
+void dist_sum_f64(double *x, size_t n) { all_reduce(x, n, MPI_DOUBLE, MPI_SUM); }
+void dist_sum_i64(int64_t *x, size_t n) { all_reduce(x, n, MPI_INT64_T, MPI_SUM); }
+void dist_max_f64(double *x, size_t n) { all_reduce(x, n, MPI_DOUBLE, MPI_MAX); }
+
+bool dist_all_ok(bool ok) {
+    int v = ok;
+    all_reduce(&v, 1, MPI_INT, MPI_LAND);
+    return v;
+}
+
+void dist_bcast(void *buf, size_t bytes, int root) {
+    for (size_t at = 0; world_size > 1 && at < bytes; at += INT_MAX / 2) {
+        size_t n = bytes - at < INT_MAX / 2 ? bytes - at : INT_MAX / 2;
+        MPI_Bcast((char *)buf + at, (int)n, MPI_BYTE, root, MPI_COMM_WORLD);
+    }
+}
+
+int dist_gather_bytes(const void *in, size_t bytes, void **out, size_t *total, gk_err *err) {
+    *out = NULL;
+    *total = 0;
+    if (bytes > INT_MAX) return gk_fail(err, GK_EINTERNAL, "a gather of %zu bytes from one rank (at most 2 GiB)", bytes);
+    if (world_size <= 1) {
+        if (!(*out = gk_malloc(bytes ? bytes : 1, err))) return -1;
+        memcpy(*out, in, bytes);
+        *total = bytes;
+        return 0;
+    }
+    int mine = (int)bytes, *counts = NULL, *displs = NULL;
+    bool root = world_rank == 0, ok = true;
+    if (root) {
+        counts = gk_calloc((size_t)world_size, sizeof *counts, err);
+        displs = gk_calloc((size_t)world_size, sizeof *displs, err);
+        ok = counts && displs;
+    }
+    MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    for (int r = 0; root && ok && r < world_size; r++) {
+        displs[r] = (int)*total;
+        *total += (size_t)counts[r];
+        ok = *total <= INT_MAX;
+    }
+    if (root && ok) ok = (*out = gk_malloc(*total ? *total : 1, err)) != NULL;
+    if (!dist_all_ok(ok)) { // every rank leaves the gather together
+        free(counts);
+        free(displs);
+        return root && !ok ? gk_fail(err, GK_ENOMEM, "gathering %zu bytes from %d ranks", *total, world_size)
+                           : gk_fail(err, GK_EIO, "rank 0 could not gather the ranks' output");
+    }
+    MPI_Gatherv(in, mine, MPI_BYTE, *out, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD);
+    free(counts);
+    free(displs);
+    return 0;
+}
+
+// ---------------------------------------------------------------- host collectives
+
+// bf16 (the upper half of a float32) summed as float32, rounded to nearest even: a user MPI_Op.
+static float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // NaN stays NaN
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type) {
+    (void)type;
+    const uint16_t *a = in;
+    uint16_t *b = inout;
+    for (int i = 0; i < *len; i++) b[i] = f32_to_bf16(bf16_to_f32(a[i]) + bf16_to_f32(b[i]));
+}
+
+static MPI_Op bf16_sum_op = MPI_OP_NULL;
+
+static MPI_Datatype mpi_type(coll_type t) { return t == COLL_F32 ? MPI_FLOAT : MPI_UINT16_T; }
+static size_t type_bytes(coll_type t) { return t == COLL_F32 ? 4 : 2; }
+
+static MPI_Op sum_op(coll_type t) {
+    if (t == COLL_F32) return MPI_SUM;
+    if (bf16_sum_op == MPI_OP_NULL) MPI_Op_create(bf16_sum, 1, &bf16_sum_op);
+    return bf16_sum_op;
+}
+
+// MPI counts are ints: larger buffers go in pieces (the block layout is the same for every piece's owner).
+enum { PIECE = 1 << 28 };
+
+static int host_all_reduce(const collectives *c, void *buf, size_t n, coll_type t, gk_err *err) {
+    (void)c;
+    (void)err;
+    for (size_t at = 0; world_size > 1 && at < n; at += PIECE) {
+        size_t k = n - at < PIECE ? n - at : PIECE;
+        MPI_Allreduce(MPI_IN_PLACE, (char *)buf + at * type_bytes(t), (int)k, mpi_type(t), sum_op(t), MPI_COMM_WORLD);
+    }
+    return 0;
+}
+
+// Block r's sum to rank r: MPI_Reduce_scatter (its result lands at the buffer's start, and moves to
+// block r), or past 2^31 elements one MPI_Reduce per owner, in pieces.
+static int host_reduce_scatter(const collectives *c, void *buf, size_t n, coll_type t, gk_err *err) {
+    if (world_size <= 1) return 0;
+    size_t block = collectives_block(n, c->size), bytes = type_bytes(t), lo, hi;
+    collectives_range(n, c->size, world_rank, &lo, &hi);
+    if (block * (size_t)c->size <= (size_t)INT_MAX) {
+        int *counts = gk_calloc((size_t)c->size, sizeof *counts, err);
+        if (!counts) return -1;
+        for (int r = 0; r < c->size; r++) {
+            size_t a, b;
+            collectives_range(n, c->size, r, &a, &b);
+            counts[r] = (int)(b - a);
+        }
+        MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts, mpi_type(t), sum_op(t), MPI_COMM_WORLD);
+        memmove((char *)buf + lo * bytes, buf, (hi - lo) * bytes);
+        free(counts);
+        return 0;
+    }
+    for (int r = 0; r < c->size; r++) {
+        collectives_range(n, c->size, r, &lo, &hi);
+        for (size_t at = lo; at < hi; at += PIECE) {
+            size_t k = hi - at < PIECE ? hi - at : PIECE;
+            char *p = (char *)buf + at * bytes;
+            MPI_Reduce(r == world_rank ? MPI_IN_PLACE : p, p, (int)k, mpi_type(t), sum_op(t), r, MPI_COMM_WORLD);
+        }
+    }
+    return 0;
+}
+
+static int host_all_gather(const collectives *c, void *buf, size_t n, coll_type t, gk_err *err) {
+    if (world_size <= 1) return 0;
+    size_t block = collectives_block(n, c->size);
+    if (block * (size_t)c->size <= (size_t)INT_MAX) { // one call: counts and displacements per rank
+        int *counts = gk_calloc((size_t)c->size, 2 * sizeof *counts, err), *displs = counts + c->size;
+        if (!counts) return -1;
+        for (int r = 0; r < c->size; r++) {
+            size_t lo, hi;
+            collectives_range(n, c->size, r, &lo, &hi);
+            counts[r] = (int)(hi - lo);
+            displs[r] = (int)lo;
+        }
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, mpi_type(t), MPI_COMM_WORLD);
+        free(counts);
+        return 0;
+    }
+    for (int r = 0; r < c->size; r++) { // over 2^31 elements: each owner broadcasts its block in pieces
+        size_t lo, hi;
+        collectives_range(n, c->size, r, &lo, &hi);
+        for (size_t at = lo; at < hi; at += PIECE) {
+            size_t k = hi - at < PIECE ? hi - at : PIECE;
+            MPI_Bcast((char *)buf + at * type_bytes(t), (int)k, mpi_type(t), r, MPI_COMM_WORLD);
+        }
+    }
+    return 0;
+}
+
+const collectives *dist_host_collectives(void) {
+    static collectives c;
+    c = (collectives){world_rank, world_size, host_all_reduce, host_reduce_scatter, host_all_gather, NULL};
+    return &c;
+}

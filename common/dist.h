@@ -1,0 +1,49 @@
+// The ranks of a data-parallel job. Under mpirun (or srun) every process
+// joins MPI_COMM_WORLD; started any other way, gemmakd is one rank of one and
+// never touches MPI. Scalars and host buffers go through MPI here; the
+// gradient and weight collectives of a training engine go through
+// model/collectives.h (MPI on the CPU, NCCL on the GPU).
+#ifndef GK_DIST_H
+#define GK_DIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/collectives.h"
+#include "common/error.h"
+
+// Joins the job when the environment says a launcher started us (OpenMPI's
+// OMPI_COMM_WORLD_SIZE, PMIx's PMIX_RANK, PMI's PMI_SIZE). Call once, first.
+int dist_init(int *argc, char ***argv, gk_err *err);
+// Leaves the job (a no-op for one process).
+void dist_finalize(void);
+int dist_rank(void);
+int dist_size(void);
+bool dist_is_root(void); // rank 0: the one that writes shared files and prints progress
+
+// Ends every rank at once: prints "gemmakd: error (rank R of N): message" and aborts the job
+// with exit status code. For one process it only returns (the caller exits as usual).
+void dist_abort(int code, const char *message);
+
+// Rows [lo, hi) of n that rank `rank` of `size` owns: contiguous blocks, the first n % size one longer.
+void dist_split(uint64_t n, int rank, int size, uint64_t *lo, uint64_t *hi);
+
+// Collectives on host memory; each is a no-op for one process. An MPI failure aborts the job
+// (MPI's own error handler): nothing returns half done.
+void dist_barrier(void);
+void dist_sum_f64(double *x, size_t n);  // in place, over every rank
+void dist_sum_i64(int64_t *x, size_t n);
+void dist_max_f64(double *x, size_t n);
+// Whether every rank passed ok: a failure on any rank becomes one on all (each rank then
+// returns its own error or "rank R failed"; the failing rank's message is the one printed).
+bool dist_all_ok(bool ok);
+void dist_bcast(void *buf, size_t bytes, int root);
+// Rank 0 receives every rank's bytes one after another, in rank order: *out (malloc'd, rank 0
+// only; NULL elsewhere) of *total bytes. Each rank's part must stay below 2 GiB.
+int dist_gather_bytes(const void *in, size_t bytes, void **out, size_t *total, gk_err *err);
+
+// The collectives of host buffers (MPI): what a CPU engine reduces and gathers with.
+const collectives *dist_host_collectives(void);
+
+#endif
