@@ -26,10 +26,10 @@ ifeq ($(GPU),1)
 BUILD     := build-gpu
 CUDA_ARCH ?= 90
 CFLAGS    += -DGK_WITH_CUDA -I$(CUDA_HOME)/include
-NVFLAGS    = -std=c++17 -O3 -gencode arch=compute_$(CUDA_ARCH),code=sm_$(CUDA_ARCH) -DGK_WITH_CUDA -I. -I$(HDF5_INC) \
+NVFLAGS    = -std=c++17 -O3 -gencode arch=compute_$(CUDA_ARCH),code=sm_$(CUDA_ARCH) -DGK_WITH_CUDA -I. -I$(HDF5_INC) -I$(MPI_INC) \
              -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
 LDFLAGS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
-LDLIBS    += -lcublasLt -lcudart -lstdc++
+LDLIBS    += -lcublasLt -lcudart -lnccl -lstdc++
 endif
 
 LIB_SRC  = $(wildcard cli/*.c common/*.c model/*.c model/cpu/*.c data/*.c data/tokenizer/*.c distill/*.c train/*.c eval/*.c gen/*.c)

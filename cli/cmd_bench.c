@@ -111,7 +111,7 @@ static int run_step(bench_run *b, step_times *t, gk_err *err) {
     double t4 = now_seconds();
     if (b->with_opt) { // as the trainer: norm, clip, AdamW
         double norm = engine_grad_norm(b->se);
-        engine_optimizer_step(b->se, 1e-4, (float)grad_clip_scale(norm, 1.0));
+        if (engine_optimizer_step(b->se, 1e-4, (float)grad_clip_scale(norm, 1.0), err)) return -1;
     }
     engine_wait(b->se);
     double t5 = now_seconds();

@@ -2,7 +2,7 @@
 // kernels run: host memory through MPI (common/dist.c), device memory through
 // NCCL (model/cuda/nccl.cu). The flat buffer of n elements is cut into one
 // block per rank (collectives_block); the last block is shorter when n does
-// not divide, and every operation takes the uneven block as it is.
+// not divide (or empty), and every operation takes the uneven block as it is.
 #ifndef GK_COLLECTIVES_H
 #define GK_COLLECTIVES_H
 
@@ -21,13 +21,19 @@ struct collectives {
     int (*reduce_scatter)(const collectives *c, void *buf, size_t n, coll_type t, gk_err *err);
     // Every rank gets every rank's block r of buf[0..n) (each rank's own block is the input), in place.
     int (*all_gather)(const collectives *c, void *buf, size_t n, coll_type t, gk_err *err);
+    // Host doubles x[0..n) = their sum over ranks, in place (scalars: a norm's partial sums).
+    void (*sum_host)(double *x, size_t n);
     void *ctx;
 };
 
-// Elements per block of n over `size` ranks: ceil(n / size) rounded up to 64 (whole cache lines).
+// Blocks start at multiples of this many elements: 256 KiB of float32, the chunk the gradient
+// norm is summed by (model/engine_impl.c), so a norm over blocks is the one over the whole buffer.
+enum { COLLECTIVES_ALIGN = 1 << 16 };
+
+// Elements per block of n over `size` ranks: ceil(n / size) rounded up to COLLECTIVES_ALIGN.
 static inline size_t collectives_block(size_t n, int size) {
     size_t b = (n + (size_t)size - 1) / (size_t)size;
-    return (b + 63) / 64 * 64;
+    return (b + COLLECTIVES_ALIGN - 1) / COLLECTIVES_ALIGN * COLLECTIVES_ALIGN;
 }
 
 // Block r of n: [*lo, *hi) (empty past n).

@@ -110,6 +110,35 @@ int dist_gather_bytes(const void *in, size_t bytes, void **out, size_t *total, g
     return 0;
 }
 
+void dist_gather_blocks(const float *block, size_t n, float *out) {
+    size_t lo, hi;
+    collectives_range(n, world_size, world_rank, &lo, &hi);
+    if (world_size <= 1) {
+        if (out != block) memcpy(out, block, n * sizeof *out);
+        return;
+    }
+    for (int r = 1; r < world_size; r++) { // in pieces of int counts, owner by owner
+        size_t a, b;
+        collectives_range(n, world_size, r, &a, &b);
+        for (size_t at = a; at < b; at += 1 << 28) {
+            int k = (int)(b - at < (size_t)1 << 28 ? b - at : (size_t)1 << 28);
+            if (world_rank == 0) MPI_Recv(out + at, k, MPI_FLOAT, r, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            else if (world_rank == r) MPI_Send(block + (at - a), k, MPI_FLOAT, 0, 0, MPI_COMM_WORLD);
+        }
+    }
+    if (world_rank == 0) memcpy(out + lo, block, (hi - lo) * sizeof *out);
+}
+
+int dist_bcast_string(char **s, gk_err *err) {
+    int64_t len = world_rank == 0 && *s ? (int64_t)strlen(*s) : -1;
+    if (world_size <= 1) return 0;
+    MPI_Bcast(&len, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    if (len < 0) return 0;
+    if (world_rank != 0 && !(*s = gk_malloc((size_t)len + 1, err))) return -1; // MPI aborts the others' wait
+    MPI_Bcast(*s, (int)len + 1, MPI_CHAR, 0, MPI_COMM_WORLD);
+    return 0;
+}
+
 // ---------------------------------------------------------------- host collectives
 
 // bf16 (the upper half of a float32) summed as float32, rounded to nearest even: a user MPI_Op.
@@ -217,6 +246,6 @@ static int host_all_gather(const collectives *c, void *buf, size_t n, coll_type 
 
 const collectives *dist_host_collectives(void) {
     static collectives c;
-    c = (collectives){world_rank, world_size, host_all_reduce, host_reduce_scatter, host_all_gather, NULL};
+    c = (collectives){world_rank, world_size, host_all_reduce, host_reduce_scatter, host_all_gather, dist_sum_f64, NULL};
     return &c;
 }

@@ -43,6 +43,12 @@ void dist_bcast(void *buf, size_t bytes, int root);
 // only; NULL elsewhere) of *total bytes. Each rank's part must stay below 2 GiB.
 int dist_gather_bytes(const void *in, size_t bytes, void **out, size_t *total, gk_err *err);
 
+// Rank 0 gets every rank's block (collectives_range) of a flat float buffer of n into out [n]
+// (rank 0 only; NULL elsewhere): block [hi - lo] is this rank's.
+void dist_gather_blocks(const float *block, size_t n, float *out);
+// A string from rank 0 to every rank (*s malloc'd on the others; NULL stays NULL).
+int dist_bcast_string(char **s, gk_err *err);
+
 // The collectives of host buffers (MPI): what a CPU engine reduces and gathers with.
 const collectives *dist_host_collectives(void);
 

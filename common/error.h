@@ -13,6 +13,7 @@ enum {
     GK_ENOMEM,    // allocation failed
     GK_EINTERNAL, // a bug: an invariant the code relies on does not hold
     GK_EUSAGE,    // bad command-line flags (exit status 2)
+    GK_EPEER,     // another rank of the job failed (its own message is the one to print)
 };
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dist.h"
 #include "model/cpu/products.h"
 #include "model/engine_ops.h"
 #ifdef GK_WITH_CUDA
@@ -177,7 +178,23 @@ int engine_attach_optimizer(engine *e, optimizer *o, float *ema, double ema_deca
 
 void engine_zero_grads(engine *e) { e->ops->zero_grads(e->impl); }
 double engine_grad_norm(engine *e) { return e->ops->grad_norm(e->impl); }
-void engine_optimizer_step(engine *e, double lr, float grad_scale) { e->ops->optimizer_step(e->impl, lr, grad_scale); }
+int engine_optimizer_step(engine *e, double lr, float grad_scale, gk_err *err) {
+    return e->ops->optimizer_step(e->impl, lr, grad_scale, err);
+}
+int engine_ranks_collectives(engine_backend b, const collectives **c, gk_err *err) {
+#ifdef GK_WITH_CUDA
+    if (b.device == DEVICE_CUDA) return gk_cuda_use_rank_device(err) || !(*c = gk_nccl_collectives(err)) ? -1 : 0;
+#endif
+    (void)b;
+    (void)err;
+    *c = dist_host_collectives();
+    return 0;
+}
+
+int engine_reduce_grads(engine *e, gk_err *err) { return e->ops->reduce_grads(e->impl, err); }
+int engine_attach_ranks(engine *e, const collectives *c, bool zero, gk_err *err) {
+    return e->ops->attach_ranks(e->impl, c, zero, err);
+}
 int engine_sync_host(engine *e, gk_err *err) { return e->ops->sync_host(e->impl, err); }
 int engine_sync_device(engine *e, gk_err *err) { return e->ops->sync_device(e->impl, err); }
 int engine_grads(engine *e, float *out, gk_err *err) { return e->ops->grads(e->impl, out, err); }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/collectives.h"
 #include "model/checkpoint.h"
 #include "model/gemma2.h"
 #include "model/optim.h"
@@ -122,12 +123,25 @@ int engine_decode_logits(engine *e, const int *rows, int n, float *out, gk_err *
 int engine_load_weights(engine *e, const float *params, gk_err *err);
 
 // Training: the optimizer state (host; moments allocated by optimizer_init)
-// and, when ema is not NULL, a weight EMA [n_floats] with decay ema_decay.
+// and, when ema is not NULL, a weight EMA [n_floats] (ZeRO-1: [block]) with decay ema_decay.
 int engine_attach_optimizer(engine *e, optimizer *o, float *ema, double ema_decay, gk_err *err);
 void engine_zero_grads(engine *e);
 double engine_grad_norm(engine *e);
 // One update of the master weights (and the EMA) from the gradients times grad_scale.
-void engine_optimizer_step(engine *e, double lr, float grad_scale);
+int engine_optimizer_step(engine *e, double lr, float grad_scale, gk_err *err);
+
+// Data parallelism: after engine_attach_ranks (before engine_attach_optimizer), engine_reduce_grads
+// sums the gradients over the ranks of c (an all-reduce). With zero (ZeRO-1) it is a reduce-scatter
+// instead: each rank keeps where its kernels run only its block of the master weights
+// (collectives_range), its optimizer state and EMA are that block's (optimizer_init_range; ema
+// [block]), engine_grad_norm meets the blocks' sums of squares, engine_optimizer_step updates the
+// block and all-gathers the new weights, and engine_sync_host brings the block to m->params (+lo)
+// and the state's block buffers; gathering whole buffers on the host is the caller's.
+int engine_attach_ranks(engine *e, const collectives *c, bool zero, gk_err *err);
+// The collectives for engines of backend b over the MPI job's ranks: MPI on host memory for the
+// CPU; for cuda, NCCL, after choosing this rank's GPU (call it before opening the engine).
+int engine_ranks_collectives(engine_backend b, const collectives **c, gk_err *err);
+int engine_reduce_grads(engine *e, gk_err *err);
 // Host master weights, optimizer state and EMA made current (for checkpoints), and the
 // other way after they were loaded on the host (resume). Nothing to do on the CPU.
 int engine_sync_host(engine *e, gk_err *err);

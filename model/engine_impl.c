@@ -3,9 +3,11 @@
 // engine_ops_bf16 on the CPU, engine_ops_cuda on the GPU. On the CPU the
 // kernels work on host memory, so the master weights, optimizer moments and
 // EMA are the caller's own buffers; on the GPU they are device copies.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/collectives.h"
 #include "common/rng.h"
 #include "common/timer.h"
 #include "model/real.h"
@@ -19,7 +21,7 @@ typedef struct {
     model_state *m;
     const model_config *cfg;
     size_t n_floats;
-    float *master;  // [n_floats] master weights where the kernels run (m->params on the CPU)
+    float *master;  // [hi - lo] master weights of flat indices lo.. where the kernels run (m->params + lo on the CPU)
     real *weights;  // [n_floats] in storage precision (master itself on cpu fp32)
     real *grads;    // [n_floats] when training
     FN(weights) w, g;
@@ -31,6 +33,9 @@ typedef struct {
     float *host_ema, *ema;
     double ema_decay;
     int32_t *targets;    // GPU: device copy of the cross-entropy targets [B*T]
+    const collectives *ranks; // data parallel: gradients summed over these ranks (NULL: one process)
+    bool zero;                // ZeRO-1: this rank keeps and updates only [lo, hi) of the flat buffer
+    size_t lo, hi;            // the block it updates: [0, n_floats) without ZeRO-1
 } FN(engine_impl);
 
 typedef FN(engine_impl) impl_t;
@@ -55,8 +60,8 @@ static void close_impl(void *p) {
     if (!s) return;
     if (s->has_acts) FN(acts_free)(&s->acts);
     if (s->has_cache) FN(kv_cache_free)(&s->cache);
-    if ((void *)s->weights != (void *)s->master) FN(buffer_free)(s->weights);
-    kernel_floats_free(s->master, s->m->params);
+    if ((void *)s->weights != (void *)s->m->params) FN(buffer_free)(s->weights); // cpu fp32 computes on m->params
+    kernel_floats_free(s->master, s->m->params + s->lo);
     if (s->grads) FN(buffer_free)(s->grads);
     kernel_floats_free(s->opt.m, s->host_opt ? s->host_opt->m : NULL);
     kernel_floats_free(s->opt.v, s->host_opt ? s->host_opt->v : NULL);
@@ -71,6 +76,7 @@ static void *open_impl(model_state *m, int B, int T, bool training, gk_err *err)
     s->m = m;
     s->cfg = &m->cfg;
     s->n_floats = m->layout.n_floats;
+    s->hi = s->n_floats;
     size_t bytes = s->n_floats * sizeof(real);
     bool ok = (s->master = kernel_floats(m->params, s->n_floats, true, err)) != NULL;
     if (ok && !GK_ON_DEVICE && REAL_IS_ACC) s->weights = (real *)s->master; // cpu fp32 computes on the master weights
@@ -245,13 +251,22 @@ static int decode_logits_impl(void *p, const int *rows, int n, float *out, gk_er
 #endif
 }
 
+static coll_type weight_type(void) { return sizeof(real) == 2 ? COLL_BF16 : COLL_F32; }
+
+// The storage weights from the master weights: this rank's block, and under ZeRO-1 every other
+// rank's block from its owner (cpu fp32 computes on the master weights: nothing to round).
+static int round_master(impl_t *s, gk_err *err) {
+    if ((void *)s->weights == (void *)s->m->params) return 0;
+    FN(round_weights)(s->weights + s->lo, s->master, s->hi - s->lo);
+    return s->zero ? s->ranks->all_gather(s->ranks, s->weights, s->n_floats, weight_type(), err) : 0;
+}
+
 static int load_weights_impl(void *p, const float *params, gk_err *err) {
     impl_t *s = p;
     if (!params) { // back to the master weights
         if (!s->master) return gk_fail(err, GK_EINTERNAL, "a model opened without training keeps no master weights");
-        FN(round_weights)(s->weights, s->master, s->n_floats);
         point(s, s->weights);
-        return 0;
+        return round_master(s, err);
     }
 #if defined(GK_REAL_CUDA)
     return gk_cuda_upload_bf16(s->weights, params, s->n_floats, err);
@@ -274,10 +289,12 @@ static int attach_optimizer_impl(void *p, optimizer *o, float *ema, double ema_d
     s->host_ema = ema;
     s->ema_decay = ema_decay;
     bool adamw = o->kind == OPTIM_ADAMW;
-    if (adamw && (!(s->opt.m = kernel_floats(o->m, s->n_floats, true, err)) ||
-                  !(s->opt.v = kernel_floats(o->v, s->n_floats, true, err))))
+    if (o->lo != s->lo || o->n != s->hi - s->lo)
+        return gk_fail(err, GK_EINTERNAL, "optimizer state of flat indices %zu.. (%zu) for an engine updating %zu.. (%zu)",
+                       o->lo, o->n, s->lo, s->hi - s->lo);
+    if (adamw && (!(s->opt.m = kernel_floats(o->m, o->n, true, err)) || !(s->opt.v = kernel_floats(o->v, o->n, true, err))))
         return -1;
-    if (ema && !(s->ema = kernel_floats(ema, s->n_floats, true, err))) return -1;
+    if (ema && !(s->ema = kernel_floats(ema, s->hi - s->lo, true, err))) return -1; // ema [hi - lo] too
     return 0;
 }
 
@@ -286,28 +303,75 @@ static void zero_grads_impl(void *p) {
     FN(buffer_zero)(s->grads, s->n_floats * sizeof *s->grads);
 }
 
+static int reduce_grads_impl(void *p, gk_err *err) {
+    impl_t *s = p;
+    if (!s->ranks) return 0;
+    coll_type t = weight_type(); // gradients are in storage precision
+    return s->zero ? s->ranks->reduce_scatter(s->ranks, s->grads, s->n_floats, t, err)
+                   : s->ranks->all_reduce(s->ranks, s->grads, s->n_floats, t, err);
+}
+
+// The gradients' L2 norm, as sums of squares over chunks of COLLECTIVES_ALIGN values added in
+// order: under ZeRO-1 each rank sums the chunks of its block (only its block is reduced), the
+// partial sums meet in one sum over ranks (each is nonzero on one rank: exact), and the norm is
+// the one of the whole buffer, bit for bit.
 static double grad_norm_impl(void *p) {
     impl_t *s = p;
-    return FN(grad_norm)(&s->m->layout, s->grads);
+    size_t chunks = (s->n_floats + COLLECTIVES_ALIGN - 1) / COLLECTIVES_ALIGN;
+    size_t lo = s->zero ? s->lo : 0, hi = s->zero ? s->hi : s->n_floats;
+    double *part = calloc(chunks ? chunks : 1, sizeof *part), total = 0;
+    GK_ASSERT(part != NULL);
+    for (size_t c = lo / COLLECTIVES_ALIGN; c * COLLECTIVES_ALIGN < hi; c++) {
+        size_t a = c * COLLECTIVES_ALIGN, b = a + COLLECTIVES_ALIGN < hi ? a + COLLECTIVES_ALIGN : hi;
+        part[c] = FN(sum_squares)(s->grads + a, b - a);
+    }
+    if (s->zero) s->ranks->sum_host(part, chunks);
+    for (size_t c = 0; c < chunks; c++) total += part[c];
+    free(part);
+    return sqrt(total);
 }
 
-static void optimizer_step_impl(void *p, double lr, float grad_scale) {
+static int optimizer_step_impl(void *p, double lr, float grad_scale, gk_err *err) {
     impl_t *s = p;
-    FN(optimizer_step)(&s->opt, s->master, s->weights, s->grads, lr, grad_scale);
+    FN(optimizer_step_range)(&s->opt, s->master, s->weights, s->grads, lr, grad_scale);
     s->host_opt->steps = s->opt.steps;
-    if (s->ema) FN(ema_update)(s->ema, s->master, s->ema_decay, s->n_floats);
+    if (s->ema) FN(ema_update)(s->ema, s->master, s->ema_decay, s->hi - s->lo);
+    if (!s->zero) return 0;
+    return s->ranks->all_gather(s->ranks, s->weights, s->n_floats, weight_type(), err); // every block from its owner
 }
 
-// Each pair (host, kernel copy) of the training state, copied one way.
+// Data parallelism over c (before the optimizer is attached); ZeRO-1 keeps only this rank's block
+// of the master weights where the kernels run.
+static int attach_ranks_impl(void *p, const collectives *c, bool zero, gk_err *err) {
+    impl_t *s = p;
+    if (!s->grads || s->host_opt) return gk_fail(err, GK_EINTERNAL, "ranks attached to a model without training "
+                                                 "buffers or after its optimizer");
+    s->ranks = c;
+    s->zero = zero;
+    if (!zero) return 0;
+    size_t lo, hi;
+    collectives_range(s->n_floats, c->size, c->rank, &lo, &hi);
+    float *block = kernel_floats(s->m->params + lo, hi - lo, true, err);
+    if (!block) return -1;
+    kernel_floats_free(s->master, s->m->params);
+    s->master = block;
+    s->lo = lo;
+    s->hi = hi;
+    return 0;
+}
+
+// Each pair (host, kernel copy) of the training state, copied one way: this rank's block of
+// the master weights and EMA, and its optimizer moments.
 static void sync_state(impl_t *s, bool to_host) {
-    size_t bytes = s->n_floats * sizeof(float);
-    float *host[4] = {s->m->params, s->host_opt ? s->host_opt->m : NULL, s->host_opt ? s->host_opt->v : NULL,
+    size_t block = (s->hi - s->lo) * sizeof(float), moments = s->opt.n * sizeof(float);
+    float *host[4] = {s->m->params + s->lo, s->host_opt ? s->host_opt->m : NULL, s->host_opt ? s->host_opt->v : NULL,
                       s->host_ema};
     float *kernel[4] = {s->master, s->opt.m, s->opt.v, s->ema};
+    size_t bytes[4] = {block, moments, moments, block};
     for (int i = 0; i < 4; i++) {
         if (!host[i] || !kernel[i]) continue;
-        if (to_host) FN(buffer_download)(host[i], kernel[i], bytes);
-        else FN(buffer_upload)(kernel[i], host[i], bytes);
+        if (to_host) FN(buffer_download)(host[i], kernel[i], bytes[i]);
+        else FN(buffer_upload)(kernel[i], host[i], bytes[i]);
     }
 }
 
@@ -393,6 +457,8 @@ const engine_ops FN(engine_ops) = {
     .attach_optimizer = attach_optimizer_impl,
     .zero_grads = zero_grads_impl,
     .grad_norm = grad_norm_impl,
+    .reduce_grads = reduce_grads_impl,
+    .attach_ranks = attach_ranks_impl,
     .optimizer_step = optimizer_step_impl,
     .sync_host = sync_host_impl,
     .sync_device = sync_device_impl,

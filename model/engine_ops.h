@@ -22,7 +22,9 @@ typedef struct {
     int (*attach_optimizer)(void *impl, optimizer *o, float *ema, double ema_decay, gk_err *err);
     void (*zero_grads)(void *impl);
     double (*grad_norm)(void *impl);
-    void (*optimizer_step)(void *impl, double lr, float grad_scale);
+    int (*reduce_grads)(void *impl, gk_err *err);
+    int (*attach_ranks)(void *impl, const collectives *c, bool zero, gk_err *err);
+    int (*optimizer_step)(void *impl, double lr, float grad_scale, gk_err *err);
     int (*sync_host)(void *impl, gk_err *err);
     int (*sync_device)(void *impl, gk_err *err);
     int (*grads)(void *impl, float *out, gk_err *err);

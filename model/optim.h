@@ -19,12 +19,16 @@ typedef struct {
     optim_kind kind;
     double beta1, beta2, eps, weight_decay;
     const param_layout *layout;
-    float *m, *v;  // AdamW moments [layout->n_floats] (NULL for SGD); device memory in a GPU backend's copy
+    float *m, *v;  // AdamW moments [n] of flat indices lo..lo+n-1 (NULL for SGD); device memory in a GPU backend's copy
+    size_t lo, n;  // the moments' range: all of the layout, or one rank's block (ZeRO-1)
     int64_t steps; // updates taken (AdamW bias correction)
 } optimizer;
 
 int optimizer_init(optimizer *o, optim_kind kind, double beta1, double beta2, double eps, double weight_decay,
                    const param_layout *layout, gk_err *err);
+// The moments of flat indices [lo, lo + n) only (one rank's block under ZeRO-1).
+int optimizer_init_range(optimizer *o, optim_kind kind, double beta1, double beta2, double eps, double weight_decay,
+                         const param_layout *layout, size_t lo, size_t n, gk_err *err);
 void optimizer_free(optimizer *o);
 
 // What AdamW applies to one tensor at update o->steps: weight decay only on matrices.

@@ -217,7 +217,7 @@ static int train(model_state *m, engine_backend be, int steps, double lr, double
         rc = engine_forward(e, &batch, 0, err);
         if (rc == 0) rc = engine_head(e, &head, &loss, err);
         if (rc == 0) rc = engine_backward(e, err);
-        if (rc == 0) engine_optimizer_step(e, lr, (float)grad_clip_scale(engine_grad_norm(e), 1.0));
+        if (rc == 0) rc = engine_optimizer_step(e, lr, (float)grad_clip_scale(engine_grad_norm(e), 1.0), err);
         if (losses) losses[s] = loss;
     }
     if (rc == 0) rc = engine_sync_host(e, err);

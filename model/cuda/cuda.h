@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/collectives.h"
 #include "common/error.h"
 #include "model/bf16.h"
 
@@ -21,6 +22,11 @@ int gk_cuda_probe(char *what, size_t n);
 // Host float32 <-> device bf16 (round to nearest even), n values.
 int gk_cuda_upload_bf16(gk_bf16 *dst, const float *host_src, size_t n, gk_err *err);
 int gk_cuda_download_bf16(float *host_dst, const gk_bf16 *src, size_t n, gk_err *err);
+
+// Data parallelism: this rank's GPU (its local rank modulo the devices; before anything is
+// allocated), and the NCCL collectives over the MPI job's ranks (set up once).
+int gk_cuda_use_rank_device(gk_err *err);
+const collectives *gk_nccl_collectives(gk_err *err);
 
 #ifdef __cplusplus
 }
