@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 
-// Raises SIGKILL when the environment variable `name` holds the number `count`.
+// Raises SIGKILL when the environment variable `name` holds the number `count` (under mpirun:
+// on every rank, or only on rank GEMMAKD_TEST_KILL_RANK when that is set).
 void test_kill_point(const char *name, int64_t count);
 
 #endif

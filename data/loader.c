@@ -399,6 +399,13 @@ int loader_next(loader *l, size_t B, loader_batch *batch, gk_err *err) {
     return 0;
 }
 
+void loader_skip(loader *l, uint64_t windows, uint64_t batches) {
+    uint64_t at = l->index + windows;
+    l->epoch += at / l->total;
+    l->index = at % l->total;
+    l->step += batches;
+}
+
 // ---------------------------------------------------------------- cursor
 
 void loader_get_cursor(const loader *l, loader_cursor *c) {

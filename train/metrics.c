@@ -44,6 +44,7 @@ int metrics_open(metrics_log *m, const char *run_dir, int64_t keep_through_step,
 }
 
 int metrics_write(metrics_log *m, const strbuf *line, gk_err *err) {
+    if (!m->f) return 0; // never opened: a rank other than 0, which logs nothing
     if (line->failed) return gk_fail(err, GK_ENOMEM, "out of memory");
     if (fprintf(m->f, "%s\n", line->data) < 0 || fflush(m->f) != 0)
         return gk_fail(err, GK_EIO, "%s: write failed: %s", m->path, strerror(errno));

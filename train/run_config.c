@@ -97,6 +97,7 @@ static const key_spec keys[] = {
     KEY("log.every", K_INT64, log.every, NULL),
     KEY("ema.decay", K_DOUBLE, ema.decay, NULL),
     KEY("average.last_k", K_INT, average.last_k, NULL),
+    KEY("parallel.zero", K_INT, parallel.zero, NULL),
 };
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 
@@ -108,6 +109,7 @@ void run_config_defaults(run_config *rc) {
     rc->batch.size = 8;
     rc->train.head_chunk = 1024;
     rc->train.max_bad_steps = 10;
+    rc->parallel.zero = 1;
     rc->optim.kind = OPTIM_ADAMW;
     rc->optim.lr = 3e-4;
     rc->optim.betas[0] = 0.9;
@@ -482,6 +484,7 @@ int run_config_validate(const run_config *rc, const char *src, gk_err *err) {
     NEED(rc->log.every >= 1, "'log.every' must be at least 1");
     NEED(rc->ema.decay >= 0 && rc->ema.decay < 1, "'ema.decay' must lie in [0, 1)");
     NEED(rc->average.last_k >= 0, "'average.last_k' must not be negative");
+    NEED(rc->parallel.zero == 0 || rc->parallel.zero == 1, "'parallel.zero' must be 0 or 1");
     NEED(rc->average.last_k <= rc->checkpoint.keep, "'average.last_k' must not exceed 'checkpoint.keep' (the checkpoints kept)");
     NEED(rc->threads >= 0 && rc->threads <= MAX_THREADS, "'threads' must lie in 0..%d (0 = all cores), not %d", MAX_THREADS,
          rc->threads);

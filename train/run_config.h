@@ -96,6 +96,9 @@ typedef struct {
     struct {
         int last_k;
     } average;
+    struct {
+        int zero; // under mpirun: 1 = ZeRO-1 (each rank keeps a block of the optimizer state), 0 = all of it
+    } parallel;
 } run_config;
 
 // Reads `path` (YAML), applies overrides ("optim.lr=1e-3", "data.train=[a.h5, b.h5]") and validates.

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dist.h"
 #include "common/file.h"
 #include "common/kill_point.h"
 #include "common/progress.h"
@@ -17,6 +18,7 @@
 #include "distill/teacher_cache.h"
 #include "distill/teacher.h"
 #include "train/ckpt.h"
+#include "train/data_parallel.h"
 #include "train/metrics.h"
 #include "train/on_policy.h"
 #include "train/run_dir.h"
@@ -24,8 +26,10 @@
 
 typedef struct {
     const run_config *rc;
+    dp_plan dp;               // this rank's rows of each step and block of the optimizer state (one process: all)
+    bool root;                // rank 0 (or the only process): writes the run dir, the log and the progress line
     model_state model;        // the float32 master weights
-    float *ema;               // [layout.n_floats] the weight EMA (ema.decay > 0), else NULL
+    float *ema;               // [dp.hi - dp.lo] the weight EMA (ema.decay > 0), else NULL
     engine *engine;           // the student on its backend: [micro, T] with gradients
     optimizer opt;
     lr_schedule sched;
@@ -53,6 +57,7 @@ typedef struct {
 } trainer;
 
 static void warn(void *ctx, const char *message) {
+    if (dist_rank() != 0) return; // rank 0 says it for the job
     progress_done(ctx);
     fprintf(stderr, "gemmakd: warning: %s\n", message);
 }
@@ -106,7 +111,7 @@ static int setup_teacher(trainer *t, gk_err *err) {
     if (run_config_teacher_backend(rc, &backend, err) || setup_kd_head(t, err) ||
         online_teacher_open(&t->teacher, rc->teacher.model, backend, t->model.cfg.vocab_size, t->tokenizer_sha256,
                             t->micro_b, t->T, err) ||
-        engine_backend_report(backend, "teacher", err))
+        (t->root && engine_backend_report(backend, "teacher", err)))
         return -1;
     kd_head_use_teacher(&t->kd, &t->teacher);
     return 0;
@@ -116,11 +121,13 @@ static int setup_teacher(trainer *t, gk_err *err) {
 static int setup_engine(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
     engine_backend backend;
-    if (run_config_backend(rc, &backend, err) ||
+    const collectives *ranks = NULL;
+    if (run_config_backend(rc, &backend, err) || (t->dp.ranks > 1 && engine_ranks_collectives(backend, &ranks, err)) ||
         engine_open(&t->engine, &t->model, backend, t->micro_b, t->T, true, err) ||
+        (ranks && engine_attach_ranks(t->engine, ranks, t->dp.zero, err)) ||
         engine_attach_optimizer(t->engine, &t->opt, t->ema, rc->ema.decay, err))
         return -1;
-    return engine_backend_report(backend, "student", err);
+    return t->root ? engine_backend_report(backend, "student", err) : 0;
 }
 
 // The teacher-logit cache: sparse rows for the forward-KL family of objectives.
@@ -139,16 +146,18 @@ static int setup_cache(trainer *t, gk_err *err) {
     return kd_head_use_cache(&t->kd, obj, &t->cache_rows, err);
 }
 
-// The EMA from the checkpoint; one written without starts from its weights.
-static int resume_ema(trainer *t, const char *dir, gk_err *err) {
-    bool found;
-    if (ckpt_load_ema(dir, &t->model, t->ema, &found, err)) return -1;
-    if (!found) {
-        memcpy(t->ema, t->model.params, t->model.layout.n_floats * sizeof(float));
+// Model, optimizer state, loader cursor and EMA from the checkpoint (this rank's blocks of them).
+static int load_checkpoint(trainer *t, const char *dir, gk_err *err) {
+    bool ema_found;
+    if (dp_load(&t->dp, dir, &t->model, &t->opt, &t->state, t->ema, &ema_found, err)) return -1;
+    if (t->ema && !ema_found && t->root)
         fprintf(stderr, "%s has no weight EMA: it starts from the checkpoint's weights\n", dir);
-    }
     return 0;
 }
+
+// The run directory, prepared by rank 0 alone (lock, checkpoints, config.yaml); the others learn
+// the checkpoint to resume and whether it went well.
+static int prepare_shared_dir(trainer *t, bool resume, bool overwrite, gk_err *err);
 
 // With resume, the newest valid checkpoint (t->resume_from; none at all is a fresh start, only
 // invalid ones an error); without, an earlier run's checkpoints are refused or, with overwrite,
@@ -166,26 +175,53 @@ static int prepare_run_dir(trainer *t, bool resume, bool overwrite, gk_err *err)
     return 0;
 }
 
+static int prepare_shared_dir(trainer *t, bool resume, bool overwrite, gk_err *err) {
+    const run_config *rc = t->rc;
+    int r = 0;
+    if (t->root)
+        r = dir_create_parents(rc->run_dir, err) || run_dir_lock(rc->run_dir, &t->lock_fd, err) ||
+            prepare_run_dir(t, resume, overwrite, err) || save_resolved_config(rc, err) ? -1 : 0;
+    if (!dist_all_ok(r == 0))
+        return r ? -1 : gk_fail(err, GK_EPEER, "rank 0 could not prepare %s", rc->run_dir);
+    return dist_bcast_string(&t->resume_from, err);
+}
+
+// The split, and what each rank exchanges per step: a reduce-scatter of the gradients and an
+// all-gather of the weights (ZeRO-1), or an all-reduce of the gradients, in storage precision;
+// a ring moves 2 (N-1)/N of the buffer through each rank either way.
+static void report_ranks(const trainer *t) {
+    int N = t->dp.ranks;
+    engine_backend b = engine_backend_of(t->engine);
+    double bytes = (double)t->model.layout.n_floats * (b.precision == PRECISION_BF16 ? 2 : 4);
+    fprintf(stderr, "%d ranks: %d rows each per step, micro-batches of %d; %s; exchanged per step: %.1f MB "
+            "per rank (%s of %.1f MB of %s gradients%s)\n", N, t->dp.rows, t->micro_b,
+            t->dp.zero ? "ZeRO-1 (master weights, AdamW moments and EMA in blocks)" : "the whole optimizer state on each",
+            2.0 * (N - 1) / N * bytes / 1e6, t->dp.zero ? "reduce-scatter and all-gather" : "all-reduce", bytes / 1e6,
+            engine_precision_name(b.precision), t->dp.zero ? " and weights" : "");
+}
+
 static int setup(trainer *t, const run_config *rc, bool resume, bool overwrite, gk_err *err) {
     memset(t, 0, sizeof *t);
     t->lock_fd = -1;
     t->rc = rc;
+    t->root = dist_is_root();
     progress_init(&t->prog, 10.0);
     if (rc->threads > 0) omp_set_num_threads(rc->threads);
     t->T = rc->data.seq_len;
-    t->micro_b = rc->batch.micro > 0 ? rc->batch.micro : rc->batch.size;
-    t->accum = rc->batch.size / t->micro_b;
     int64_t per_step = (int64_t)rc->batch.size * t->T;
     t->total_steps = rc->train.steps ? rc->train.steps : (rc->train.tokens + per_step - 1) / per_step;
-    if (dir_create_parents(rc->run_dir, err) || run_dir_lock(rc->run_dir, &t->lock_fd, err) ||
-        prepare_run_dir(t, resume, overwrite, err) || save_resolved_config(rc, err) || setup_model(t, err))
+    if (prepare_shared_dir(t, resume, overwrite, err) || setup_model(t, err) ||
+        dp_plan_make(&t->dp, rc, t->model.layout.n_floats, err))
         return -1;
+    t->micro_b = t->dp.micro;
+    t->accum = t->dp.accum;
+    size_t lo = t->dp.lo, block = t->dp.hi - t->dp.lo;
     if (rc->ema.decay > 0) {
-        if (!(t->ema = param_buffer_alloc(&t->model.layout, err))) return -1;
-        memcpy(t->ema, t->model.params, t->model.layout.n_floats * sizeof(float)); // e_0 = the initial weights
+        if (!(t->ema = gk_malloc(block * sizeof *t->ema, err))) return -1;
+        memcpy(t->ema, t->model.params + lo, block * sizeof *t->ema); // e_0 = the initial weights
     }
-    if (optimizer_init(&t->opt, rc->optim.kind, rc->optim.betas[0], rc->optim.betas[1], rc->optim.eps, rc->optim.weight_decay,
-                       &t->model.layout, err))
+    if (optimizer_init_range(&t->opt, rc->optim.kind, rc->optim.betas[0], rc->optim.betas[1], rc->optim.eps,
+                             rc->optim.weight_decay, &t->model.layout, lo, block, err))
         return -1;
     t->sched.kind = rc->schedule.kind;
     t->sched.lr = rc->optim.lr;
@@ -215,12 +251,13 @@ static int setup(trainer *t, const run_config *rc, bool resume, bool overwrite, 
     loader_get_cursor(t->train, &t->state.cursor);
     if (t->resume_from) {
         const char *dir = t->resume_from;
-        if (ckpt_load(dir, &t->model, &t->opt, &t->state, err) || loader_set_cursor(t->train, &t->state.cursor, err) ||
-            (t->ema && resume_ema(t, dir, err)) || engine_sync_device(t->engine, err)) // the state to where the kernels run
+        if (load_checkpoint(t, dir, err) || loader_set_cursor(t->train, &t->state.cursor, err) ||
+            engine_sync_device(t->engine, err)) // the state to where the kernels run
             return -1;
-        fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)t->state.step);
+        if (t->root) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)t->state.step);
     }
-    return metrics_open(&t->metrics, rc->run_dir, t->state.step, err);
+    if (t->root && t->dp.ranks > 1) report_ranks(t);
+    return t->root ? metrics_open(&t->metrics, rc->run_dir, t->state.step, err) : 0;
 }
 
 static void teardown(trainer *t) {
@@ -295,15 +332,18 @@ static int sample_rows(trainer *t, gk_err *err) {
 
 // One optimizer step: *loss is the mean over the step's trained targets.
 static int train_step(trainer *t, double lr, double *loss, double *norm, bool *skipped, gk_err *err) {
-    size_t trained = 0;
+    int64_t trained = 0;
     if (t->sampling && sample_rows(t, err)) return -1;
+    dp_skip_before(&t->dp, t->train);
     for (int k = 0; k < t->accum; k++) {
         size_t rows = (size_t)data_rows_of(t, k);
         t->micro[k].batch_size = 0; // stays 0 when every row of micro-batch k is sampled
         if (rows && loader_next(t->train, rows, &t->micro[k], err)) return -1;
-        trained += rows ? loader_batch_targets(&t->micro[k]) : 0;
+        trained += rows ? (int64_t)loader_batch_targets(&t->micro[k]) : 0;
     }
-    if (t->sampling) trained += (size_t)t->policy.new_tokens; // one target per sampled token
+    dp_skip_after(&t->dp, t->train);
+    if (t->sampling) trained += t->policy.new_tokens; // one target per sampled token
+    dist_sum_i64(&trained, 1); // the loss is the mean over the whole batch's targets
     engine_zero_grads(t->engine);
     memset(&t->kd.sums, 0, sizeof t->kd.sums);
     *loss = 0;
@@ -312,11 +352,16 @@ static int train_step(trainer *t, double lr, double *loss, double *norm, bool *s
         if (micro_step(t, k, &t->micro[k], trained ? 1.0 / (double)trained : 0.0, true, &part, err)) return -1;
         *loss += part;
     }
-    t->step_sums = t->kd.sums;
+    if (engine_reduce_grads(t->engine, err)) return -1;
+    double sums[5] = {*loss, t->kd.sums.loss, t->kd.sums.ce, t->kd.sums.kd, t->kd.sums.kl};
+    dist_sum_f64(sums, 5);
+    *loss = sums[0];
+    t->step_sums = (kd_sums){sums[1], sums[2], sums[3], sums[4]};
     *norm = engine_grad_norm(t->engine);
     *skipped = !isfinite(*loss) || !isfinite(*norm);
-    if (!*skipped) engine_optimizer_step(t->engine, lr, (float)grad_clip_scale(*norm, t->rc->optim.grad_clip));
-    t->state.tokens_seen += (int64_t)t->accum * t->micro_b * t->T;
+    if (!*skipped && engine_optimizer_step(t->engine, lr, (float)grad_clip_scale(*norm, t->rc->optim.grad_clip), err))
+        return -1;
+    t->state.tokens_seen += (int64_t)t->rc->batch.size * t->T;
     loader_get_cursor(t->train, &t->state.cursor);
     return 0;
 }
@@ -332,14 +377,20 @@ static int evaluate(trainer *t, double *val_loss, int64_t *n_targets, gk_err *er
     double sum = 0;
     *n_targets = 0;
     loader_batch *b = &t->micro[0];
-    for (uint64_t done = 0; done < windows;) {
+    for (uint64_t done = 0, j = 0; done < windows; j++) { // batch j is rank j mod ranks's
         size_t rows = windows - done < (uint64_t)t->micro_b ? (size_t)(windows - done) : (size_t)t->micro_b;
+        done += rows;
+        if ((int)(j % (uint64_t)t->dp.ranks) != t->dp.rank) {
+            loader_skip(t->val, rows, 1);
+            continue;
+        }
         double part;
         if (loader_next(t->val, rows, b, err) || micro_step(t, -1, b, 1.0, false, &part, err)) return -1;
         sum += part;
         *n_targets += (int64_t)loader_batch_targets(b);
-        done += rows;
     }
+    dist_sum_f64(&sum, 1);
+    dist_sum_i64(n_targets, 1);
     *val_loss = *n_targets ? sum / (double)*n_targets : NAN;
     return 0;
 }
@@ -347,6 +398,7 @@ static int evaluate(trainer *t, double *val_loss, int64_t *n_targets, gk_err *er
 // ---------------------------------------------------------------- the loop
 
 static int log_step(trainer *t, double loss, double lr, double norm, bool skipped, double rate, gk_err *err) {
+    if (!t->root) return 0;
     strbuf sb = {0};
     sb_printf(&sb, "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, ",
               (long long)t->state.step, isfinite(loss) ? loss : -1.0, lr, isfinite(norm) ? norm : -1.0,
@@ -375,7 +427,14 @@ static int log_eval(trainer *t, gk_err *err) {
     double val_loss, ema_loss = 0;
     int64_t n;
     if (evaluate(t, &val_loss, &n, err)) return -1;
-    if (t->ema && (engine_sync_host(t->engine, err) || evaluate_weights(t, t->ema, &ema_loss, &n, err))) return -1;
+    if (t->ema) {
+        float *ema = param_buffer_alloc(&t->model.layout, err); // the whole EMA, from every rank's block
+        int r = !ema || engine_sync_host(t->engine, err) || dp_whole_ema(&t->dp, t->ema, t->model.layout.n_floats, ema, err) ||
+                        evaluate_weights(t, ema, &ema_loss, &n, err) ? -1 : 0;
+        free(ema);
+        if (r) return -1;
+    }
+    if (!t->root) return 0;
     strbuf sb = {0};
     sb_printf(&sb, "{\"step\": %lld, \"val_loss\": %.9g, ", (long long)t->state.step, val_loss);
     if (t->ema) sb_printf(&sb, "\"val_loss_ema\": %.9g, ", ema_loss);
@@ -390,6 +449,7 @@ static int log_eval(trainer *t, gk_err *err) {
 static void show_progress(trainer *t, double loss, double lr, double rate, bool force) {
     char eta[32];
     double remaining = (double)(t->total_steps - t->state.step) * (double)t->rc->batch.size * t->T;
+    if (!t->root) return;
     progress_show(&t->prog, force, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tokens/s  ETA %s", (long long)t->state.step,
                   (long long)t->total_steps, loss, lr, rate, format_duration(rate > 0 ? remaining / rate : 0, eta));
 }
@@ -423,8 +483,8 @@ static int run_loop(trainer *t, gk_err *err) {
         test_kill_point("GEMMAKD_TEST_KILL_AFTER_STEP", t->state.step); // tests die right after a step
         bool save = (rc->checkpoint.every && t->state.step % rc->checkpoint.every == 0) || t->state.step == t->total_steps;
         if (save && engine_sync_host(t->engine, err)) return -1;
-        if (save && ckpt_save(rc->run_dir, &t->model, &t->opt, &t->state, t->ema, t->tokenizer_sha256,
-                              rc->checkpoint.keep, err))
+        if (save && dp_save(&t->dp, rc->run_dir, &t->model, &t->opt, &t->state, t->ema, t->tokenizer_sha256,
+                            rc->checkpoint.keep, err))
             return -1;
     }
     return 0;
@@ -444,20 +504,20 @@ static int average_last_checkpoints(trainer *t, gk_err *err) {
     char *out = path_join(rc->run_dir, name);
     int r = w && avg.params && out ? 0 : gk_fail(err, GK_ENOMEM, "out of memory");
     for (size_t i = n - k; r == 0 && i < n; i++) w[i] = 1;
-    if (r == 0) r = average_model_dirs(dirs, w, n, &avg, err);
-    if (r == 0) r = dir_remove_tree(out, err); // a previous run's average of other checkpoints
-    if (r == 0) r = model_create_dir(out, &avg, ST_F32, MODEL_SHARD_BYTES, t->tokenizer_sha256, err);
+    if (r == 0) r = average_model_dirs(dirs, w, n, &avg, err); // every rank: each evaluates its share with it
+    if (r == 0 && t->root) r = dir_remove_tree(out, err); // a previous run's average of other checkpoints
+    if (r == 0 && t->root) r = model_create_dir(out, &avg, ST_F32, MODEL_SHARD_BYTES, t->tokenizer_sha256, err);
+    if (!dist_all_ok(r == 0) && r == 0) r = gk_fail(err, GK_EPEER, "another rank could not average the checkpoints");
     double val_loss;
     int64_t targets;
-    if (r == 0 && t->val && evaluate_weights(t, avg.params, &val_loss, &targets, err) == 0) {
+    if (r == 0 && t->val && evaluate_weights(t, avg.params, &val_loss, &targets, err)) r = -1;
+    if (r == 0 && t->val && t->root) {
         strbuf sb = {0};
         sb_printf(&sb, "{\"step\": %lld, \"val_loss_average\": %.9g, \"average_of\": %zu, \"val_targets\": %lld}",
                   (long long)t->state.step, val_loss, k, (long long)targets);
         r = metrics_write(&t->metrics, &sb, err);
         sb_free(&sb);
         fprintf(stderr, "average of the last %zu checkpoints: %s, validation loss %.4f\n", k, out, val_loss);
-    } else if (r == 0 && t->val) {
-        r = -1;
     }
     for (size_t i = 0; i < n; i++) free(dirs[i]);
     free(dirs);
@@ -488,12 +548,13 @@ int trainer_run(const run_config *rc, bool resume, bool overwrite, gk_err *err) 
     trainer t;
     int r = setup(&t, rc, resume, overwrite, err);
     if (r == 0 && t.state.step >= t.total_steps) {
-        fprintf(stderr, "%s: already trained for %lld steps; nothing to do\n", rc->run_dir, (long long)t.total_steps);
+        if (t.root)
+            fprintf(stderr, "%s: already trained for %lld steps; nothing to do\n", rc->run_dir, (long long)t.total_steps);
     } else if (r == 0) {
         r = run_loop(&t, err);
         progress_done(&t.prog);
         if (r == 0 && rc->average.last_k) r = average_last_checkpoints(&t, err);
-        if (r == 0) {
+        if (r == 0 && t.root) {
             char took[32];
             fprintf(stderr, "trained %lld steps (%lld tokens) in %s; final checkpoint %s/step-%06lld\n",
                     (long long)t.state.step, (long long)t.state.tokens_seen, format_duration(t.state.elapsed, took),

@@ -73,6 +73,7 @@ checkpoint: {every: 1, keep: 2}
 log: {every: 2}
 ema: {decay: 0.5}
 average: {last_k: 2}
+parallel: {zero: 0}
 EOF
 check resolved_config_every_key "$T/every.yaml" "$(printf '%s/every: "key" #1\tü' "$T")" optim.lr=0.004 kd.alpha=0.25 \
     "data.val=[$T/data/val-00000.h5]"

@@ -41,6 +41,7 @@ SCHEMA = {
     "eval.every": ("int", 0), "eval.tokens": ("int", 0),
     "checkpoint.every": ("int", 0), "checkpoint.keep": ("int", 3),
     "log.every": ("int", 1), "ema.decay": ("float", 0.0), "average.last_k": ("int", 0),
+    "parallel.zero": ("int", 1),
 }
 
 
