@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "common/dist.h"
@@ -73,6 +74,7 @@ static int run_main(int argc, char **argv) {
         if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout)))
             rc = gk_fail(&err, GK_EIO, "stdout: write failed: %s", strerror(errno));
         if (rc == 0) return 0;
+        if (err.code == GK_EPEER && dist_size() > 1) sleep(5); // the failing rank's own abort ends this one first
         dist_abort(err.code == GK_EUSAGE ? 2 : 1, err.msg); // under mpirun: every rank ends, with this message
         fprintf(stderr, "gemmakd: error: %s\n", err.msg);
         return err.code == GK_EUSAGE ? 2 : 1;
