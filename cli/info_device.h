@@ -11,7 +11,7 @@
 #include "model/plan_ranks.h"
 
 #define INFO_DEVICE_SPECS                                                                                          \
-    {"ranks", "N", "data-parallel ranks (one device each): print the memory per device (default 1)", NULL},       \
+    {"ranks", "N", "data-parallel ranks, one device each (default 1); it or any flag below: the memory per device", NULL}, \
     {"zero", "0|1", "1: ZeRO-1, the optimizer state (and on cuda the float32 master) sharded over the ranks", NULL}, \
     {"ema", NULL, "an EMA of the weights is kept", NULL},                                                         \
     {"teacher", "CONFIG|cache", "the teacher's config.json when it runs in process; cache: a teacher cache", NULL}, \
