@@ -153,8 +153,10 @@ int parse_size(const char *flag, const char *text, size_t *out, gk_err *err) {
     static const struct {
         const char *suffix;
         double scale;
-    } units[] = {{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"KB", 1e3}, {"MB", 1e6},
-                 {"GB", 1e9},     {"TB", 1e12},      {"B", 1},              {"", 1}};
+    } units[] = {{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+                 {"KB", 1e3},     {"MB", 1e6},        {"GB", 1e9},           {"TB", 1e12},
+                 {"K", 1e3},      {"M", 1e6},         {"G", 1e9},            {"T", 1e12}, // K, M, G, T: as KB, MB, GB, TB
+                 {"B", 1},        {"", 1}};
     char *end;
     errno = 0;
     double v = strtod(text, &end);

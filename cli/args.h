@@ -31,7 +31,8 @@ int parse_double(const char *flag, const char *text, double *out, gk_err *err);
 // Non-negative integers separated by commas and/or whitespace, optionally as
 // a JSON array: "2,651,10", "[2, 651, 10]", one per line. *out is malloc'd.
 int parse_id_list(const char *flag, const char *text, int64_t **out, size_t *n, gk_err *err);
-// A byte count with an optional unit: KB/MB/GB (powers of 1000, as huggingface_hub) or KiB/MiB/GiB.
+// A byte count with an optional unit: KB/MB/GB/TB or K/M/G/T (powers of 1000, as huggingface_hub) or
+// KiB/MiB/GiB/TiB; fractions allowed (1.5TB), case ignored.
 int parse_size(const char *flag, const char *text, size_t *out, gk_err *err);
 // Splits a comma-separated flag value: *items[*n] point into *buf (both malloc'd;
 // free both). An empty list is an error naming the flag.

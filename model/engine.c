@@ -24,7 +24,7 @@ struct engine {
 const char *engine_device_name(engine_device d) { return d == DEVICE_CUDA ? "cuda" : "cpu"; }
 const char *engine_precision_name(engine_precision p) { return p == PRECISION_BF16 ? "bf16" : "fp32"; }
 
-int engine_backend_parse(const char *device, const char *precision, const char *what, engine_backend *b,
+int engine_backend_names(const char *device, const char *precision, const char *what, engine_backend *b,
                          gk_err *err) {
     *b = (engine_backend){DEVICE_CPU, PRECISION_FP32};
     if (device && *device && strcmp(device, "cpu")) {
@@ -39,6 +39,12 @@ int engine_backend_parse(const char *device, const char *precision, const char *
     }
     if (b->device == DEVICE_CUDA && b->precision != PRECISION_BF16)
         return gk_fail(err, GK_EUSAGE, "%s: the cuda device runs bf16 only (give precision bf16)", what);
+    return 0;
+}
+
+int engine_backend_parse(const char *device, const char *precision, const char *what, engine_backend *b,
+                         gk_err *err) {
+    if (engine_backend_names(device, precision, what, b, err)) return -1;
 #ifndef GK_WITH_CUDA
     if (b->device == DEVICE_CUDA)
         return gk_fail(err, GK_EUSAGE, "%s: this gemmakd was built without CUDA; build it with make GPU=1", what);

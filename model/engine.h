@@ -37,6 +37,8 @@ typedef struct {
 // device / precision names (NULL or "": cpu / fp32) -> a backend this build can run; the
 // error names the flag or key given in `what` (e.g. "--precision", "model.precision").
 int engine_backend_parse(const char *device, const char *precision, const char *what, engine_backend *b, gk_err *err);
+// The same names to any backend, whether or not this build runs it (plans: gemmakd info).
+int engine_backend_names(const char *device, const char *precision, const char *what, engine_backend *b, gk_err *err);
 const char *engine_device_name(engine_device d);
 const char *engine_precision_name(engine_precision p);
 // What runs the backend's matrix products on this machine, e.g. "cpu bf16: oneDNN 2.6.3,

@@ -81,3 +81,29 @@ int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head
         return gk_fail(err, GK_EINPUT, "the training memory of %d x %d tokens does not fit in 64 bits", batch, seq_len);
     return 0;
 }
+
+// One tile of the tiled head's float32 logits for N tokens: [min(block, N), tile].
+static size_t logits_tile_bytes(const model_config *cfg, size_t N) {
+    tile_shape t = head_tile_shape(cfg->vocab_size, (tile_shape){0, 0});
+    size_t block = (size_t)t.block < N ? (size_t)t.block : N;
+    return block * (size_t)t.tile * sizeof(float);
+}
+
+int model_plan_forward(const model_config *cfg, int batch, int seq_len, bool bf16, forward_plan *f, gk_err *err) {
+    size_t N = (size_t)batch * (size_t)seq_len; // tokens per micro-batch
+    if (batch < 1 || seq_len < 1 || N > (size_t)ENGINE_MAX_TOKENS)
+        return gk_fail(err, GK_EINPUT, "a micro-batch of %d x %d tokens is not in 1..%lld", batch, seq_len, ENGINE_MAX_TOKENS);
+    param_layout layout;
+    if (param_layout_build(cfg, &layout, err)) return -1;
+    f->params_total = layout.n_params;
+    param_layout_free(&layout);
+    size_t storage = bf16 ? sizeof(gk_bf16) : sizeof(float), acts;
+    f->bytes_weights = f->params_total * storage; // < 2^59 under the config limits
+    size_t reals = bf16 ? acts_floats_bf16(cfg, batch, seq_len, false) : acts_floats_f32(cfg, batch, seq_len, false);
+    if (!reals) return gk_fail(err, GK_ENOMEM, "out of memory");
+    if (reals == SIZE_MAX || !gk_mul_ok(reals, storage, &acts) ||
+        !gk_add_ok(acts, logits_tile_bytes(cfg, N), &f->bytes_activations) ||
+        !gk_add_ok(f->bytes_weights, f->bytes_activations, &f->bytes_total))
+        return gk_fail(err, GK_EINPUT, "the forward memory of %d x %d tokens does not fit in 64 bits", batch, seq_len);
+    return 0;
+}

@@ -30,4 +30,18 @@ double attended_keys(int seq_len, int window);
 int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, bool bf16, model_plan *plan,
                        gk_err *err);
 
+// An in-process teacher: its parameters and what a forward pass over a micro-batch holds.
+typedef struct {
+    size_t params_total;
+    size_t bytes_weights;     // params_total x 2 (bf16) or 4 (float32): the one copy its products read
+    // Forward only: one layer's buffers reused layer after layer, the final hidden states and
+    // norm, the attention work space and RoPE tables (acts_floats(.., training false)) in its
+    // storage type, plus one [block, tile] float32 tile of its logits (the tiled head's shape).
+    size_t bytes_activations;
+    size_t bytes_total;
+} forward_plan;
+
+// The same micro-batch as model_plan_compute; bf16: the teacher's precision.
+int model_plan_forward(const model_config *cfg, int batch, int seq_len, bool bf16, forward_plan *f, gk_err *err);
+
 #endif

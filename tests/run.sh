@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs every test program and CLI test script for each build directory given
 # (default: build), and the Python tests (tests/py, once, with $GEMMAKD_TEST_PYTHON
-# or python3). One line per case; the sanitizer build's names get a "san:" prefix,
-# the GPU build's (build-gpu, test_cuda only) "gpu:". Ends with "N passed, N failed"
+# or python3, and GEMMAKD=build/gemmakd for those that run it). One line per case;
+# the sanitizer build's names get a "san:" prefix, the GPU build's (build-gpu,
+# test_cuda only) "gpu:". Ends with "N passed, N failed"
 # (", N skipped" when any).
 [ $# -gt 0 ] || set -- build
 log=$(mktemp)
@@ -39,9 +40,9 @@ for build in "$@"; do
     for t in tests/cli/*.sh; do
         [ -f "$t" ] && run_one "$(basename "$t" .sh)" "$prefix" env GEMMAKD="$build/gemmakd" sh "$t"
     done
-    [ "$build" = build ] || continue # the Python tests (scripts of the repository, no gemmakd) run once
+    [ "$build" = build ] || continue # the Python tests (scripts of the repository, and info) run once
     for t in tests/py/test_*.py; do
-        [ -f "$t" ] && run_one "$(basename "$t" .py)" "" "${GEMMAKD_TEST_PYTHON:-python3}" "$t"
+        [ -f "$t" ] && run_one "$(basename "$t" .py)" "" env GEMMAKD="$build/gemmakd" "${GEMMAKD_TEST_PYTHON:-python3}" "$t"
     done
 done
 
