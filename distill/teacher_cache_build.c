@@ -315,6 +315,7 @@ static int compute_segment(builder *b, const segment_plan *p, uint64_t lo, uint6
                            gk_err *err) {
     const teacher_cache_job *j = b->job;
     size_t T = j->seq_len, B = (size_t)j->batch;
+    if (lo == hi) return 0; // more ranks than the segment has batches
     loader_cursor cur;
     loader_get_cursor(b->l, &cur);
     cur.epoch = 0;
