@@ -11,7 +11,7 @@ TOK=tests/fixtures/tokenizer/spm_bpe.model
 CASES="teacher_logits_two_runs_same_bytes teacher_logits_topk_ranks teacher_logits_sample_ranks
 teacher_logits_parts_ranks teacher_logits_resume_ranks teacher_logits_one_summary generate_sampled_ranks
 generate_greedy_ranks generate_resume_ranks generate_one_summary only_rank_0_writes rank_failure_teacher_logits
-rank_failure_generate refused_eval"
+rank_failure_generate refused_eval refused_generate_tokens"
 if ! command -v mpirun >/dev/null 2>&1; then
     for c in $CASES; do echo "SKIP $SUITE/$c: mpirun is not installed (OpenMPI's mpirun runs the ranks)"; done
     exit 0
@@ -85,13 +85,13 @@ fi
 
 for method in topk sample; do
     name=teacher_logits_${method}_ranks
-    if [ ! -d "$T/$method.1" ] && ! cache 1 $method "$T/$method.1"; then
+    if [ ! -d "$T/$method.1" ] && ! cache 1 "$method" "$T/$method.1"; then
         fail $name "1 process: $(last_error)"
         continue
     fi
     ok=1
     for n in 2 3; do
-        if ! cache $n $method "$T/$method.$n"; then
+        if ! cache $n "$method" "$T/$method.$n"; then
             fail $name "$n ranks: $(last_error)"
             ok=0
         elif ! why=$(same_dirs "$T/$method.1" "$T/$method.$n"); then
@@ -271,6 +271,15 @@ if [ $st != 0 ] && grep -q "eval runs as one process" "$T/err"; then
     pass $name
 else
     fail $name "exit status $st, expected non-zero and 'eval runs as one process': $(tr '\n' '|' <"$T/err" | cut -c 1-300)"
+fi
+
+name=refused_generate_tokens # one request: nothing to split
+ranks 2 generate --model "$T/model" --tokens 2,5,9 --max-new-tokens 3 --greedy
+st=$?
+if [ $st != 0 ] && grep -q "generate --tokens runs as one process" "$T/err"; then
+    pass $name
+else
+    fail $name "exit status $st, expected non-zero and 'generate --tokens runs as one process': $(tr '\n' '|' <"$T/err" | cut -c 1-300)"
 fi
 
 exit $failed
