@@ -9,6 +9,7 @@
 #include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "cli/gen_flags.h"
+#include "common/dist.h"
 #include "gen/model_tokenizer.h"
 #include "common/rng.h"
 #include "gen/generate.h"
@@ -70,6 +71,9 @@ int cmd_generate(int argc, char **argv, gk_err *err) {
     long long max_new = 256, seed = 0, batch = 16;
     if (!model || !ids == !prompts) return gk_fail(err, GK_EUSAGE, "generate needs --model and one of --tokens and --prompts");
     if (prompts && !out) return gk_fail(err, GK_EUSAGE, "--prompts needs --out");
+    if (ids && dist_size() > 1) // one request: nothing to split
+        return gk_fail(err, GK_EUSAGE, "generate --tokens runs as one process; start it without mpirun (generate "
+                       "--prompts splits its prompts across ranks)");
     if ((v = arg_get(specs, n, "max-new-tokens")) && parse_int("max-new-tokens", v, 1, 1 << 24, &max_new, err)) return -1;
     if ((v = arg_get(specs, n, "seed")) && parse_int("seed", v, 0, INT64_MAX, &seed, err)) return -1;
     if ((v = arg_get(specs, n, "batch")) && parse_int("batch", v, 1, 4096, &batch, err)) return -1;

@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/backend_flags.h"
 #include "cli/commands.h"
+#include "common/dist.h"
 #include "distill/teacher_cache_build.h"
 
 static const char *USAGE = "gemmakd teacher-logits --teacher DIR --data SHARDS --seq-len T --method topk|sample --k K "
@@ -33,7 +34,8 @@ int cmd_teacher_logits(int argc, char **argv, gk_err *err) {
         {"out", "DIR", "cache directory (created; a rerun resumes, skipping finished segments)", NULL},
         {"temperature", "TAU", "teacher temperature of the stored log-probs and of the draws (default 1)", NULL},
         {"seed", "S", "sampling seed (default 0)", NULL},
-        {"part", "i/n", "write only segments i, i+n, i+2n, ... (n processes share the work; default 0/1)", NULL},
+        {"part", "i/n", "write only segments i, i+n, i+2n, ... (n jobs share the work; default 0/1; under mpirun the "
+                        "ranks split each segment of the part)", NULL},
         {"batch", "B", "windows per teacher forward (default 8)", NULL},
         {"segment-windows", "N", "windows per segment file (default: about 64 MB of data per file)", NULL},
         {"logprob-dtype", "D", "float16 (default) or float32", NULL},
@@ -86,7 +88,7 @@ int cmd_teacher_logits(int argc, char **argv, gk_err *err) {
     job.data = files;
     teacher_cache_build_stats st;
     if (rc == 0) rc = teacher_cache_build(&job, &st, err);
-    if (rc == 0) {
+    if (rc == 0 && dist_is_root()) { // the job's summary, once
         printf("teacher-logits: %" PRIu64 " segment(s) written, %" PRIu64 " already present (part %d/%d) in %s; "
                "%" PRIu64 " windows, %" PRIu64 " tokens in %.1f s (teacher %.0f tokens/s); %.2f MB written, %.2f bytes/token\n",
                st.segments_written, st.segments_present, job.part, job.n_parts, job.out_dir, st.windows, st.tokens,

@@ -1,6 +1,7 @@
 // gemmakd teacher-logits: plan segments over the loader's windows, skip the
 // finished ones, run the teacher over the rest and write them
-// (distill/teacher_cache_build.h).
+// (distill/teacher_cache_build.h). Under mpirun every rank computes a block of
+// each segment's batches and rank 0 gathers the rows and writes the file alone.
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/dist.h"
+#include "common/dist_work.h"
 #include "common/file.h"
 #include "common/kill_point.h"
 #include "common/sha256.h"
@@ -58,7 +61,8 @@ typedef struct {
     head_ctx ctx;
     uint16_t *f16;            // [max_rows, k]
     progress prog;
-    uint64_t my_windows, done_windows;
+    bool show;                // the progress line and backend report (rank 0 of a --progress job)
+    uint64_t my_windows, done_windows; // of the whole job (kept on rank 0)
     double start;
 } builder;
 
@@ -104,7 +108,7 @@ static int open_inputs(builder *b, gk_err *err) {
                        j->teacher_dir, cfg.vocab_size, sm->vocab_size);
     if (online_teacher_open(&b->teacher, j->teacher_dir, j->backend, cfg.vocab_size, sm->tokenizer_sha256, j->batch,
                             (int)j->seq_len, err) ||
-        (j->progress && engine_backend_report(j->backend, "teacher", err)))
+        (b->show && engine_backend_report(j->backend, "teacher", err)))
         return -1;
     teacher_cache_meta *m = &b->base.meta;
     m->method = j->method;
@@ -123,7 +127,7 @@ static int open_inputs(builder *b, gk_err *err) {
     b->base.count_bytes = j->method == TEACHER_CACHE_SAMPLE ? (j->k <= 255 ? 1 : 2) : 0;
     b->shard_sha = gk_calloc(n, sizeof *b->shard_sha, err);
     b->global_first = b->shard_sha ? gk_calloc(n, sizeof *b->global_first, err) : NULL;
-    if (!b->global_first || tc_hash_shards(b->l, b->shard_sha, err)) return -1;
+    if (!b->global_first) return -1;
     for (size_t i = 1; i < n; i++) b->global_first[i] = b->global_first[i - 1] + loader_shard_windows(b->l, i - 1);
     return 0;
 }
@@ -287,22 +291,35 @@ static double head_rows(void *ctx_, const float *logits, float *dlogits, size_t 
 }
 
 static void show_progress(builder *b, bool force) {
-    if (!b->job->progress) return;
-    double dt = now_seconds() - b->start, rate = dt > 0 ? (double)b->done_windows * b->job->seq_len / dt : 0;
+    if (!b->show) return;
+    uint64_t done = b->done_windows < b->my_windows ? b->done_windows : b->my_windows;
+    double dt = now_seconds() - b->start, rate = dt > 0 ? (double)done * b->job->seq_len / dt : 0;
     char eta[32];
-    format_duration(rate > 0 ? (double)(b->my_windows - b->done_windows) * b->job->seq_len / rate : 0, eta);
-    progress_show(&b->prog, force, "teacher-logits: %" PRIu64 "/%" PRIu64 " windows  %.0f tokens/s  ETA %s",
-                  b->done_windows, b->my_windows, rate, eta);
+    format_duration(rate > 0 ? (double)(b->my_windows - done) * b->job->seq_len / rate : 0, eta);
+    progress_show(&b->prog, force, "teacher-logits: %" PRIu64 "/%" PRIu64 " windows  %.0f tokens/s  ETA %s", done,
+                  b->my_windows, rate, eta);
 }
 
-// Runs the teacher over the segment's windows, batch by batch, into the row buffers.
-static int compute_segment(builder *b, const segment_plan *p, teacher_cache_build_stats *st, gk_err *err) {
+// This rank's windows [lo, hi) of segment p: a contiguous block of the segment's batches of B
+// windows (dist_split), so that every batch holds the windows it holds in one process and the
+// ranks' rows tile the segment in rank order.
+static void rank_windows(const builder *b, const segment_plan *p, uint64_t *lo, uint64_t *hi) {
+    uint64_t B = (uint64_t)b->job->batch, n_batches = (p->end - p->first + B - 1) / B, blo, bhi;
+    dist_split(n_batches, dist_rank(), dist_size(), &blo, &bhi);
+    *lo = p->end - p->first < blo * B ? p->end : p->first + blo * B;
+    *hi = p->end - p->first < bhi * B ? p->end : p->first + bhi * B;
+}
+
+// Runs the teacher over windows [lo, hi) of the segment, batch by batch, into the row buffers.
+static int compute_segment(builder *b, const segment_plan *p, uint64_t lo, uint64_t hi, teacher_cache_build_stats *st,
+                           gk_err *err) {
     const teacher_cache_job *j = b->job;
     size_t T = j->seq_len, B = (size_t)j->batch;
+    if (lo == hi) return 0; // more ranks than the segment has batches
     loader_cursor cur;
     loader_get_cursor(b->l, &cur);
     cur.epoch = 0;
-    cur.index = b->global_first[p->shard] + p->first;
+    cur.index = b->global_first[p->shard] + lo;
     if (loader_set_cursor(b->l, &cur, err)) return -1;
     head_ctx *c = &b->ctx;
     c->shard_key = teacher_shard_key(b->shard_sha[p->shard]);
@@ -310,8 +327,8 @@ static int compute_segment(builder *b, const segment_plan *p, teacher_cache_buil
     const model_config *cfg = &b->teacher.model.cfg;
     int chunk = (int)((8u << 20) / (unsigned)cfg->vocab_size);
     chunk = chunk < 16 ? 16 : chunk;
-    for (uint64_t w = p->first; w < p->end; w += B) {
-        size_t n = p->end - w < B ? (size_t)(p->end - w) : B;
+    for (uint64_t w = lo; w < hi; w += B) {
+        size_t n = hi - w < B ? (size_t)(hi - w) : B;
         double t0 = now_seconds();
         if (loader_next(b->l, n, &b->batch, err)) return -1;
         GK_ASSERT(b->batch.shard[0] == p->shard && b->batch.window[0] == w);
@@ -330,9 +347,22 @@ static int compute_segment(builder *b, const segment_plan *p, teacher_cache_buil
         st->teacher_seconds += now_seconds() - t0;
         st->windows += n;
         st->tokens += n * T;
-        b->done_windows += n;
+        b->done_windows += n * (uint64_t)dist_size(); // rank 0's share times the ranks: an estimate until gathered
         show_progress(b, false);
     }
+    return 0;
+}
+
+// Rank 0 receives every rank's rows of segment p (its windows [lo, hi) here).
+static int gather_segment(builder *b, const segment_plan *p, uint64_t lo, uint64_t hi, gk_err *err) {
+    size_t T = b->job->seq_len, K = (size_t)b->job->k;
+    uint64_t r0 = (lo - p->first) * T, r1 = (hi - p->first) * T;
+    head_ctx *c = &b->ctx;
+    if (dist_gather_rows(c->ids, K * sizeof *c->ids, r0, r1, err) ||
+        dist_gather_rows(c->logprobs, K * sizeof *c->logprobs, r0, r1, err) ||
+        (c->counts && dist_gather_rows(c->counts, K * sizeof *c->counts, r0, r1, err)) ||
+        (c->leftover && dist_gather_rows(c->leftover, sizeof *c->leftover, r0, r1, err)))
+        return -1;
     return 0;
 }
 
@@ -366,35 +396,81 @@ static int check_present(builder *b, const segment_plan *p, gk_err *err) {
     return tc_segment_compare(p->path, &got, "this run has", &want, err);
 }
 
+// Rank 0 alone looks at OUT: creates it, clears dead temporaries, and checks the finished
+// segments of this part, which leave the plan (the ETA counts only the rest).
+static int skip_finished(builder *b, teacher_cache_build_stats *st, gk_err *err) {
+    int rc = dir_create_parents(b->job->out_dir, err);
+    if (rc == 0) rc = scan_out_dir(b, err);
+    for (size_t i = 0; rc == 0 && i < b->n_plan; i++) {
+        segment_plan *p = &b->plan[i];
+        if (!p->mine || !path_exists(p->path)) continue;
+        rc = check_present(b, p, err);
+        st->segments_present++;
+        b->my_windows -= p->end - p->first;
+        p->mine = false;
+    }
+    return rc;
+}
+
+// Rank 0's shard hashes and plan (the segments left to compute) to every rank.
+static int share_plan(builder *b, gk_err *err) {
+    if (dist_size() <= 1) return 0;
+    dist_bcast(b->shard_sha, loader_n_shards(b->l) * sizeof *b->shard_sha, 0);
+    uint8_t *mine = gk_calloc(b->n_plan ? b->n_plan : 1, 1, err);
+    for (size_t i = 0; mine && i < b->n_plan; i++) mine[i] = b->plan[i].mine;
+    if (dist_check(mine ? 0 : -1, err)) {
+        free(mine);
+        return -1;
+    }
+    dist_bcast(mine, b->n_plan, 0);
+    for (size_t i = 0; i < b->n_plan; i++) b->plan[i].mine = mine[i];
+    free(mine);
+    return 0;
+}
+
+// One segment: every rank computes its block, rank 0 gathers and writes it.
+static int build_segment(builder *b, const segment_plan *p, teacher_cache_build_stats *st, gk_err *err) {
+    uint64_t lo, hi, before = b->done_windows;
+    rank_windows(b, p, &lo, &hi);
+    int rc = dist_check(compute_segment(b, p, lo, hi, st, err), err);
+    if (rc == 0) rc = gather_segment(b, p, lo, hi, err);
+    if (rc == 0 && dist_is_root()) {
+        rc = write_segment(b, p, st, err);
+        if (rc == 0) test_kill_point("GEMMAKD_TEST_KILL_AFTER_SEGMENTS", (int64_t)st->segments_written);
+    }
+    b->done_windows = before + (p->end - p->first);
+    return dist_check(rc, err);
+}
+
+// The counts of the whole job (on every rank); bytes and segments stay rank 0's, the writer's.
+static void sum_stats(teacher_cache_build_stats *st) {
+    int64_t n[2] = {(int64_t)st->windows, (int64_t)st->tokens};
+    dist_sum_i64(n, 2);
+    st->windows = (uint64_t)n[0];
+    st->tokens = (uint64_t)n[1];
+    dist_max_f64(&st->teacher_seconds, 1);
+}
+
 int teacher_cache_build(const teacher_cache_job *job, teacher_cache_build_stats *st, gk_err *err) {
     memset(st, 0, sizeof *st);
     if (check_job(job, err)) return -1;
-    builder b = {.job = job, .start = now_seconds()};
+    builder b = {.job = job, .start = now_seconds(), .show = job->progress && dist_is_root()};
     int rc = open_inputs(&b, err);
+    if (rc == 0 && dist_is_root()) rc = tc_hash_shards(b.l, b.shard_sha, err);
     if (rc == 0) rc = make_plan(&b, err);
-    if (rc == 0) rc = dir_create_parents(job->out_dir, err);
-    if (rc == 0) rc = scan_out_dir(&b, err);
-    for (size_t i = 0; rc == 0 && i < b.n_plan; i++) { // finished segments first: the ETA counts only the rest
-        segment_plan *p = &b.plan[i];
-        if (!p->mine || !path_exists(p->path)) continue;
-        rc = check_present(&b, p, err);
-        st->segments_present++;
-        b.my_windows -= p->end - p->first;
-        p->mine = false;
-    }
+    if (rc == 0 && dist_is_root()) rc = skip_finished(&b, st, err);
+    rc = dist_check(rc, err);
+    if (rc == 0) rc = share_plan(&b, err);
     if (rc == 0) rc = alloc_buffers(&b, err);
+    rc = dist_check(rc, err);
     progress_init(&b.prog, 10.0);
     b.start = now_seconds();
-    for (size_t i = 0; rc == 0 && i < b.n_plan; i++) {
-        segment_plan *p = &b.plan[i];
-        if (!p->mine) continue;
-        rc = compute_segment(&b, p, st, err);
-        if (rc == 0) rc = write_segment(&b, p, st, err);
-        if (rc == 0) test_kill_point("GEMMAKD_TEST_KILL_AFTER_SEGMENTS", (int64_t)st->segments_written);
-    }
+    for (size_t i = 0; rc == 0 && i < b.n_plan; i++)
+        if (b.plan[i].mine) rc = build_segment(&b, &b.plan[i], st, err);
+    if (rc == 0) sum_stats(st);
     if (rc == 0) show_progress(&b, true);
-    if (job->progress && rc) progress_clear(&b.prog);
-    else if (job->progress) progress_done(&b.prog);
+    if (b.show && rc) progress_clear(&b.prog);
+    else if (b.show) progress_done(&b.prog);
     builder_free(&b);
     st->seconds = now_seconds() - b.start;
     return rc;

@@ -4,7 +4,10 @@
 // (format: distill/teacher_cache.h), written under a temporary name and
 // renamed when complete. A rerun skips the segments already there (after
 // checking that their attributes match this run) and redoes the others, so a
-// killed run resumes; parts (--part i/n) split the segments between processes.
+// killed run resumes; parts (--part i/n) split the segments between jobs.
+// Under mpirun the ranks split each segment into contiguous blocks of its
+// batches (the batches one process forms), rank 0 gathers the rows and alone
+// looks at and writes OUT: the files are the bytes one process writes.
 // Also the per-row math (top-k with leftover mass; sampling), exposed for tests.
 #ifndef GK_TEACHER_CACHE_BUILD_H
 #define GK_TEACHER_CACHE_BUILD_H
@@ -31,16 +34,16 @@ typedef struct {
     const char *out_dir;      // created if missing
     uint64_t segment_windows; // 0: about 64 MB of uncompressed data per segment
     int logprob_bytes;        // 2: float16, 4: float32
-    bool progress;            // progress line on stderr
+    bool progress;            // progress line on stderr (rank 0's)
     engine_backend backend;   // where the teacher runs
 } teacher_cache_job;
 
 typedef struct {
-    uint64_t segments_written, segments_present; // of this part's segments
-    uint64_t windows, tokens;                    // computed by this run
-    uint64_t bytes;                              // size of the files written
+    uint64_t segments_written, segments_present; // of this part's segments (counted on rank 0)
+    uint64_t windows, tokens;                    // computed by this run (all ranks)
+    uint64_t bytes;                              // size of the files written (on rank 0)
     double seconds;                              // wall time of the whole run
-    double teacher_seconds;                      // of which forward + head + rows
+    double teacher_seconds;                      // of which forward + head + rows (the slowest rank's)
 } teacher_cache_build_stats;
 
 // Environment hook for tests: GEMMAKD_TEST_KILL_AFTER_SEGMENTS=N raises

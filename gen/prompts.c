@@ -6,12 +6,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/dist.h"
+#include "common/dist_work.h"
 #include "common/lines.h"
+#include "common/progress.h"
 #include "common/rng.h"
 #include "common/strbuf.h"
+#include "common/timer.h"
 #include "data/chat.h"
 #include "data/records.h"
+#include "gen/answer_share.h"
 #include "gen/answers.h"
+
+// Requests per chunk, per rank and row of the batch: a chunk's records are written when all of
+// them are answered, so a kill loses at most one chunk.
+enum { CHUNK_BATCHES = 8 };
 
 typedef struct {
     size_t line;        // input line: the record's id
@@ -28,10 +37,14 @@ typedef struct {
     const generator *g;
     const prompts_job *job;
     conversation *convs;
-    size_t n_convs, round, written, bad; // bad: records skipped (malformed, or too long for the model)
+    size_t n_convs, round, rounds, written, bad; // bad: records skipped (malformed, or too long for the model)
     conversation **active; // [requests of this round]
-    FILE *out;             // OUT.tmp, appended to
+    FILE *out;             // OUT.tmp, appended to (rank 0 only)
     const char *tmp;       // its name
+    bool show;             // the progress line (rank 0's)
+    progress prog;
+    int64_t new_tokens;    // of every rank
+    double start;
 } answer_run;
 
 static void conversation_free(conversation *c) {
@@ -81,7 +94,7 @@ static int read_prompts(answer_run *r, const bool *done, size_t n_done, size_t *
             *err = why;
             rc = -1;
         } else if (bad_rc) {
-            fprintf(stderr, "skipped: %s\n", why.msg);
+            if (dist_is_root()) fprintf(stderr, "skipped: %s\n", why.msg);
             r->bad++;
         }
         if (bad_rc) {
@@ -181,15 +194,57 @@ static int write_record(answer_run *r, const conversation *c, gk_err *err) {
     return rc;
 }
 
-static int on_answer(void *ctx, size_t request, const gen_output *out, gk_err *err) {
-    answer_run *r = ctx;
-    conversation *c = r->active[request];
-    char *text;
-    if (answer_text(r->job->tok, out, &text, err)) return -1;
-    c->answers[r->round] = text;
-    c->tokens += (int)out->n;
-    c->finish = out->finish;
-    return r->round + 1 == c->n_user ? write_record(r, c, err) : 0;
+// Where this rank's block of a chunk puts its answers (on_done's context).
+typedef struct {
+    const tokenizer *tok;
+    chunk_answer *answers; // [the block's requests]
+} answer_sink;
+
+// on_done: a request of this rank's block answered, its text into the chunk's answers.
+static int keep_answer(void *ctx, size_t request, const gen_output *out, gk_err *err) {
+    answer_sink *sink = ctx;
+    chunk_answer *a = &sink->answers[request];
+    a->tokens = (int)out->n;
+    a->finish = out->finish;
+    return answer_text(sink->tok, out, &a->text, err);
+}
+
+// An answer joins its conversation (on every rank); rank 0 writes the record it completes.
+static int take_answer(answer_run *r, conversation *c, chunk_answer *a, gk_err *err) {
+    c->answers[r->round] = a->text;
+    a->text = NULL;
+    c->tokens += a->tokens;
+    c->finish = a->finish;
+    r->new_tokens += a->tokens;
+    return r->round + 1 == c->n_user && dist_is_root() ? write_record(r, c, err) : 0;
+}
+
+// n requests of this round (for convs[n]): this rank answers its block [lo, hi) (dist_split),
+// every rank gets every answer, and rank 0 writes the records they complete, in request order.
+static int answer_chunk(answer_run *r, const gen_request *reqs, conversation **convs, size_t n, gk_err *err) {
+    uint64_t lo, hi;
+    dist_split(n, dist_rank(), dist_size(), &lo, &hi);
+    chunk_answer *answers = gk_calloc(n, sizeof *answers, err);
+    int rc = answers ? 0 : -1;
+    generator g = *r->g;
+    answer_sink sink = {r->job->tok, answers ? answers + lo : NULL};
+    g.on_done = keep_answer;
+    g.ctx = &sink;
+    g.progress = false; // the chunks' line is prompts_answer's
+    gen_stats st;
+    if (rc == 0 && hi > lo) rc = generate(&g, reqs + lo, (size_t)(hi - lo), NULL, &st, err);
+    rc = dist_check(rc, err);
+    if (rc == 0) rc = chunk_answers_share(answers, n, (size_t)lo, (size_t)hi, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) rc = take_answer(r, convs[i], &answers[i], err);
+    chunk_answers_free(answers, answers ? n : 0);
+    return dist_check(rc, err);
+}
+
+static void show_progress(answer_run *r, size_t done, size_t n, bool force) {
+    if (!r->show) return;
+    double t = now_seconds() - r->start;
+    progress_show(&r->prog, force, "generate: round %zu/%zu: %zu/%zu requests answered, %lld new tokens, %.1f tokens/s",
+                  r->round + 1, r->rounds, done, n, (long long)r->new_tokens, t > 0 ? (double)r->new_tokens / t : 0.0);
 }
 
 // Whether a prompt of n_ids tokens leaves room for max_new in the model's positions: 0 when it
@@ -204,14 +259,14 @@ static int check_fits(answer_run *r, conversation *c, size_t n_ids, gk_err *err)
         *err = why;
         return -1;
     }
-    fprintf(stderr, "skipped: %s\n", why.msg);
+    if (dist_is_root()) fprintf(stderr, "skipped: %s\n", why.msg);
     c->skipped = true;
     r->bad++;
     return 1;
 }
 
-// Round `round`: every conversation with that many user turns gets its next answer.
-static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
+// Round `round`: every conversation with that many user turns gets its next answer, chunk by chunk.
+static int answer_round(answer_run *r, gk_err *err) {
     size_t n = 0;
     gen_request *reqs = gk_calloc(r->n_convs ? r->n_convs : 1, sizeof *reqs, err);
     r->active = gk_calloc(r->n_convs ? r->n_convs : 1, sizeof *r->active, err);
@@ -234,15 +289,11 @@ static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
         reqs[n] = (gen_request){ids, n_ids, r->job->max_new, hash64(r->job->seed ^ hash64(c->line * 1000003u + r->round))};
         r->active[n++] = c;
     }
-    generator g = *r->g;
-    g.on_done = on_answer;
-    g.ctx = r;
-    gen_stats st;
-    if (rc == 0 && n) rc = generate(&g, reqs, n, NULL, &st, err);
-    if (rc == 0 && n) {
-        total->prompt_tokens += st.prompt_tokens;
-        total->new_tokens += st.new_tokens;
-        total->seconds += st.seconds;
+    rc = dist_check(rc, err);
+    size_t chunk = (size_t)r->g->batch * (size_t)dist_size() * CHUNK_BATCHES;
+    for (size_t at = 0; rc == 0 && at < n; at += chunk) {
+        rc = answer_chunk(r, reqs + at, r->active + at, n - at < chunk ? n - at : chunk, err);
+        if (rc == 0) show_progress(r, n - at < chunk ? n : at + chunk, n, false);
     }
     for (size_t i = 0; reqs && i < n; i++) free((void *)reqs[i].prompt);
     free(reqs);
@@ -251,34 +302,58 @@ static int answer_round(answer_run *r, gen_stats *total, gk_err *err) {
     return rc;
 }
 
+// Rank 0's record of the records already answered (read from OUT.tmp or OUT), to every rank.
+static int share_done(bool **done, size_t *n_done, gk_err *err) {
+    if (dist_size() <= 1) return 0;
+    uint64_t n = *n_done;
+    dist_bcast(&n, sizeof n, 0);
+    if (!dist_is_root()) *done = gk_calloc(n ? n : 1, sizeof **done, err);
+    if (dist_check(*done || !n ? 0 : -1, err)) return -1;
+    if (n) dist_bcast(*done, n * sizeof **done, 0);
+    *n_done = (size_t)n;
+    return 0;
+}
+
+// Rank 0's OUT.tmp: a stopped run's, continued, or a new one; the records already answered go to every rank.
+static int open_answers(answer_run *r, bool **done, size_t *n_done, gk_err *err) {
+    answer_settings settings;
+    int rc = 0;
+    if (dist_is_root()) rc = answer_settings_make(r->g, r->job, &settings, err);
+    if (rc == 0 && dist_is_root()) rc = answers_open(r->job->out, r->tmp, &settings, done, n_done, &r->out, err);
+    rc = dist_check(rc, err);
+    return rc ? rc : share_done(done, n_done, err);
+}
+
 int prompts_answer(const generator *g, const prompts_job *job, gk_err *err) {
-    answer_run r = {.g = g, .job = job};
-    size_t n_done = 0, skipped = 0, rounds = 0;
+    answer_run r = {.g = g, .job = job, .show = g->progress && dist_is_root()};
+    size_t n_done = 0, skipped = 0;
     bool *done = NULL;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", job->out);
     r.tmp = tmp;
-    answer_settings settings;
-    int rc = answer_settings_make(g, job, &settings, err);
-    if (rc == 0) rc = answers_open(job->out, tmp, &settings, &done, &n_done, &r.out, err);
-    if (rc == 0) rc = read_prompts(&r, done, n_done, &skipped, err);
-    for (size_t i = 0; i < r.n_convs; i++) rounds = r.convs[i].n_user > rounds ? r.convs[i].n_user : rounds;
-    gen_stats st = {0};
-    for (r.round = 0; rc == 0 && r.round < rounds; r.round++) rc = answer_round(&r, &st, err);
+    int rc = open_answers(&r, &done, &n_done, err);
+    if (rc == 0) rc = dist_check(read_prompts(&r, done, n_done, &skipped, err), err);
+    for (size_t i = 0; i < r.n_convs; i++) r.rounds = r.convs[i].n_user > r.rounds ? r.convs[i].n_user : r.rounds;
+    progress_init(&r.prog, 2.0);
+    r.start = now_seconds();
+    for (r.round = 0; rc == 0 && r.round < r.rounds; r.round++) rc = answer_round(&r, err);
+    double seconds = now_seconds() - r.start;
     if (r.out) { // a write error that fflush did not report is still in ferror
         int e = ferror(r.out) ? EIO : 0;
         if (fclose(r.out) != 0) e = errno;
         if (e && rc == 0) rc = gk_fail(err, GK_EIO, "%s: write failed: %s", tmp, strerror(e));
     }
-    if (rc == 0) rc = answers_publish(tmp, job->out, err);
-    if (rc == 0)
+    if (rc == 0 && dist_is_root()) rc = answers_publish(tmp, job->out, err);
+    if (r.show && rc) progress_clear(&r.prog);
+    else if (r.show) progress_done(&r.prog);
+    if (rc == 0 && dist_is_root())
         fprintf(stderr,
                 "generate: answered %zu record(s) (%zu already answered, %zu skipped: malformed or too long) in %s; "
                 "%lld new tokens in %.1f s (%.1f tokens/s)\n",
-                r.written, skipped, r.bad, job->out, (long long)st.new_tokens, st.seconds,
-                st.seconds > 0 ? (double)st.new_tokens / st.seconds : 0.0);
+                r.written, skipped, r.bad, job->out, (long long)r.new_tokens, seconds,
+                seconds > 0 ? (double)r.new_tokens / seconds : 0.0);
     for (size_t i = 0; i < r.n_convs; i++) conversation_free(&r.convs[i]);
     free(r.convs);
     free(done);
-    return rc;
+    return dist_check(rc, err);
 }

@@ -3,14 +3,17 @@
 // answers out. The system and user turns of a record are kept and its
 // original answers dropped; the user turns are answered in order, each with the
 // model's own earlier answers in the context (round r answers turn r of every
-// record that has one). Output lines, in the order records finish:
+// record that has one). Output lines, round by round, each round's records
+// (those whose last user turn it answers) in input order:
 //   {"messages": [..., {"role": "assistant", "content": ...}, ...],
 //    "meta": {"record": LINE, "model": DIR, "sampling": {...}, "tokens": N, "finish": "stop"|"length"}}
 // They are appended to OUT.tmp (after a line of the settings that change
-// answers, gen/answers.h) as records finish; a rerun with the same settings reads
+// answers, gen/answers.h) a chunk of requests at a time; a rerun with the same settings reads
 // it (and OUT) and answers only the records not there yet; OUT appears once
 // every record is answered. Each record draws from its own seed, so the answers
-// do not depend on batching or on which records a rerun skips.
+// do not depend on batching or on which records a rerun skips. Under mpirun
+// every rank answers a contiguous block of each chunk (gen/answer_share.h) and
+// rank 0 alone reads and writes OUT.tmp and OUT: the same bytes as one process.
 #ifndef GK_GEN_PROMPTS_H
 #define GK_GEN_PROMPTS_H
 

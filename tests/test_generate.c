@@ -263,6 +263,40 @@ static void non_finite_rows_stay_in_bounds(test_case *tc) {
     free(work);
 }
 
+// The logits behind every token of a request, bit for bit, do not depend on the batch or on which
+// requests share it (fp32 and bf16 on the CPU): what lets ranks split requests without changing answers.
+static void logits_bits_independent_of_batch(test_case *tc) {
+    model_state m = {0};
+    gk_err err = {0};
+    CHECK(tc, make_model(NULL, 600, 4, &m, &err) == 0, "%s", err.msg);
+    int32_t p0[] = {2, 7}, p1[] = {2, 10, 20, 30, 40}, p2[] = {2, 9, 8, 7, 6, 5, 4, 3, 300, 301};
+    gen_request reqs[N_REQ] = {{p0, 2, MAX_NEW, 1}, {p1, 5, 17, 2}, {p2, 10, 25, 3}};
+    static float alone[N_REQ][MAX_NEW][600];
+    for (int precision = 0; !tc->failed && precision < 2; precision++) {
+        generator g = {.m = &m, .sampling = {.greedy = true}, .on_logits = keep_logits,
+                       .backend = {.precision = precision ? PRECISION_BF16 : PRECISION_FP32}};
+        gen_output outs[N_REQ];
+        gen_stats st;
+        g.batch = 1; // each request alone: only request r in the call
+        for (int r = 0; !tc->failed && r < N_REQ; r++) {
+            gen_request one = reqs[r];
+            CHECK(tc, generate(&g, &one, 1, outs, &st, &err) == 0, "%s", err.msg);
+            if (tc->failed) break;
+            memcpy(alone[r], hooked[0], outs[0].n * sizeof hooked[0][0]);
+            gen_outputs_free(outs, 1);
+        }
+        for (int batch = 2; !tc->failed && batch <= 4; batch++) {
+            g.batch = batch;
+            CHECK(tc, generate(&g, reqs, N_REQ, outs, &st, &err) == 0, "%s", err.msg);
+            for (int r = 0; !tc->failed && r < N_REQ; r++)
+                CHECK(tc, !memcmp(alone[r], hooked[r], outs[r].n * sizeof hooked[0][0]),
+                      "%s: request %d's logits differ between alone and batch %d", precision ? "bf16" : "fp32", r, batch);
+            if (!tc->failed) gen_outputs_free(outs, N_REQ);
+        }
+    }
+    model_state_free(&m);
+}
+
 static void sampled_output_independent_of_batch(test_case *tc) {
     model_state m = {0};
     gk_err err = {0};
@@ -640,6 +674,7 @@ int main(int argc, char **argv) {
     test_run("samplers_follow_their_definitions", samplers_follow_their_definitions);
     test_run("top_p_boundary_keeps_exact_mass", top_p_boundary_keeps_exact_mass);
     test_run("non_finite_rows_stay_in_bounds", non_finite_rows_stay_in_bounds);
+    test_run("logits_bits_independent_of_batch", logits_bits_independent_of_batch);
     test_run("sampled_output_independent_of_batch", sampled_output_independent_of_batch);
     test_run("prompts_pipeline", prompts_pipeline);
     test_run("prompts_resume_needs_same_settings", prompts_resume_needs_same_settings);
