@@ -187,9 +187,18 @@ double engine_grad_norm(engine *e) { return e->ops->grad_norm(e->impl); }
 int engine_optimizer_step(engine *e, double lr, float grad_scale, gk_err *err) {
     return e->ops->optimizer_step(e->impl, lr, grad_scale, err);
 }
+int engine_use_rank_device(engine_backend b, gk_err *err) {
+#ifdef GK_WITH_CUDA
+    if (b.device == DEVICE_CUDA && dist_size() > 1) return gk_cuda_use_rank_device(err);
+#endif
+    (void)b;
+    (void)err;
+    return 0;
+}
+
 int engine_ranks_collectives(engine_backend b, const collectives **c, gk_err *err) {
 #ifdef GK_WITH_CUDA
-    if (b.device == DEVICE_CUDA) return gk_cuda_use_rank_device(err) || !(*c = gk_nccl_collectives(err)) ? -1 : 0;
+    if (b.device == DEVICE_CUDA) return engine_use_rank_device(b, err) || !(*c = gk_nccl_collectives(err)) ? -1 : 0;
 #endif
     (void)b;
     (void)err;

@@ -140,6 +140,8 @@ int engine_optimizer_step(engine *e, double lr, float grad_scale, gk_err *err);
 // block and all-gathers the new weights, and engine_sync_host brings the block to m->params (+lo)
 // and the state's block buffers; gathering whole buffers on the host is the caller's.
 int engine_attach_ranks(engine *e, const collectives *c, bool zero, gk_err *err);
+// Under mpirun on cuda: this rank's GPU (its local rank modulo the devices), before any engine opens.
+int engine_use_rank_device(engine_backend b, gk_err *err);
 // The collectives for engines of backend b over the MPI job's ranks: MPI on host memory for the
 // CPU; for cuda, NCCL, after choosing this rank's GPU (call it before opening the engine).
 int engine_ranks_collectives(engine_backend b, const collectives **c, gk_err *err);

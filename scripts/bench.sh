@@ -120,3 +120,32 @@ echo "== 7. prompt processing: 512-token prompts, batch 1, one position per step
 for p in fp32 bf16; do
     $G bench --config "$STUDENT" --prompt-len 512 --steps 3 --precision $p | grep -v '^machine'
 done
+
+echo
+echo "== 8. data parallelism: training steps of $STUDENT at batch 8 x 256, 1 rank x $threads threads vs $threads ranks x 1 thread"
+if command -v mpirun >/dev/null; then
+    tmp=$(mktemp -d)
+    $G tokenize --tokenizer tests/fixtures/tokenizer/spm_bpe.model --input tests/fixtures/tokenizer/mixed.txt \
+        --out "$tmp/data" --doc-separator '\n\n' >/dev/null 2>&1
+    cat >"$tmp/run.yaml" <<YAML
+run_dir: $tmp/run
+model: {config: $STUDENT}
+data: {train: "$tmp/data/train-*.h5", seq_len: 256}
+batch: {size: 8}
+train: {steps: 8}
+log: {every: 1}
+YAML
+    # mean tokens/s of steps 3..8 (the first ones warm up), and the startup line that gives the bytes per step
+    rate() { python3 -c "import json,sys; r=[json.loads(l)['tokens_per_s'] for l in open(sys.argv[1]) if '\"loss\"' in l][2:]; print('%.0f tokens/s' % (sum(r)/len(r)))" "$1"; }
+    for p in fp32 bf16; do
+        $G train --config "$tmp/run.yaml" model.precision=$p threads=$threads --overwrite 2>/dev/null
+        printf '%s, 1 rank x %s threads: %s\n' $p "$threads" "$(rate "$tmp/run/metrics.jsonl")"
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive mpirun -np "$threads" --oversubscribe \
+            $G train --config "$tmp/run.yaml" model.precision=$p threads=1 --overwrite 2>"$tmp/err" >/dev/null
+        printf '%s, %s ranks x 1 thread: %s; %s\n' $p "$threads" "$(rate "$tmp/run/metrics.jsonl")" \
+            "$(grep -o 'exchanged per step.*' "$tmp/err")"
+    done
+    rm -rf "$tmp"
+else
+    echo "mpirun is not installed (apt-get install openmpi-bin): skipped"
+fi

@@ -4,7 +4,7 @@ against the layout worked out here from the config alone:
 
   P = the parameters of config.json (reference/gemma2-spec.md: embedding V*d tied with the
   head; per layer q, k, v, o, gate, up, down and 4 RMSNorm weights; the final norm);
-  block = ceil(P/N) rounded up to 64 elements (rank 0's, the largest; at most P);
+  block = ceil(P/N) rounded up to 65,536 elements (rank 0's, the largest; at most P);
   bf16: weights 2P and gradients 2P whole, the float32 master 4*block with ZeRO-1 on cuda,
   else 4P (the cpu host keeps all of it); fp32: weights 4P (the master), gradients 4P;
   AdamW m and v 8*block with ZeRO-1, else 8P; EMA 4*block with ZeRO-1, else 4P;
@@ -47,7 +47,7 @@ def params(path):
 
 def block(P, ranks):
     b = -(-P // ranks)
-    return min(-(-b // 64) * 64, P)
+    return min(-(-b // 65536) * 65536, P)
 
 
 def expected_state(P, ranks, zero, bf16, cuda, ema):
@@ -73,7 +73,7 @@ SETUPS = [
     ("2b", 8, 1, "bf16", "cuda", False, None, None),
     ("2b", 8, 0, "bf16", "cuda", False, None, None),
     ("9b", 8, 1, "bf16", "cpu", True, None, None),       # the host keeps the whole master
-    ("9b", 3, 1, "fp32", "cpu", True, None, None),       # uneven: P/3 is not a multiple of 64
+    ("9b", 3, 1, "fp32", "cpu", True, None, None),       # uneven: P/3 is not a multiple of 65,536
     ("2b", 7, 1, "bf16", "cuda", True, "27b", None),     # uneven, teacher bf16 (the student's)
     ("2b", 1, 1, "bf16", "cuda", False, "9b", None),     # --zero without --ranks > 1
     ("9b", 5, 0, "bf16", "cpu", False, "27b", "fp32"),
