@@ -67,6 +67,15 @@ bool dist_all_ok(bool ok) {
     return v;
 }
 
+int dist_check(int rc, gk_err *err) {
+    if (world_size <= 1) return rc;
+    double first = rc ? -(double)world_rank : -(double)world_size; // the max is minus the lowest failing rank
+    dist_max_f64(&first, 1);
+    int failed = (int)-first;
+    if (failed == world_size) return 0;
+    return rc ? rc : gk_fail(err, GK_EPEER, "rank %d failed (its message names it)", failed);
+}
+
 void dist_bcast(void *buf, size_t bytes, int root) {
     for (size_t at = 0; world_size > 1 && at < bytes; at += INT_MAX / 2) {
         size_t n = bytes - at < INT_MAX / 2 ? bytes - at : INT_MAX / 2;

@@ -35,9 +35,13 @@ void dist_barrier(void);
 void dist_sum_f64(double *x, size_t n);  // in place, over every rank
 void dist_sum_i64(int64_t *x, size_t n);
 void dist_max_f64(double *x, size_t n);
-// Whether every rank passed ok: a failure on any rank becomes one on all (each rank then
-// returns its own error or "rank R failed"; the failing rank's message is the one printed).
+// Whether every rank passed ok (a collective).
 bool dist_all_ok(bool ok);
+// Every rank's rc at once (a collective; rc itself for one process): 0 when every rank passed;
+// else -1 on every rank, a failing rank keeping its own error and the others getting GK_EPEER
+// "rank R failed" (R the lowest failing rank), so no rank goes on into a collective alone and
+// the job prints the failing rank's message.
+int dist_check(int rc, gk_err *err);
 void dist_bcast(void *buf, size_t bytes, int root);
 // Rank 0 receives every rank's bytes one after another, in rank order: *out (malloc'd, rank 0
 // only; NULL elsewhere) of *total bytes. Each rank's part must stay below 2 GiB.

@@ -5,15 +5,6 @@
 
 #include "common/dist.h"
 
-int dist_check(int rc, gk_err *err) {
-    if (dist_size() <= 1) return rc;
-    double first = rc ? -(double)dist_rank() : -(double)dist_size(); // the max is minus the lowest failing rank
-    dist_max_f64(&first, 1);
-    int failed = (int)-first;
-    if (failed == dist_size()) return 0;
-    return rc ? rc : gk_fail(err, GK_EIO, "rank %d failed (its message names it)", failed);
-}
-
 int dist_gather_rows(void *buf, size_t row_bytes, uint64_t lo, uint64_t hi, gk_err *err) {
     if (dist_size() <= 1) return 0;
     void *all;

@@ -1,18 +1,14 @@
 // What a command that splits rows across ranks needs besides common/dist.h:
-// one verdict on failure before a collective, and rows gathered in place to
-// rank 0 (where the one process's file writer runs).
+// rows gathered in place to rank 0 (where the one process's file writer runs)
+// and bytes shared by every rank.
 #ifndef GK_DIST_WORK_H
 #define GK_DIST_WORK_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/dist.h"
 #include "common/error.h"
-
-// Every rank's rc at once (a collective; rc itself for one process): 0 when every rank passed;
-// else -1 on every rank, a failing rank keeping its own error and the others getting
-// "rank R failed" (R the lowest failing rank), so that no rank goes on into a collective alone.
-int dist_check(int rc, gk_err *err);
 
 // Rows [lo, hi) of buf (row_bytes each) from every rank to rank 0, where the ranks' [lo, hi)
 // tile [0, n) in rank order (dist_split's blocks): rank 0's buf then holds rows [0, n); the

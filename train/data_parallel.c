@@ -59,7 +59,7 @@ int dp_save(const dp_plan *p, const char *run_dir, model_state *m, const optimiz
     whole.m = o->m ? root_buffer(p, n, &ok, err) : NULL;
     whole.v = o->v ? root_buffer(p, n, &ok, err) : NULL;
     float *whole_ema = ema ? root_buffer(p, n, &ok, err) : NULL;
-    int r = dist_all_ok(ok) ? 0 : p->rank == 0 ? -1 : gk_fail(err, GK_EPEER, "rank 0 ran out of memory for a checkpoint");
+    int r = dist_check(ok ? 0 : -1, err);
     if (r == 0 && o->m) dist_gather_blocks(o->m, n, whole.m);
     if (r == 0 && o->v) dist_gather_blocks(o->v, n, whole.v);
     if (r == 0 && ema) dist_gather_blocks(ema, n, whole_ema);

@@ -181,9 +181,7 @@ static int prepare_shared_dir(trainer *t, bool resume, bool overwrite, gk_err *e
     if (t->root)
         r = dir_create_parents(rc->run_dir, err) || run_dir_lock(rc->run_dir, &t->lock_fd, err) ||
             prepare_run_dir(t, resume, overwrite, err) || save_resolved_config(rc, err) ? -1 : 0;
-    if (!dist_all_ok(r == 0))
-        return r ? -1 : gk_fail(err, GK_EPEER, "rank 0 could not prepare %s", rc->run_dir);
-    return dist_bcast_string(&t->resume_from, err);
+    return dist_check(r, err) || dist_bcast_string(&t->resume_from, err) ? -1 : 0;
 }
 
 // The split, and what each rank exchanges per step: a reduce-scatter of the gradients and an
@@ -507,7 +505,7 @@ static int average_last_checkpoints(trainer *t, gk_err *err) {
     if (r == 0) r = average_model_dirs(dirs, w, n, &avg, err); // every rank: each evaluates its share with it
     if (r == 0 && t->root) r = dir_remove_tree(out, err); // a previous run's average of other checkpoints
     if (r == 0 && t->root) r = model_create_dir(out, &avg, ST_F32, MODEL_SHARD_BYTES, t->tokenizer_sha256, err);
-    if (!dist_all_ok(r == 0) && r == 0) r = gk_fail(err, GK_EPEER, "another rank could not average the checkpoints");
+    r = dist_check(r, err); // before the evaluation's collectives
     double val_loss;
     int64_t targets;
     if (r == 0 && t->val && evaluate_weights(t, avg.params, &val_loss, &targets, err)) r = -1;
