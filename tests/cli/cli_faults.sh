@@ -12,7 +12,6 @@
 # FAULTS_TRIALS=N sets the number of trials (default 30; 6 for the sanitizer build).
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_faults.sh
 . "$(dirname "$0")/lib/common.sh"
-TOK=tests/fixtures/tokenizer/spm_bpe.model
 SEED=${FAULTS_SEED:-$(date +%s)}
 case "$G" in *build-san*) TRIALS=${FAULTS_TRIALS:-6} ;; *) TRIALS=${FAULTS_TRIALS:-30} ;; esac
 
@@ -90,18 +89,8 @@ kill_at_random() {
 # ---------------------------------------------------------------- setup: data and the uninterrupted run
 
 mkdir -p "$T/runs"
-head -c 60000 tests/fixtures/tokenizer/mixed.txt >"$T/text.txt"
-if ! "$G" tokenize --tokenizer "$TOK" --input "$T/text.txt" --out "$T/data" --doc-separator '\n\n' \
-    --val-fraction 0.2 >/dev/null 2>"$T/err"; then
-    fail setup "tokenize: $(tail -n 1 "$T/err")"
-    exit 1
-fi
-cat >"$T/run.yaml" <<EOF
-run_dir: $T/runs/unset
-seed: 7
-threads: 1
-model: {config: configs/models/tiny.json}
-data: {train: "$T/data/train-*.h5", val: "$T/data/val-*.h5", seq_len: 32}
+tiny_run_config "$T/run.yaml"
+cat >>"$T/run.yaml" <<EOF
 batch: {size: 4, micro: 2}
 train: {steps: 12}
 optim: {lr: 1.0e-2}

@@ -9,7 +9,6 @@
 # read its input stops every rank with its message.
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_ranks.sh
 . "$(dirname "$0")/lib/common.sh"
-TOK=tests/fixtures/tokenizer/spm_bpe.model
 DIFF=tests/cli/lib/tensor_diff.py
 CASES="ranks_2_equal_1 ranks_3_equal_1 zero1_equals_unsharded zero1_equals_unsharded_bf16 elastic_2_to_1 elastic_2_to_3 kill_one_rank failing_rank
 batch_not_divisible"
@@ -60,18 +59,8 @@ check() { # check CASE WHAT: passes when WHAT is empty
 }
 
 mkdir -p "$T/runs"
-head -c 60000 tests/fixtures/tokenizer/mixed.txt >"$T/text.txt"
-if ! "$G" tokenize --tokenizer "$TOK" --input "$T/text.txt" --out "$T/data" --doc-separator '\n\n' \
-    --val-fraction 0.2 >/dev/null 2>"$T/err"; then
-    fail setup "tokenize: $(tail -n 1 "$T/err")"
-    exit 1
-fi
-cat >"$T/run.yaml" <<EOF
-run_dir: $T/runs/unset
-seed: 7
-threads: 1
-model: {config: configs/models/tiny.json}
-data: {train: "$T/data/train-*.h5", val: "$T/data/val-*.h5", seq_len: 32}
+tiny_run_config "$T/run.yaml"
+cat >>"$T/run.yaml" <<EOF
 batch: {size: 6, micro: 1}
 train: {steps: 20}
 optim: {lr: 3.0e-3}

@@ -86,23 +86,31 @@ else
     fail $name "$why"
 fi
 
-for method in topk sample; do
-    name=teacher_logits_${method}_ranks
-    if [ ! -d "$T/$method.1" ] && ! cache 1 "$method" "$T/$method.1"; then
+# match_ranks NAME BASE MAKE ARGS...: MAKE N BASE.N ARGS... writes on 2 and on 3 ranks what it wrote
+# on one process in BASE.1 (made first when missing), byte for byte.
+match_ranks() {
+    name=$1 base=$2 make=$3
+    shift 3
+    if [ ! -d "$base.1" ] && ! $make 1 "$base.1" "$@"; then
         fail $name "1 process: $(last_error)"
-        continue
+        return
     fi
-    ok=1
     for n in 2 3; do
-        if ! cache $n "$method" "$T/$method.$n"; then
+        if ! $make $n "$base.$n" "$@"; then
             fail $name "$n ranks: $(last_error)"
-            ok=0
-        elif ! why=$(same_dirs "$T/$method.1" "$T/$method.$n"); then
+            return
+        elif ! why=$(same_dirs "$base.1" "$base.$n"); then
             fail $name "$n ranks against 1 process: $why"
-            ok=0
+            return
         fi
     done
-    [ $ok = 1 ] && pass $name
+    pass $name
+}
+
+# cache_in N DIR METHOD: cache N METHOD DIR.
+cache_in() { cache "$1" "$3" "$2"; }
+for method in topk sample; do
+    match_ranks teacher_logits_${method}_ranks "$T/$method" cache_in "$method"
 done
 
 name=teacher_logits_one_summary # the summary once (rank 0's), its counts the whole job's
@@ -161,27 +169,15 @@ answers() {
         --batch 2 --threads 1 "$@"
 }
 
-for kind in sampled greedy; do
-    name=generate_${kind}_ranks
-    if [ $kind = sampled ]; then set -- --temperature 0.9 --top-p 0.9; else set -- --greedy; fi
-    mkdir -p "$T/$kind.1"
-    if ! answers 1 "$T/$kind.1/answers.jsonl" "$@"; then
-        fail $name "1 process: $(last_error)"
-        continue
-    fi
-    ok=1
-    for n in 2 3; do
-        mkdir -p "$T/$kind.$n"
-        if ! answers $n "$T/$kind.$n/answers.jsonl" "$@"; then
-            fail $name "$n ranks: $(last_error)"
-            ok=0
-        elif ! why=$(same_dirs "$T/$kind.1" "$T/$kind.$n"); then
-            fail $name "$n ranks against 1 process: $why"
-            ok=0
-        fi
-    done
-    [ $ok = 1 ] && pass $name
-done
+# answers_in N DIR ARGS...: answers N DIR/answers.jsonl ARGS...
+answers_in() {
+    n=$1 dir=$2
+    shift 2
+    mkdir -p "$dir"
+    answers "$n" "$dir/answers.jsonl" "$@"
+}
+match_ranks generate_sampled_ranks "$T/sampled" answers_in --temperature 0.9 --top-p 0.9
+match_ranks generate_greedy_ranks "$T/greedy" answers_in --greedy
 
 name=generate_one_summary
 mkdir -p "$T/summary"
