@@ -48,7 +48,8 @@ static float *root_buffer(const dp_plan *p, size_t n, bool *ok, gk_err *err) {
 
 int dp_save(const dp_plan *p, const char *run_dir, model_state *m, const optimizer *o, const trainer_state *s,
             const float *ema, const char *tokenizer_sha256, int keep, gk_err *err) {
-    if (!p->zero) return p->rank == 0 ? ckpt_save(run_dir, m, o, s, ema, tokenizer_sha256, keep, err) : 0;
+    if (!p->zero) // and every rank waits for it: what follows (average.last_k) reads the checkpoints
+        return dist_check(p->rank == 0 ? ckpt_save(run_dir, m, o, s, ema, tokenizer_sha256, keep, err) : 0, err);
     size_t n = m->layout.n_floats;
     // The master weights: each rank's block is current (under bf16, not the others'): all of them everywhere.
     if (dist_host_collectives()->all_gather(dist_host_collectives(), m->params, n, COLL_F32, err)) return -1;
@@ -67,7 +68,7 @@ int dp_save(const dp_plan *p, const char *run_dir, model_state *m, const optimiz
     free(whole.m);
     free(whole.v);
     free(whole_ema);
-    return r;
+    return dist_check(r, err);
 }
 
 int dp_load(const dp_plan *p, const char *dir, model_state *m, optimizer *o, trainer_state *s, float *ema,

@@ -34,7 +34,8 @@ void dp_skip_before(const dp_plan *p, loader *l);
 void dp_skip_after(const dp_plan *p, loader *l);
 
 // Writes the checkpoint of step s (rank 0; the others send their blocks): the whole master
-// weights (all-gathered when ZeRO-1 left them current per block), moments and EMA.
+// weights (all-gathered when ZeRO-1 left them current per block), moments and EMA. Every rank
+// returns once it is written (or with the failure).
 int dp_save(const dp_plan *p, const char *run_dir, model_state *m, const optimizer *o, const trainer_state *s,
             const float *ema, const char *tokenizer_sha256, int keep, gk_err *err);
 // Loads checkpoint dir on every rank, keeping this rank's block of the moments and EMA (a

@@ -155,10 +155,6 @@ static int load_checkpoint(trainer *t, const char *dir, gk_err *err) {
     return 0;
 }
 
-// The run directory, prepared by rank 0 alone (lock, checkpoints, config.yaml); the others learn
-// the checkpoint to resume and whether it went well.
-static int prepare_shared_dir(trainer *t, bool resume, bool overwrite, gk_err *err);
-
 // With resume, the newest valid checkpoint (t->resume_from; none at all is a fresh start, only
 // invalid ones an error); without, an earlier run's checkpoints are refused or, with overwrite,
 // removed. Then the temporaries of killed runs go. Nothing is changed before the checks pass.
@@ -175,6 +171,8 @@ static int prepare_run_dir(trainer *t, bool resume, bool overwrite, gk_err *err)
     return 0;
 }
 
+// The run directory, prepared by rank 0 alone (lock, checkpoints, config.yaml); the others learn
+// the checkpoint to resume and whether it went well.
 static int prepare_shared_dir(trainer *t, bool resume, bool overwrite, gk_err *err) {
     const run_config *rc = t->rc;
     int r = 0;

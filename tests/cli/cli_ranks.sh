@@ -38,10 +38,11 @@ train() {
         mp "$n" train --config "$T/run.yaml" "run_dir=$T/runs/$run" "$@"
     fi
 }
-# within RUN_A RUN_B: empty when step 20's weights and EMA agree within 1e-6 relative per tensor, else what differs.
+# within RUN_A RUN_B: empty when step 20's weights and EMA, and the average of steps 15 and 20, agree
+# within 1e-6 relative per tensor, else what differs.
 within() {
-    for f in model.safetensors ema/model.safetensors; do
-        d=$(python3 "$DIFF" "$T/runs/$1/step-000020/$f" "$T/runs/$2/step-000020/$f") || {
+    for f in step-000020/model.safetensors step-000020/ema/model.safetensors average-last-2/model.safetensors; do
+        d=$(python3 "$DIFF" "$T/runs/$1/$f" "$T/runs/$2/$f") || {
             echo "$f: $d"
             return
         }
@@ -69,6 +70,7 @@ eval: {every: 5, tokens: 512}
 checkpoint: {every: 5, keep: 4}
 log: {every: 1}
 ema: {decay: 0.9}
+average: {last_k: 2}
 EOF
 if ! train 1 one; then
     fail setup "one process: $(tail -n 1 "$T/err")"
