@@ -10,7 +10,7 @@
 # Run from the repository root: GEMMAKD=build/gemmakd sh tests/cli/cli_ranks.sh
 . "$(dirname "$0")/lib/common.sh"
 DIFF=tests/cli/lib/tensor_diff.py
-CASES="ranks_2_equal_1 ranks_3_equal_1 zero1_equals_unsharded zero1_equals_unsharded_bf16 elastic_2_to_1 elastic_2_to_3 kill_one_rank failing_rank
+CASES="ranks_2_equal_1 ranks_3_equal_1 distill_in_process_2_equal_1 distill_cache_3_equal_1 zero1_equals_unsharded zero1_equals_unsharded_bf16 elastic_2_to_1 elastic_2_to_3 kill_one_rank failing_rank
 batch_not_divisible"
 if ! command -v mpirun >/dev/null; then
     for c in $CASES; do echo "SKIP $SUITE/$c: mpirun is not installed (apt-get install openmpi-bin)"; done
@@ -82,6 +82,29 @@ for n in 2 3; do
         check "ranks_${n}_equal_1" "$(within one "ranks$n")"
     else
         fail "ranks_${n}_equal_1" "$(grep -m1 error "$T/err")"
+    fi
+done
+
+# Distillation: each rank runs the in-process teacher (step 10 of the run above) on its rows, or
+# reads its rows of a top-k cache of that teacher.
+teacher="$T/runs/one/step-000010"
+for how in in_process cache; do
+    if [ $how = in_process ]; then
+        ranks=2
+        set -- "teacher.model=$teacher"
+    else
+        ranks=3
+        set -- "teacher.cache=$T/cache"
+        "$G" teacher-logits --teacher "$teacher" --data "$T/data/train-*.h5" --seq-len 32 --method topk --k 8 \
+            --out "$T/cache" >/dev/null 2>"$T/err" || echo "teacher-logits: $(tail -n 1 "$T/err")" >&2
+    fi
+    name=distill_${how}_${ranks}_equal_1
+    if ! train 1 "distill_$how.1" "$@"; then
+        fail $name "one process: $(tail -n 1 "$T/err")"
+    elif ! train $ranks "distill_$how.$ranks" "$@"; then
+        fail $name "$(grep -m1 error "$T/err")"
+    else
+        check $name "$(within "distill_$how.1" "distill_$how.$ranks")"
     fi
 done
 
