@@ -103,9 +103,40 @@ static void rows_independent_of_batching(test_case *tc) {
     model_state_free(&m);
 }
 
+// A step's sampled rows drawn in parts (a rank's share each: rows 0, 1-2 and 3 of 4) are the rows
+// drawn all at once.
+static void parts_are_rows_of_the_whole(test_case *tc) {
+    model_state m = {0};
+    gk_err err = {0};
+    CHECK(tc, tiny_model(&(tiny_shape){32, 48, 2, 4, 2, 4, 300, 64}, 9, &m, &err) == 0, "%s", err.msg);
+    if (tc->failed) return;
+    on_policy all, part;
+    prompts_of(&all, 4, 1.0);
+    prompts_of(&part, 4, 1.0);
+    generator g = {.m = &m};
+    const int first[] = {0, 1, 3}, count[] = {1, 2, 1};
+    for (int s = 0; s < 2 && !tc->failed; s++) {
+        CHECK(tc, on_policy_sample(&all, &g, s, &err) == 0, "%s", err.msg);
+        for (int p = 0; p < 3 && !tc->failed; p++) {
+            CHECK(tc, on_policy_sample_part(&part, &g, s, first[p], count[p], &err) == 0, "%s", err.msg);
+            for (int i = first[p]; i < first[p] + count[p] && !tc->failed; i++) {
+                int32_t a[12], b[12], ta[12], tb[12], d[12];
+                on_policy_stage_row(&all, i, a, ta, d);
+                on_policy_stage_row(&part, i, b, tb, d);
+                CHECK(tc, !memcmp(a, b, sizeof a) && !memcmp(ta, tb, sizeof ta),
+                      "step %d, row %d sampled in a part of %d differs from the whole step's", s, i, count[p]);
+            }
+        }
+    }
+    on_policy_close(&all);
+    on_policy_close(&part);
+    model_state_free(&m);
+}
+
 int main(void) {
     test_run("targets_exclude_prompt_and_padding", targets_exclude_prompt_and_padding);
     test_run("rows_per_step_add_up", rows_per_step_add_up);
     test_run("rows_independent_of_batching", rows_independent_of_batching);
+    test_run("parts_are_rows_of_the_whole", parts_are_rows_of_the_whole);
     return test_main_result();
 }

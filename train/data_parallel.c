@@ -13,9 +13,6 @@ int dp_plan_make(dp_plan *p, const run_config *rc, size_t n_floats, gk_err *err)
     if (B % p->ranks)
         return gk_fail(err, GK_EINPUT, "'batch.size' (%d) must be a multiple of the %d ranks (each trains "
                        "batch.size / ranks rows per step)", B, p->ranks);
-    if (p->ranks > 1 && rc->kd.on_policy.fraction > 0)
-        return gk_fail(err, GK_EINPUT, "on-policy distillation ('kd.on_policy.fraction' > 0) runs in one process; "
-                       "start it without mpirun");
     p->rows = B / p->ranks;
     int a = p->rows, b = micro; // the largest micro-batch within batch.micro that divides the rank's rows
     while (b) {
@@ -25,17 +22,23 @@ int dp_plan_make(dp_plan *p, const run_config *rc, size_t n_floats, gk_err *err)
     }
     p->micro = a;
     p->accum = p->rows / p->micro;
-    p->global_accum = B / micro;
+    p->global_micro = micro;
     p->zero = p->ranks > 1 && rc->parallel.zero;
     p->hi = n_floats;
     if (p->zero) collectives_range(n_floats, p->ranks, p->rank, &p->lo, &p->hi);
     return 0;
 }
 
-void dp_skip_before(const dp_plan *p, loader *l) { loader_skip(l, (uint64_t)p->rank * p->rows, 0); }
+static int min_int(int a, int b) { return a < b ? a : b; }
 
-void dp_skip_after(const dp_plan *p, loader *l) {
-    loader_skip(l, (uint64_t)(p->ranks - 1 - p->rank) * p->rows, (uint64_t)(p->global_accum - p->accum));
+void dp_skip_before(const dp_plan *p, loader *l, int data) {
+    loader_skip(l, (uint64_t)min_int(p->rank * p->rows, data), 0);
+}
+
+void dp_skip_after(const dp_plan *p, loader *l, int data, int batches) {
+    int after = data - min_int((p->rank + 1) * p->rows, data);
+    int one_process = (data + p->global_micro - 1) / p->global_micro; // its micro-batches that hold data rows
+    loader_skip(l, (uint64_t)after, (uint64_t)(one_process - batches));
 }
 
 // n floats on rank 0 (NULL elsewhere, and for one process without ZeRO-1: nothing to gather).

@@ -20,7 +20,7 @@ typedef struct {
     int rank, ranks;
     int rows;         // this rank's rows per step: batch.size / ranks
     int micro, accum; // rows per forward-backward (divides rows) and micro-batches per step
-    int global_accum; // micro-batches per step of one process (batch.size / batch.micro): the loader's count
+    int global_micro; // rows per micro-batch of one process (batch.micro, else batch.size): the loader's count
     bool zero;        // ZeRO-1 (parallel.zero with more than one rank)
     size_t lo, hi;    // this rank's block of the flat parameters ([0, n) without ZeRO-1)
 } dp_plan;
@@ -28,10 +28,11 @@ typedef struct {
 // The split of rc's batch over the job's ranks; an error when batch.size does not divide.
 int dp_plan_make(dp_plan *p, const run_config *rc, size_t n_floats, gk_err *err);
 
-// Loader positions around this rank's rows of a step: the rows of the ranks before it, and after
-// its micro-batches those of the ranks after it (the batch count catches up to one process's).
-void dp_skip_before(const dp_plan *p, loader *l);
-void dp_skip_after(const dp_plan *p, loader *l);
+// Loader positions around this rank's rows of a step whose first `data` rows come from the data
+// (the rest are sampled): the data rows of the ranks before it, and after its `batches` calls to
+// loader_next those of the ranks after it, the batch count caught up to one process's.
+void dp_skip_before(const dp_plan *p, loader *l, int data);
+void dp_skip_after(const dp_plan *p, loader *l, int data, int batches);
 
 // Writes the checkpoint of step s (rank 0; the others send their blocks): the whole master
 // weights (all-gathered when ZeRO-1 left them current per block), moments and EMA. Every rank

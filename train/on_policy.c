@@ -242,15 +242,22 @@ static int row_done(void *ctx, size_t request, const gen_output *out, gk_err *er
 }
 
 int on_policy_sample(on_policy *op, const generator *g, int64_t step, gk_err *err) {
+    return on_policy_sample_part(op, g, step, 0, on_policy_rows_at(op, step), err);
+}
+
+int on_policy_sample_part(on_policy *op, const generator *g, int64_t step, int first, int count, gk_err *err) {
     op->rows = on_policy_rows_at(op, step);
+    GK_ASSERT(first >= 0 && count >= 0 && first + count <= op->rows);
+    op->first = first;
+    op->count = count;
     op->new_tokens = 0;
     op->seconds = 0;
-    if (op->rows == 0) return 0;
+    if (count == 0) return 0;
     double start = now_seconds();
     gen_request reqs[op->B];
-    int64_t first = rows_before(op, step);
-    for (int i = 0; i < op->rows; i++) {
-        uint64_t c = (uint64_t)(first + i);
+    int64_t before = rows_before(op, step) + first; // the run's sampled rows before this process's first
+    for (int i = 0; i < count; i++) {
+        uint64_t c = (uint64_t)(before + i);
         size_t p = (size_t)(c % op->n);
         reqs[i] = (gen_request){.prompt = op->prompts[p], .n_prompt = op->n_prompt[p], .max_new = op->max_new,
                                 .seed = hash64(op->seed ^ hash64(c + 0x9e3779b97f4a7c15ULL))};
@@ -260,18 +267,20 @@ int on_policy_sample(on_policy *op, const generator *g, int64_t step, gk_err *er
     run.sampling = op->sampling;
     run.stop_ids = op->stops;
     run.n_stop = op->n_stop;
-    run.batch = op->rows;
+    run.batch = count;
     run.on_done = row_done;
     run.ctx = &sink;
     run.progress = false;
     gen_stats st;
-    int r = generate(&run, reqs, (size_t)op->rows, NULL, &st, err);
+    int r = generate(&run, reqs, (size_t)count, NULL, &st, err);
     op->seconds = now_seconds() - start;
     return r;
 }
 
 void on_policy_stage_row(const on_policy *op, int i, int32_t *tokens, int32_t *targets, int32_t *doc_begin) {
     size_t T = (size_t)op->T;
+    GK_ASSERT(i >= op->first && i < op->first + op->count);
+    i -= op->first;
     memcpy(tokens, op->tokens + (size_t)i * T, T * sizeof *tokens);
     memcpy(targets, op->targets + (size_t)i * T, T * sizeof *targets);
     memset(doc_begin, 0, T * sizeof *doc_begin); // one document from position 0

@@ -32,10 +32,11 @@ typedef struct {
     sampling sampling;
     int32_t stops[2];
     size_t n_stop;
-    // The rows of the step sampled last: [rows, T] each.
-    int rows;
+    // The step sampled last: its rows sampled rows, of which this process holds first..first+count-1
+    // (all of them in one process; a rank's share under mpirun): [count, T] each.
+    int rows, first, count;
     int32_t *tokens, *targets;
-    int64_t new_tokens;  // sampled tokens in those rows
+    int64_t new_tokens;  // sampled tokens in the rows held
     double seconds;      // the time their sampling took
 } on_policy;
 
@@ -58,8 +59,11 @@ int on_policy_rows_at(const on_policy *op, int64_t step);
 // Samples step s's rows with g (its engine, model and backend set; sampling and
 // stops come from op) into op->tokens / op->targets.
 int on_policy_sample(on_policy *op, const generator *g, int64_t step, gk_err *err);
+// The same for rows first..first+count-1 of the step's sampled rows only (a rank's share): each
+// row is the one all of them sampled at once give.
+int on_policy_sample_part(on_policy *op, const generator *g, int64_t step, int first, int count, gk_err *err);
 
-// Copies sampled row i into a staged row: tokens [T], targets [T], doc_begin [T].
+// Copies the step's sampled row i (one of those held) into a staged row: tokens [T], targets [T], doc_begin [T].
 void on_policy_stage_row(const on_policy *op, int i, int32_t *tokens, int32_t *targets, int32_t *doc_begin);
 
 // The targets of a row of prompt P and continuation G padded to T (targets [T]; see above).

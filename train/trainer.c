@@ -48,7 +48,9 @@ typedef struct {
     kd_head_ctx kd;
     kd_sums step_sums; // this step's CE / KD / KL (means over trained targets)
     bool sampling;     // kd.on_policy: some rows of each step are sampled continuations of prompts
-    on_policy policy;
+    on_policy policy;  // this rank's share of them
+    int64_t sampled_tokens; // in this step's sampled rows, over all ranks
+    double sampling_s;      // the time their sampling took (the slowest rank's)
     trainer_state state;
     metrics_log metrics;
     progress prog;
@@ -281,18 +283,24 @@ static void teardown(trainer *t) {
 
 // ---------------------------------------------------------------- steps
 
-// Rows of step's micro-batch k that come from the data (the sampled rows, if any, fill the last ones).
+// Rows of the step's batch that come from the data: the first ones (the sampled rows, if any, are the last).
+static int data_rows(const trainer *t) { return t->rc->batch.size - (t->sampling ? t->policy.rows : 0); }
+
+// The step's batch row of row r of this rank's micro-batch k.
+static int batch_row(const trainer *t, int k, int r) { return t->dp.rank * t->dp.rows + k * t->micro_b + r; }
+
+// Rows of this rank's micro-batch k that come from the data.
 static int data_rows_of(const trainer *t, int k) {
-    int data = t->rc->batch.size - (t->sampling ? t->policy.rows : 0), left = data - k * t->micro_b;
+    int left = data_rows(t) - batch_row(t, k, 0);
     return left < 0 ? 0 : left < t->micro_b ? left : t->micro_b;
 }
 
 // The sampled rows that fall in micro-batch k, after its data rows.
 static void stage_sampled_rows(trainer *t, int k, loader_batch *b) {
-    int data = t->rc->batch.size - t->policy.rows;
+    int data = data_rows(t);
     for (int r = data_rows_of(t, k); r < t->micro_b; r++) {
         size_t at = (size_t)r * t->T;
-        on_policy_stage_row(&t->policy, k * t->micro_b + r - data, t->tokens + at, t->targets + at, b->doc_begin + at);
+        on_policy_stage_row(&t->policy, batch_row(t, k, r) - data, t->tokens + at, t->targets + at, b->doc_begin + at);
     }
 }
 
@@ -323,23 +331,34 @@ static int sample_rows(trainer *t, gk_err *err) {
     bool teacher = t->rc->kd.seq_kd;
     generator g = {.m = teacher ? &t->teacher.model : &t->model, .engine = teacher ? t->teacher.engine : t->engine,
                    .model_name = teacher ? t->rc->teacher.model : "the student"};
-    return on_policy_sample(&t->policy, &g, t->state.step, err);
+    int rows = on_policy_rows_at(&t->policy, t->state.step), data = t->rc->batch.size - rows;
+    int first = batch_row(t, 0, 0) - data, last = first + t->dp.rows; // this rank's sampled rows
+    first = first < 0 ? 0 : first > rows ? rows : first;
+    last = last < 0 ? 0 : last > rows ? rows : last;
+    return on_policy_sample_part(&t->policy, &g, t->state.step, first, last - first, err);
 }
 
 // One optimizer step: *loss is the mean over the step's trained targets.
 static int train_step(trainer *t, double lr, double *loss, double *norm, bool *skipped, gk_err *err) {
-    int64_t trained = 0;
+    int64_t counts[2] = {0, 0}; // the step's trained targets and sampled tokens
     if (t->sampling && sample_rows(t, err)) return -1;
-    dp_skip_before(&t->dp, t->train);
+    int data = data_rows(t), batches = 0;
+    dp_skip_before(&t->dp, t->train, data);
     for (int k = 0; k < t->accum; k++) {
         size_t rows = (size_t)data_rows_of(t, k);
         t->micro[k].batch_size = 0; // stays 0 when every row of micro-batch k is sampled
         if (rows && loader_next(t->train, rows, &t->micro[k], err)) return -1;
-        trained += rows ? (int64_t)loader_batch_targets(&t->micro[k]) : 0;
+        counts[0] += rows ? (int64_t)loader_batch_targets(&t->micro[k]) : 0;
+        batches += rows > 0;
     }
-    dp_skip_after(&t->dp, t->train);
-    if (t->sampling) trained += t->policy.new_tokens; // one target per sampled token
-    dist_sum_i64(&trained, 1); // the loss is the mean over the whole batch's targets
+    dp_skip_after(&t->dp, t->train, data, batches);
+    if (t->sampling) counts[1] = t->policy.new_tokens;
+    counts[0] += counts[1]; // one target per sampled token
+    dist_sum_i64(counts, 2); // the loss is the mean over the whole batch's targets
+    int64_t trained = counts[0];
+    t->sampled_tokens = counts[1];
+    t->sampling_s = t->sampling ? t->policy.seconds : 0;
+    dist_max_f64(&t->sampling_s, 1);
     engine_zero_grads(t->engine);
     memset(&t->kd.sums, 0, sizeof t->kd.sums);
     *loss = 0;
@@ -403,7 +422,7 @@ static int log_step(trainer *t, double loss, double lr, double norm, bool skippe
         sb_printf(&sb, "\"ce\": %.9g, \"kd\": %.9g, \"kl\": %.9g, ", t->step_sums.ce, t->step_sums.kd, t->step_sums.kl);
     if (t->sampling)
         sb_printf(&sb, "\"sampled_rows\": %d, \"sampled_tokens\": %lld, \"sampling_s\": %.3f, ", t->policy.rows,
-                  (long long)t->policy.new_tokens, t->policy.seconds);
+                  (long long)t->sampled_tokens, t->sampling_s);
     sb_printf(&sb, "\"tokens_per_s\": %.1f, \"elapsed\": %.3f%s}", rate, t->state.elapsed,
               skipped ? ", \"skipped\": \"non-finite loss or gradient\"" : "");
     int r = metrics_write(&t->metrics, &sb, err);
