@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <mpi.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,21 @@ static bool launched_by_mpi(void) {
     return false;
 }
 
+// Ranks on one machine share its cores: unless OMP_NUM_THREADS says otherwise (or later --threads,
+// a run config's threads), each takes its share of the cores it may run on, at least one. Spinning
+// OpenMP threads of ranks that outnumber the cores slow every rank many times over.
+static void share_cores(void) {
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &local);
+        MPI_Comm_free(&node);
+    }
+    if (getenv("OMP_NUM_THREADS") || local <= 1) return;
+    int cores = omp_get_num_procs() / local;
+    omp_set_num_threads(cores > 1 ? cores : 1);
+}
+
 int dist_init(int *argc, char ***argv, gk_err *err) {
     if (!launched_by_mpi()) return 0;
     int provided;
@@ -24,6 +40,7 @@ int dist_init(int *argc, char ***argv, gk_err *err) {
     joined = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    share_cores();
     return 0;
 }
 

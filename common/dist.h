@@ -14,7 +14,8 @@
 #include "common/error.h"
 
 // Joins the job when the environment says a launcher started us (OpenMPI's
-// OMPI_COMM_WORLD_SIZE, PMIx's PMIX_RANK, PMI's PMI_SIZE). Call once, first.
+// OMPI_COMM_WORLD_SIZE, PMIx's PMIX_RANK, PMI's PMI_SIZE). Call once, first. Ranks on one
+// machine then default to their share of its cores as OpenMP threads (not with OMP_NUM_THREADS).
 int dist_init(int *argc, char ***argv, gk_err *err);
 // Leaves the job (a no-op for one process).
 void dist_finalize(void);
