@@ -26,8 +26,9 @@ struct collectives {
     void *ctx;
 };
 
-// Blocks start at multiples of this many elements: 256 KiB of float32, the chunk the gradient
-// norm is summed by (model/engine_impl.c), so a norm over blocks is the one over the whole buffer.
+// Blocks start at multiples of this many elements: 256 KiB of float32, a multiple of the chunk the
+// gradient norm is summed by (GRAD_NORM_CHUNK, model/optim.h), so a norm over blocks is the one
+// over the whole buffer.
 enum { COLLECTIVES_ALIGN = 1 << 16 };
 
 // Elements per block of n over `size` ranks: ceil(n / size) rounded up to COLLECTIVES_ALIGN.

@@ -311,21 +311,20 @@ static int reduce_grads_impl(void *p, gk_err *err) {
                    : s->ranks->all_reduce(s->ranks, s->grads, s->n_floats, t, err);
 }
 
-// The gradients' L2 norm, as sums of squares over chunks of COLLECTIVES_ALIGN values added in
-// order: under ZeRO-1 each rank sums the chunks of its block (only its block is reduced), the
-// partial sums meet in one sum over ranks (each is nonzero on one rank: exact), and the norm is
-// the one of the whole buffer, bit for bit.
+// Blocks start on the norm's chunks: a block's chunk sums are the whole buffer's.
+_Static_assert(COLLECTIVES_ALIGN % GRAD_NORM_CHUNK == 0, "ZeRO-1 blocks must start on gradient-norm chunks");
+
+// The gradients' L2 norm. Under ZeRO-1 only this rank's block is reduced: each rank sums the
+// squares of its block's chunks, the chunk sums meet in one sum over ranks (each is nonzero on
+// one rank: exact) and are added in order, which is grad_norm of the whole buffer, bit for bit.
 static double grad_norm_impl(void *p) {
     impl_t *s = p;
-    size_t chunks = (s->n_floats + COLLECTIVES_ALIGN - 1) / COLLECTIVES_ALIGN;
-    size_t lo = s->zero ? s->lo : 0, hi = s->zero ? s->hi : s->n_floats;
+    if (!s->zero) return FN(grad_norm)(&s->m->layout, s->grads);
+    size_t chunks = (s->n_floats + GRAD_NORM_CHUNK - 1) / GRAD_NORM_CHUNK;
     double *part = calloc(chunks ? chunks : 1, sizeof *part), total = 0;
     GK_ASSERT(part != NULL);
-    for (size_t c = lo / COLLECTIVES_ALIGN; c * COLLECTIVES_ALIGN < hi; c++) {
-        size_t a = c * COLLECTIVES_ALIGN, b = a + COLLECTIVES_ALIGN < hi ? a + COLLECTIVES_ALIGN : hi;
-        part[c] = FN(sum_squares)(s->grads + a, b - a);
-    }
-    if (s->zero) s->ranks->sum_host(part, chunks);
+    FN(grad_chunk_squares)(s->grads, s->lo, s->hi, part);
+    s->ranks->sum_host(part, chunks);
     for (size_t c = 0; c < chunks; c++) total += part[c];
     free(part);
     return sqrt(total);

@@ -15,6 +15,10 @@
 
 typedef enum { OPTIM_ADAMW, OPTIM_SGD } optim_kind;
 
+// Values per partial sum of the gradient norm (FN(grad_chunk_squares)): a fixed grid of the flat
+// buffer, so the norm is the same whoever sums which chunks.
+enum { GRAD_NORM_CHUNK = 1 << 16 };
+
 typedef struct {
     optim_kind kind;
     double beta1, beta2, eps, weight_decay;

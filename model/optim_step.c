@@ -1,5 +1,7 @@
 // The optimizer step and gradient norm, written once over the instantiation's
 // kernels (model/cpu/optim.c on the CPU, model/cuda/optim.cu on the GPU).
+#include <stdlib.h>
+
 #include "model/real.h"
 #include "model/optim.h"
 
@@ -25,8 +27,21 @@ void FN(optimizer_step)(optimizer *o, float *master, real *w, const real *grads,
     FN(optimizer_step_range)(o, master, w, grads, lr, grad_scale);
 }
 
+void FN(grad_chunk_squares)(const real *grads, size_t lo, size_t hi, double *part) {
+    long first = (long)(lo / GRAD_NORM_CHUNK), last = (long)((hi + GRAD_NORM_CHUNK - 1) / GRAD_NORM_CHUNK);
+#pragma omp parallel for schedule(static) if (!GK_ON_DEVICE) // on the GPU each sum is its own launch
+    for (long c = first; c < last; c++) {
+        size_t a = (size_t)c * GRAD_NORM_CHUNK, b = a + GRAD_NORM_CHUNK < hi ? a + GRAD_NORM_CHUNK : hi;
+        part[c] = FN(sum_squares)(grads + a, b - a);
+    }
+}
+
 double FN(grad_norm)(const param_layout *L, const real *grads) {
-    double total = 0;
-    for (int t = 0; t < L->n_tensors; t++) total += FN(sum_squares)(grads + L->tensors[t].offset, L->tensors[t].numel);
+    size_t chunks = (L->n_floats + GRAD_NORM_CHUNK - 1) / GRAD_NORM_CHUNK;
+    double *part = calloc(chunks ? chunks : 1, sizeof *part), total = 0;
+    GK_ASSERT(part != NULL);
+    FN(grad_chunk_squares)(grads, 0, L->n_floats, part);
+    for (size_t c = 0; c < chunks; c++) total += part[c];
+    free(part);
     return sqrt(total);
 }
