@@ -119,6 +119,14 @@ static int setup_teacher(trainer *t, gk_err *err) {
     return 0;
 }
 
+// Under mpirun on cuda: this rank's GPU, before the teacher or the student allocates on one.
+static int use_rank_device(const trainer *t, gk_err *err) {
+    engine_backend student, teacher;
+    if (run_config_backend(t->rc, &student, err) || engine_use_rank_device(student, err)) return -1;
+    return t->rc->teacher.model[0] && (run_config_teacher_backend(t->rc, &teacher, err) ||
+                                       engine_use_rank_device(teacher, err)) ? -1 : 0;
+}
+
 // The student on its backend, with the optimizer (and EMA) attached; prints what runs the products.
 static int setup_engine(trainer *t, gk_err *err) {
     const run_config *rc = t->rc;
@@ -241,7 +249,7 @@ static int setup(trainer *t, const run_config *rc, bool resume, bool overwrite, 
         if (loader_batch_alloc(&t->micro[k], (size_t)t->micro_b, (size_t)t->T, err)) return -1;
     // The teacher first: a bf16 teacher holds its float32 weights only until its engine has its own copy,
     // and the peak of memory is lower before the student's optimizer state is in use.
-    if (rc->teacher.model[0] && setup_teacher(t, err)) return -1;
+    if (use_rank_device(t, err) || (rc->teacher.model[0] && setup_teacher(t, err))) return -1;
     if (setup_engine(t, err)) return -1;
     if (rc->teacher.cache[0] && setup_cache(t, err)) return -1;
     t->sampling = rc->kd.on_policy.fraction > 0;
