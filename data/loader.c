@@ -399,11 +399,11 @@ int loader_next(loader *l, size_t B, loader_batch *batch, gk_err *err) {
     return 0;
 }
 
-void loader_skip(loader *l, uint64_t windows, uint64_t batches) {
+void loader_skip(loader *l, uint64_t windows, int64_t batches) {
     uint64_t at = l->index + windows;
     l->epoch += at / l->total;
     l->index = at % l->total;
-    l->step += batches;
+    l->step = (uint64_t)((int64_t)l->step + batches);
 }
 
 // ---------------------------------------------------------------- cursor

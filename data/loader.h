@@ -110,9 +110,10 @@ uint64_t loader_order(const loader *l, uint64_t epoch, uint64_t index);
 // On error the loader's position is unchanged.
 int loader_next(loader *l, size_t B, loader_batch *batch, gk_err *err);
 
-// Moves past the next `windows` windows without reading them (another rank's rows) and counts
-// `batches` more batches delivered, so every rank's cursor stays the one of a single process.
-void loader_skip(loader *l, uint64_t windows, uint64_t batches);
+// Moves past the next `windows` windows without reading them (another rank's rows) and adds
+// `batches` (negative: takes some away) to the batches delivered, so every rank's cursor stays
+// the one of a single process.
+void loader_skip(loader *l, uint64_t windows, int64_t batches);
 
 void loader_get_cursor(const loader *l, loader_cursor *c);
 int loader_set_cursor(loader *l, const loader_cursor *c, gk_err *err);

@@ -14,13 +14,8 @@ int dp_plan_make(dp_plan *p, const run_config *rc, size_t n_floats, gk_err *err)
         return gk_fail(err, GK_EINPUT, "'batch.size' (%d) must be a multiple of the %d ranks (each trains "
                        "batch.size / ranks rows per step)", B, p->ranks);
     p->rows = B / p->ranks;
-    int a = p->rows, b = micro; // the largest micro-batch within batch.micro that divides the rank's rows
-    while (b) {
-        int r = a % b;
-        a = b;
-        b = r;
-    }
-    p->micro = a;
+    p->micro = micro < p->rows ? micro : p->rows; // the largest divisor of the rank's rows within batch.micro
+    while (p->rows % p->micro) p->micro--;
     p->accum = p->rows / p->micro;
     p->global_micro = micro;
     p->zero = p->ranks > 1 && rc->parallel.zero;
@@ -38,7 +33,7 @@ void dp_skip_before(const dp_plan *p, loader *l, int data) {
 void dp_skip_after(const dp_plan *p, loader *l, int data, int batches) {
     int after = data - min_int((p->rank + 1) * p->rows, data);
     int one_process = (data + p->global_micro - 1) / p->global_micro; // its micro-batches that hold data rows
-    loader_skip(l, (uint64_t)after, (uint64_t)(one_process - batches));
+    loader_skip(l, (uint64_t)after, one_process - batches); // may be negative: a rank's micro-batches are smaller
 }
 
 // n floats on rank 0 (NULL elsewhere, and for one process without ZeRO-1: nothing to gather).

@@ -19,7 +19,7 @@
 typedef struct {
     int rank, ranks;
     int rows;         // this rank's rows per step: batch.size / ranks
-    int micro, accum; // rows per forward-backward (divides rows) and micro-batches per step
+    int micro, accum; // rows per forward-backward (the largest divisor of rows within batch.micro), micro-batches per step
     int global_micro; // rows per micro-batch of one process (batch.micro, else batch.size): the loader's count
     bool zero;        // ZeRO-1 (parallel.zero with more than one rank)
     size_t lo, hi;    // this rank's block of the flat parameters ([0, n) without ZeRO-1)

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib/common.sh"
 DIFF=tests/cli/lib/tensor_diff.py
 CASES="ranks_2_equal_1 ranks_3_equal_1 distill_in_process_2_equal_1 distill_cache_3_equal_1
-on_policy_3_equal_1 zero1_equals_unsharded zero1_equals_unsharded_bf16 elastic_2_to_1 elastic_2_to_3 kill_one_rank failing_rank
+on_policy_3_equal_1 cursor_as_one_process zero1_equals_unsharded zero1_equals_unsharded_bf16 elastic_2_to_1 elastic_2_to_3 kill_one_rank failing_rank
 batch_not_divisible"
 if ! command -v mpirun >/dev/null; then
     for c in $CASES; do echo "SKIP $SUITE/$c: mpirun is not installed (apt-get install openmpi-bin)"; done
@@ -130,6 +130,21 @@ else
     # 2e-6: on-policy JSD runs drift apart faster; one process with micro-batches of 2 instead of 1
     # differs from itself by 1.2e-6 after 20 such steps.
     check on_policy_3_equal_1 "$(within on_policy.1 on_policy.3 2e-6)"
+fi
+
+# The loader's cursor in a checkpoint is one process's whatever the ranks do with their rows: here
+# 12 rows a step, 8 of them sampled, micro-batches of 4 in one process and of 3 on each of 2 ranks
+# (rank 0 reads its 4 data rows in 2 micro-batches where one process reads them in 1).
+set -- "teacher.model=$teacher" kd.on_policy.fraction=0.67 "kd.on_policy.prompts=[$T/prompts.jsonl]" \
+    kd.on_policy.tokenizer=tests/fixtures/tokenizer/spm_bpe.model kd.on_policy.max_new_tokens=8 batch.size=12 \
+    batch.micro=4 train.steps=5
+cursor() { grep -o '"loader": {[^}]*}' "$T/runs/$1/step-000005/trainer_state.json"; }
+if ! train 1 cursor.1 "$@" || ! train 2 cursor.2 "$@"; then
+    fail cursor_as_one_process "$(grep -m1 error "$T/err")"
+elif [ -z "$(cursor cursor.1)" ] || [ "$(cursor cursor.1)" != "$(cursor cursor.2)" ]; then
+    fail cursor_as_one_process "one process: $(cursor cursor.1); 2 ranks: $(cursor cursor.2)"
+else
+    pass cursor_as_one_process
 fi
 
 if train 2 unsharded parallel.zero=0; then
