@@ -181,14 +181,14 @@ static int prepare_run_dir(trainer *t, bool resume, bool overwrite, gk_err *err)
     return 0;
 }
 
-// The run directory, prepared by rank 0 alone (lock, checkpoints, config.yaml); the others learn
-// the checkpoint to resume and whether it went well.
+// The run directory, prepared by rank 0 alone (lock, checkpoints); the others learn the checkpoint
+// to resume and whether it went well.
 static int prepare_shared_dir(trainer *t, bool resume, bool overwrite, gk_err *err) {
     const run_config *rc = t->rc;
     int r = 0;
     if (t->root)
         r = dir_create_parents(rc->run_dir, err) || run_dir_lock(rc->run_dir, &t->lock_fd, err) ||
-            prepare_run_dir(t, resume, overwrite, err) || save_resolved_config(rc, err) ? -1 : 0;
+            prepare_run_dir(t, resume, overwrite, err) ? -1 : 0;
     return dist_check(r, err) || dist_bcast_string(&t->resume_from, err) ? -1 : 0;
 }
 
@@ -263,7 +263,8 @@ static int setup(trainer *t, const run_config *rc, bool resume, bool overwrite, 
         if (t->root) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)t->state.step);
     }
     if (t->root && t->dp.ranks > 1) report_ranks(t);
-    return t->root ? metrics_open(&t->metrics, rc->run_dir, t->state.step, err) : 0;
+    // The resolved config once everything it names has opened: a start that fails leaves none.
+    return t->root && (save_resolved_config(rc, err) || metrics_open(&t->metrics, rc->run_dir, t->state.step, err)) ? -1 : 0;
 }
 
 static void teardown(trainer *t) {
