@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int world_rank = 0, world_size = 1;
 static bool joined = false;
@@ -18,8 +19,9 @@ static bool launched_by_mpi(void) {
 }
 
 // Ranks on one machine share its cores: unless OMP_NUM_THREADS says otherwise (or later --threads,
-// a run config's threads), each takes its share of the cores it may run on, at least one. Spinning
-// OpenMP threads of ranks that outnumber the cores slow every rank many times over.
+// a run config's threads), each takes its share of the machine's cores, at most the cores its
+// binding allows (mpirun binds 1 or 2 ranks to a core each, more to a socket), at least one.
+// Spinning OpenMP threads of ranks that outnumber the cores slow every rank many times over.
 static void share_cores(void) {
     MPI_Comm node;
     int local = 1;
@@ -28,8 +30,9 @@ static void share_cores(void) {
         MPI_Comm_free(&node);
     }
     if (getenv("OMP_NUM_THREADS") || local <= 1) return;
-    int cores = omp_get_num_procs() / local;
-    omp_set_num_threads(cores > 1 ? cores : 1);
+    long online = sysconf(_SC_NPROCESSORS_ONLN); // the machine's, shared by its ranks
+    int share = online > local ? (int)(online / local) : 1, allowed = omp_get_num_procs(); // what binding allows
+    omp_set_num_threads(share < allowed ? share : allowed);
 }
 
 int dist_init(int *argc, char ***argv, gk_err *err) {
