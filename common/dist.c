@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/half.h"
+
 static int world_rank = 0, world_size = 1;
 static bool joined = false;
 
@@ -69,10 +71,6 @@ void dist_split(uint64_t n, int rank, int size, uint64_t *lo, uint64_t *hi) {
     *hi = *lo + base + (r < extra);
 }
 
-void dist_barrier(void) {
-    if (world_size > 1) MPI_Barrier(MPI_COMM_WORLD);
-}
-
 static void all_reduce(void *x, size_t n, MPI_Datatype t, MPI_Op op) {
     if (world_size > 1 && n) MPI_Allreduce(MPI_IN_PLACE, x, (int)n, t, op, MPI_COMM_WORLD);
 }
@@ -80,12 +78,6 @@ static void all_reduce(void *x, size_t n, MPI_Datatype t, MPI_Op op) {
 void dist_sum_f64(double *x, size_t n) { all_reduce(x, n, MPI_DOUBLE, MPI_SUM); }
 void dist_sum_i64(int64_t *x, size_t n) { all_reduce(x, n, MPI_INT64_T, MPI_SUM); }
 void dist_max_f64(double *x, size_t n) { all_reduce(x, n, MPI_DOUBLE, MPI_MAX); }
-
-bool dist_all_ok(bool ok) {
-    int v = ok;
-    all_reduce(&v, 1, MPI_INT, MPI_LAND);
-    return v;
-}
 
 int dist_check(int rc, gk_err *err) {
     if (world_size <= 1) return rc;
@@ -103,39 +95,64 @@ void dist_bcast(void *buf, size_t bytes, int root) {
     }
 }
 
-int dist_gather_bytes(const void *in, size_t bytes, void **out, size_t *total, gk_err *err) {
-    *out = NULL;
+// Every rank's count of bytes and where its part starts in the ranks' concatenation
+// (*counts [2 x ranks] malloc'd; *displs its second half), on every rank. A part or a whole over
+// 2 GiB (MPI counts are ints) or no memory is an error on every rank.
+static int byte_layout(size_t bytes, int **counts, int **displs, size_t *total, gk_err *err) {
+    int rc = bytes > INT_MAX ? gk_fail(err, GK_EINTERNAL, "%zu bytes from one rank (at most 2 GiB)", bytes) : 0;
+    *counts = rc ? NULL : gk_calloc(2 * (size_t)world_size, sizeof **counts, err);
+    if (dist_check(*counts ? 0 : -1, err)) {
+        free(*counts);
+        return -1;
+    }
+    int mine = (int)bytes;
+    MPI_Allgather(&mine, 1, MPI_INT, *counts, 1, MPI_INT, MPI_COMM_WORLD);
+    *displs = *counts + world_size;
     *total = 0;
-    if (bytes > INT_MAX) return gk_fail(err, GK_EINTERNAL, "a gather of %zu bytes from one rank (at most 2 GiB)", bytes);
+    for (int r = 0; r < world_size; r++) {
+        (*displs)[r] = (int)*total;
+        *total += (size_t)(*counts)[r];
+        if (*total > INT_MAX) { // the same counts on every rank: every rank fails here
+            free(*counts);
+            return gk_fail(err, GK_EINTERNAL, "%zu bytes from %d ranks (at most 2 GiB)", *total, world_size);
+        }
+    }
+    return 0;
+}
+
+int dist_gather_rows(void *buf, size_t row_bytes, uint64_t lo, uint64_t hi, gk_err *err) {
+    if (world_size <= 1) return 0;
+    int *counts, *displs;
+    size_t total;
+    if (byte_layout((hi - lo) * row_bytes, &counts, &displs, &total, err)) return -1;
+    if (world_rank == 0) { // its own rows are in place: the others' land at their offsets in buf
+        GK_ASSERT(lo == 0);
+        MPI_Gatherv(MPI_IN_PLACE, 0, MPI_BYTE, buf, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD);
+    } else {
+        MPI_Gatherv((char *)buf + lo * row_bytes, counts[world_rank], MPI_BYTE, NULL, NULL, NULL, MPI_BYTE, 0,
+                    MPI_COMM_WORLD);
+    }
+    free(counts);
+    return 0;
+}
+
+int dist_share_bytes(const void *in, size_t bytes, void **out, size_t *total, gk_err *err) {
+    *out = NULL;
     if (world_size <= 1) {
+        *total = bytes;
         if (!(*out = gk_malloc(bytes ? bytes : 1, err))) return -1;
         memcpy(*out, in, bytes);
-        *total = bytes;
         return 0;
     }
-    int mine = (int)bytes, *counts = NULL, *displs = NULL;
-    bool root = world_rank == 0, ok = true;
-    if (root) {
-        counts = gk_calloc((size_t)world_size, sizeof *counts, err);
-        displs = gk_calloc((size_t)world_size, sizeof *displs, err);
-        ok = counts && displs;
-    }
-    MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    for (int r = 0; root && ok && r < world_size; r++) {
-        displs[r] = (int)*total;
-        *total += (size_t)counts[r];
-        ok = *total <= INT_MAX;
-    }
-    if (root && ok) ok = (*out = gk_malloc(*total ? *total : 1, err)) != NULL;
-    if (!dist_all_ok(ok)) { // every rank leaves the gather together
+    int *counts, *displs;
+    if (byte_layout(bytes, &counts, &displs, total, err)) return -1;
+    *out = gk_malloc(*total ? *total : 1, err);
+    if (dist_check(*out ? 0 : -1, err)) {
         free(counts);
-        free(displs);
-        return root && !ok ? gk_fail(err, GK_ENOMEM, "gathering %zu bytes from %d ranks", *total, world_size)
-                           : gk_fail(err, GK_EIO, "rank 0 could not gather the ranks' output");
+        return -1;
     }
-    MPI_Gatherv(in, mine, MPI_BYTE, *out, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Allgatherv(in, counts[world_rank], MPI_BYTE, *out, counts, displs, MPI_BYTE, MPI_COMM_WORLD);
     free(counts);
-    free(displs);
     return 0;
 }
 
@@ -170,21 +187,7 @@ int dist_bcast_string(char **s, gk_err *err) {
 
 // ---------------------------------------------------------------- host collectives
 
-// bf16 (the upper half of a float32) summed as float32, rounded to nearest even: a user MPI_Op.
-static float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint16_t f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // NaN stays NaN
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-}
-
+// bf16 summed as float32 and rounded to nearest even: a user MPI_Op.
 static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type) {
     (void)type;
     const uint16_t *a = in;

@@ -32,21 +32,22 @@ void dist_split(uint64_t n, int rank, int size, uint64_t *lo, uint64_t *hi);
 
 // Collectives on host memory; each is a no-op for one process. An MPI failure aborts the job
 // (MPI's own error handler): nothing returns half done.
-void dist_barrier(void);
 void dist_sum_f64(double *x, size_t n);  // in place, over every rank
 void dist_sum_i64(int64_t *x, size_t n);
 void dist_max_f64(double *x, size_t n);
-// Whether every rank passed ok (a collective).
-bool dist_all_ok(bool ok);
 // Every rank's rc at once (a collective; rc itself for one process): 0 when every rank passed;
 // else -1 on every rank, a failing rank keeping its own error and the others getting GK_EPEER
 // "rank R failed" (R the lowest failing rank), so no rank goes on into a collective alone and
 // the job prints the failing rank's message.
 int dist_check(int rc, gk_err *err);
 void dist_bcast(void *buf, size_t bytes, int root);
-// Rank 0 receives every rank's bytes one after another, in rank order: *out (malloc'd, rank 0
-// only; NULL elsewhere) of *total bytes. Each rank's part must stay below 2 GiB.
-int dist_gather_bytes(const void *in, size_t bytes, void **out, size_t *total, gk_err *err);
+// Rows [lo, hi) of buf (row_bytes each) from every rank to rank 0, where the ranks' [lo, hi)
+// tile [0, n) in rank order (dist_split's blocks): rank 0's buf then holds rows [0, n); the
+// other ranks' buf is unchanged. A no-op for one process.
+int dist_gather_rows(void *buf, size_t row_bytes, uint64_t lo, uint64_t hi, gk_err *err);
+// Every rank's bytes, in rank order, to every rank: *out (malloc'd) of *total bytes (a copy of
+// in for one process). Each rank's part and the whole stay below 2 GiB.
+int dist_share_bytes(const void *in, size_t bytes, void **out, size_t *total, gk_err *err);
 
 // Rank 0 gets every rank's block (collectives_range) of a flat float buffer of n into out [n]
 // (rank 0 only; NULL elsewhere): block [hi - lo] is this rank's.

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "common/dist.h"
-#include "common/dist_work.h"
 #include "common/file.h"
 #include "common/kill_point.h"
 #include "common/sha256.h"

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "common/dist.h"
-#include "common/dist_work.h"
 #include "common/strbuf.h"
 
 // One answer on the wire: u64 text length, i32 tokens, i32 finish, the text.

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "common/dist.h"
-#include "common/dist_work.h"
 #include "common/lines.h"
 #include "common/progress.h"
 #include "common/rng.h"
