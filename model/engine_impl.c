@@ -319,15 +319,8 @@ _Static_assert(COLLECTIVES_ALIGN % GRAD_NORM_CHUNK == 0, "ZeRO-1 blocks must sta
 // one rank: exact) and are added in order, which is grad_norm of the whole buffer, bit for bit.
 static double grad_norm_impl(void *p) {
     impl_t *s = p;
-    if (!s->zero) return FN(grad_norm)(&s->m->layout, s->grads);
-    size_t chunks = (s->n_floats + GRAD_NORM_CHUNK - 1) / GRAD_NORM_CHUNK;
-    double *part = calloc(chunks ? chunks : 1, sizeof *part), total = 0;
-    GK_ASSERT(part != NULL);
-    FN(grad_chunk_squares)(s->grads, s->lo, s->hi, part);
-    s->ranks->sum_host(part, chunks);
-    for (size_t c = 0; c < chunks; c++) total += part[c];
-    free(part);
-    return sqrt(total);
+    return s->zero ? FN(grad_norm_range)(&s->m->layout, s->grads, s->lo, s->hi, s->ranks->sum_host)
+                   : FN(grad_norm)(&s->m->layout, s->grads);
 }
 
 static int optimizer_step_impl(void *p, double lr, float grad_scale, gk_err *err) {

@@ -27,7 +27,9 @@ void FN(optimizer_step)(optimizer *o, float *master, real *w, const real *grads,
     FN(optimizer_step_range)(o, master, w, grads, lr, grad_scale);
 }
 
-void FN(grad_chunk_squares)(const real *grads, size_t lo, size_t hi, double *part) {
+// Sums of squares of the flat buffer's chunks of GRAD_NORM_CHUNK values that meet [lo, hi) into
+// part[c] (lo a multiple of the chunk); the others stay 0.
+static void chunk_squares(const real *grads, size_t lo, size_t hi, double *part) {
     long first = (long)(lo / GRAD_NORM_CHUNK), last = (long)((hi + GRAD_NORM_CHUNK - 1) / GRAD_NORM_CHUNK);
 #pragma omp parallel for schedule(static) if (!GK_ON_DEVICE) // on the GPU each sum is its own launch
     for (long c = first; c < last; c++) {
@@ -36,12 +38,17 @@ void FN(grad_chunk_squares)(const real *grads, size_t lo, size_t hi, double *par
     }
 }
 
-double FN(grad_norm)(const param_layout *L, const real *grads) {
+double FN(grad_norm_range)(const param_layout *L, const real *grads, size_t lo, size_t hi, void (*meet)(double *, size_t)) {
     size_t chunks = (L->n_floats + GRAD_NORM_CHUNK - 1) / GRAD_NORM_CHUNK;
     double *part = calloc(chunks ? chunks : 1, sizeof *part), total = 0;
-    GK_ASSERT(part != NULL);
-    FN(grad_chunk_squares)(grads, 0, L->n_floats, part);
+    GK_ASSERT(part != NULL && lo % GRAD_NORM_CHUNK == 0);
+    chunk_squares(grads, lo, hi, part);
+    if (meet) meet(part, chunks);
     for (size_t c = 0; c < chunks; c++) total += part[c];
     free(part);
     return sqrt(total);
+}
+
+double FN(grad_norm)(const param_layout *L, const real *grads) {
+    return FN(grad_norm_range)(L, grads, 0, L->n_floats, NULL);
 }

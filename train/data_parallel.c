@@ -105,5 +105,5 @@ int dp_load(const dp_plan *p, const char *dir, model_state *m, optimizer *o, tra
 
 int dp_whole_ema(const dp_plan *p, const float *ema, size_t n, float *out, gk_err *err) {
     memcpy(out + p->lo, ema, (p->hi - p->lo) * sizeof *out);
-    return p->zero ? dist_host_collectives()->all_gather(dist_host_collectives(), out, n, COLL_F32, err) : 0;
+    return dist_host_collectives()->all_gather(dist_host_collectives(), out, n, COLL_F32, err);
 }

@@ -43,7 +43,7 @@ int dp_save(const dp_plan *p, const char *run_dir, model_state *m, const optimiz
 // checkpoint of any rank count). *ema_found: whether it had an EMA.
 int dp_load(const dp_plan *p, const char *dir, model_state *m, optimizer *o, trainer_state *s, float *ema,
             bool *ema_found, gk_err *err);
-// The whole EMA on every rank (for evaluation): out [n]; ema is this rank's block.
+// ZeRO-1: the whole EMA on every rank (for evaluation): out [n]; ema is this rank's block.
 int dp_whole_ema(const dp_plan *p, const float *ema, size_t n, float *out, gk_err *err);
 
 #endif

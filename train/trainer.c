@@ -451,11 +451,12 @@ static int log_eval(trainer *t, gk_err *err) {
     double val_loss, ema_loss = 0;
     int64_t n;
     if (evaluate(t, &val_loss, &n, err)) return -1;
-    if (t->ema) {
-        float *ema = param_buffer_alloc(&t->model.layout, err); // the whole EMA, from every rank's block
-        int r = !ema || engine_sync_host(t->engine, err) || dp_whole_ema(&t->dp, t->ema, t->model.layout.n_floats, ema, err) ||
-                        evaluate_weights(t, ema, &ema_loss, &n, err) ? -1 : 0;
-        free(ema);
+    if (t->ema) { // under ZeRO-1 the whole EMA is gathered from every rank's block for the evaluation
+        float *whole = t->dp.zero ? param_buffer_alloc(&t->model.layout, err) : NULL;
+        int r = (t->dp.zero && !whole) || engine_sync_host(t->engine, err) ||
+                        (whole && dp_whole_ema(&t->dp, t->ema, t->model.layout.n_floats, whole, err)) ||
+                        evaluate_weights(t, whole ? whole : t->ema, &ema_loss, &n, err) ? -1 : 0;
+        free(whole);
         if (r) return -1;
     }
     if (!t->root) return 0;
