@@ -54,11 +54,18 @@ static int plan_bytes(const model_config *cfg, size_t N, size_t reals, int head_
     return add_all(all, 5, &p->bytes_total);
 }
 
+// batch x seq_len tokens of a micro-batch, within what one pass holds.
+static int micro_batch_tokens(int batch, int seq_len, size_t *N, gk_err *err) {
+    *N = (size_t)batch * (size_t)seq_len;
+    if (batch < 1 || seq_len < 1 || *N > (size_t)ENGINE_MAX_TOKENS)
+        return gk_fail(err, GK_EINPUT, "a micro-batch of %d x %d tokens is not in 1..%lld", batch, seq_len, ENGINE_MAX_TOKENS);
+    return 0;
+}
+
 int model_plan_compute(const model_config *cfg, int batch, int seq_len, int head_chunk, bool bf16, model_plan *p,
                        gk_err *err) {
-    size_t N = (size_t)batch * (size_t)seq_len; // tokens per micro-batch
-    if (batch < 1 || seq_len < 1 || N > (size_t)ENGINE_MAX_TOKENS)
-        return gk_fail(err, GK_EINPUT, "a micro-batch of %d x %d tokens is not in 1..%lld", batch, seq_len, ENGINE_MAX_TOKENS);
+    size_t N; // tokens per micro-batch
+    if (micro_batch_tokens(batch, seq_len, &N, err)) return -1;
     param_layout layout;
     if (param_layout_build(cfg, &layout, err)) return -1;
     p->params_total = layout.n_params;
@@ -90,9 +97,8 @@ static size_t logits_tile_bytes(const model_config *cfg, size_t N) {
 }
 
 int model_plan_forward(const model_config *cfg, int batch, int seq_len, bool bf16, forward_plan *f, gk_err *err) {
-    size_t N = (size_t)batch * (size_t)seq_len; // tokens per micro-batch
-    if (batch < 1 || seq_len < 1 || N > (size_t)ENGINE_MAX_TOKENS)
-        return gk_fail(err, GK_EINPUT, "a micro-batch of %d x %d tokens is not in 1..%lld", batch, seq_len, ENGINE_MAX_TOKENS);
+    size_t N; // tokens per micro-batch
+    if (micro_batch_tokens(batch, seq_len, &N, err)) return -1;
     param_layout layout;
     if (param_layout_build(cfg, &layout, err)) return -1;
     f->params_total = layout.n_params;
