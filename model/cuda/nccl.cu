@@ -72,11 +72,8 @@ extern "C" int gk_cuda_use_rank_device(gk_err *err) {
 extern "C" const collectives *gk_nccl_collectives(gk_err *err) {
     if (nccl.size) return &nccl;
     ncclUniqueId id;
-    bool ok = dist_rank() != 0 || ncclGetUniqueId(&id) == ncclSuccess;
-    if (!dist_all_ok(ok)) {
-        gk_fail(err, dist_rank() == 0 ? GK_EIO : GK_EPEER, "NCCL: rank 0 could not make the communicator's id");
-        return NULL;
-    }
+    int rc = dist_rank() == 0 ? nccl_check(ncclGetUniqueId(&id), "unique id", err) : 0;
+    if (dist_check(rc, err)) return NULL;
     dist_bcast(&id, sizeof id, 0);
     if (nccl_check(ncclCommInitRank(&comm, dist_size(), id, dist_rank()), "communicator setup", err)) return NULL;
     nccl = (collectives){dist_rank(), dist_size(), all_reduce, reduce_scatter, all_gather, dist_sum_f64, NULL};
